@@ -1,0 +1,142 @@
+"""Agents: model users (developers and firms) and the labs that release and price model families.
+
+The monthly decision of all users is computed at once on arrays in DiffusionModel (one implementation of each
+rule, fast enough for a million agents). Each Developer or Firm is a Mesa agent that reads its own row of those
+arrays, so it can be inspected, sampled by the browser view and placed on the Mesa network space.
+Labs are few and act one by one through Mesa's AgentSet.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from mesa import Agent
+from mesa.discrete_space import FixedAgent
+
+from sim.calendar import parse_month
+from sim.catalogue import INCUMBENT, Family, frontier_trend, release_rate_per_year, releases
+from sim.population import REGIONS, SEGMENT_NAMES
+from sim.shocks import family_modifiers
+
+LICENCE_PENALTY = {"permissive": 0.0, "conditional": 0.5, "research": 2.0, "closed": 0.0}  # ASSUMPTION
+LICENCE_DERIVATIVE_FACTOR = {"permissive": 1.0, "conditional": 0.6, "research": 0.2, "closed": 0.0}  # ASSUMPTION
+
+
+class ModelUser(FixedAgent):
+    """A developer or firm; its state lives in row `index` of the model's arrays."""
+
+    def __init__(self, model, index: int):
+        super().__init__(model)
+        self.index = index
+
+    @property
+    def region(self) -> str:
+        return REGIONS[self.model.population.region[self.index]]
+
+    @property
+    def segment(self) -> str:
+        return SEGMENT_NAMES[self.model.population.segment[self.index]]
+
+    @property
+    def weight(self) -> float:
+        """Share of world token demand this agent stands for."""
+        return float(self.model.population.weight[self.index])
+
+    @property
+    def workload(self) -> dict[str, float]:
+        """Share of this agent's work done with each family it uses."""
+        row = self.model.work[self.index]
+        return {name: float(share) for name, share in zip(self.model.family_names, row) if share > 0}
+
+    @property
+    def primary_family(self) -> str | None:
+        row = self.model.work[self.index]
+        return self.model.family_names[int(np.argmax(row))] if row.sum() > 0 else None
+
+    @property
+    def aware_of(self) -> list[str]:
+        return [n for n, known in zip(self.model.family_names, self.model.aware[self.index]) if known]
+
+
+class Developer(ModelUser):
+    """Hobbyists, startups and app builders: price-sensitive, quicker to switch, some publish derivatives."""
+
+
+class Firm(ModelUser):
+    """Enterprises by size and sector: slower (procurement cycles), weigh trust and licences more."""
+
+
+class Lab(Agent):
+    """A lab and its model family: follows the release catalogue, then releases stochastically.
+
+    After the catalogue ends, a release comes with probability (family's 2024-2025 release rate / 12) a month;
+    its capability is the closed-frontier trend delayed by the lab's lag, plus noise. Prices fall at the
+    family's yearly rate. Scenario shocks scale prices and release rates, shift capability or change the licence.
+    """
+
+    def __init__(self, model, family: Family, rng: np.random.Generator):
+        super().__init__(model)
+        self.family = family
+        self.base_capability = math.nan  # best ECI released so far
+        self.base_price = math.nan
+        self.base_licence = "closed" if not family.open_weights else "permissive"
+        self.released = False
+        self.released_this_month = False
+        self.derivatives_cum = 0.0
+        self.downloads_cum = 0.0
+        self._catalogue = [r for r in releases() if r.family == family.name]
+        self._modifiers = family_modifiers((), family.name, 0)
+        self.stream = rng  # the lab's own stream, so scenarios that change other labs leave its draws alone
+
+    # Effective state, with scenario shocks applied.
+    @property
+    def capability(self) -> float:
+        return self.base_capability + self._modifiers["capability_shift"]
+
+    @property
+    def price(self) -> float:
+        return self.base_price * self._modifiers["price_factor"]
+
+    @property
+    def licence(self) -> str:
+        return self._modifiers["licence"] or self.base_licence
+
+    def adopt_release(self, capability: float, price: float, licence: str) -> None:
+        """A release raises the family's capability if better; its price becomes the family's price then."""
+        self.released = self.released_this_month = True
+        self.base_licence = licence
+        if math.isnan(self.base_capability) or capability > self.base_capability:
+            self.base_capability = capability
+            if not math.isnan(price):
+                self.base_price = price
+        if math.isnan(self.base_price):
+            self.base_price = price
+
+    def step(self) -> None:
+        model = self.model
+        month = model.month
+        self.released_this_month = False
+        self._modifiers = family_modifiers(model.shocks, self.family.name, month)
+        trend = frontier_trend()
+        # Draw every month whether or not it is used, so each lab's stream stays aligned across scenarios.
+        release_draw, noise_draw = self.stream.random(), self.stream.normal()
+        if month <= parse_month(trend.end):
+            for r in self._catalogue:
+                due = parse_month(r.date) == month or (month == model.start_month and parse_month(r.date) < month)
+                if due and not (math.isnan(r.capability) and math.isnan(r.price)):
+                    self.adopt_release(r.capability, r.price, r.licence)
+            if month == model.start_month and self.family.name == INCUMBENT and not self.released:
+                first = self._catalogue[0]
+                self.adopt_release(first.capability, first.price, first.licence)
+            return
+        params = model.params
+        years_after = (month - parse_month(trend.end)) / 12
+        decline = self.family.price_decline_per_year * params["price_decline_factor"]
+        self.base_price *= max(0.0, 1 - min(decline, 0.99)) ** (1 / 12)
+        rate = release_rate_per_year(self.family.name) / 12 * self._modifiers["release_rate_factor"]
+        if release_draw < min(rate, 1.0):
+            lag = params[f"{self.family.lag_class}_lag_months"]
+            frontier = trend.level_at_end + params["frontier_growth"] * years_after + params["frontier_shift"]
+            capability = frontier - params["frontier_growth"] * lag / 12 + noise_draw * params["capability_noise"]
+            self.adopt_release(capability, self.base_price, self.base_licence)

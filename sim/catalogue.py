@@ -1,0 +1,164 @@
+"""The release catalogue: what each lab shipped 2023-01 to 2026-01, as inputs for the Lab agents.
+
+The CSV beside this module is a copy of the project's shared release catalogue (one row per flagship release,
+each with its public source). This module turns it into per-family release events on one capability scale,
+the Epoch Capabilities Index (ECI), which has the widest coverage (77 of 104 rows). Rows without an ECI get
+one from a least-squares line on another benchmark over the rows that have both, as the catalogue notes
+suggest; rows with no capability figure at all keep the family's previous capability.
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from sim.calendar import month_index
+
+DATA_DIR = Path(__file__).parent / "data"
+CATALOGUE_CSV = DATA_DIR / "model-catalogue.csv"
+FAMILIES_TOML = DATA_DIR / "families.toml"
+
+LICENCE_CLASSES = ("permissive", "conditional", "research", "closed")
+ORIGINS = ("US", "CN", "EU")
+LAG_CLASSES = ("frontier", "us_open", "eu", "cn")
+# ASSUMPTION: ChatGPT (GPT-3.5) was the market before the first catalogued release, which the catalogue does not
+# list; the GPT family is present from the start with the figures of its first catalogued release (GPT-4).
+INCUMBENT = "GPT"
+
+
+def licence_class(licence: str, open_weights: bool) -> str:
+    """Classify a licence text: permissive (Apache-2.0, plain MIT), conditional (custom community licences,
+    modified MIT with attribution or user caps), research (non-commercial), closed (API terms only)."""
+    if not open_weights:
+        return "closed"
+    text = licence.lower()
+    if "non-commercial" in text or "research" in text:
+        return "research"
+    if "modified" in text:
+        return "conditional"
+    if text.startswith("apache") or text.strip() == "mit":
+        return "permissive"
+    return "conditional"
+
+
+def blended_price(price_in: float, price_out: float) -> float:
+    """USD per million tokens for a 3:1 input:output token mix (an assumption; range 1:1 to 10:1)."""
+    return (3.0 * price_in + price_out) / 4.0
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    lab: str
+    origin: str
+    open_weights: bool
+    lag_class: str
+    sizes: int
+    price_decline_per_year: float
+
+
+@dataclass(frozen=True)
+class Release:
+    family: str
+    model: str
+    date: str  # YYYY-MM
+    capability: float  # ECI (imputed where the catalogue has none), NaN if no figure at all
+    price: float  # blended USD per 1M tokens, NaN if unknown
+    licence: str  # licence class
+
+
+@cache
+def families() -> tuple[Family, ...]:
+    with open(FAMILIES_TOML, "rb") as fh:
+        table = tomllib.load(fh)
+    return tuple(Family(name=name, **spec) for name, spec in table.items())
+
+
+def _float(text: str) -> float:
+    return float(text) if text.strip() else float("nan")
+
+
+def _rows() -> list[dict]:
+    with open(CATALOGUE_CSV, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _imputed_eci(rows: list[dict]) -> np.ndarray:
+    """ECI per row; missing values filled from a linear fit on the Aug-2025 arena, then AA v3, then Nov-2025 arena."""
+    eci = np.array([_float(r["eci"]) for r in rows])
+    for column in ("arena_elo_20250804", "aa_index_v3", "arena_elo_2025_11"):
+        other = np.array([_float(r[column]) for r in rows])
+        both = ~np.isnan(eci) & ~np.isnan(other)
+        slope, intercept = np.polyfit(other[both], eci[both], 1)
+        fill = np.isnan(eci) & ~np.isnan(other)
+        eci[fill] = intercept + slope * other[fill]
+    return eci
+
+
+@cache
+def releases() -> tuple[Release, ...]:
+    """Releases of the simulated families, in date order, restricted to each family's openness class."""
+    rows = _rows()
+    eci = _imputed_eci(rows)
+    by_name = {f.name: f for f in families()}
+    open_prices = [
+        blended_price(_float(r["api_price_in_usd_per_mtok"]), _float(r["api_price_out_usd_per_mtok"]))
+        for r in rows
+        if r["weights_open"] == "yes" and r["api_price_in_usd_per_mtok"].strip()
+    ]
+    # Open weights without a first-party price are served by third-party hosts; their price is not in the
+    # catalogue, so they take the median first-party price of the priced open releases (a data-derived rule).
+    open_fallback = float(np.median(open_prices))
+    out = []
+    for row, capability in zip(rows, eci):
+        family = by_name.get(row["family"])
+        open_weights = row["weights_open"] == "yes"
+        if family is None or open_weights != family.open_weights:
+            continue
+        price = blended_price(_float(row["api_price_in_usd_per_mtok"]), _float(row["api_price_out_usd_per_mtok"]))
+        if np.isnan(price) and open_weights:
+            price = open_fallback
+        out.append(
+            Release(
+                family=family.name,
+                model=row["model"],
+                date=row["release_date"][:7],
+                capability=float(capability),
+                price=float(price),
+                licence=licence_class(row["licence"], open_weights),
+            )
+        )
+    return tuple(sorted(out, key=lambda r: (r.date, r.family, r.model)))
+
+
+@dataclass(frozen=True)
+class FrontierTrend:
+    """Least-squares line through the best closed-model ECI at each release date (the closed frontier)."""
+
+    eci_per_year: float
+    level_at_end: float  # fitted level at the catalogue's last month
+    end: str  # last month covered by the catalogue
+
+
+@cache
+def frontier_trend() -> FrontierTrend:
+    closed = [r for r in releases() if r.licence == "closed" and not np.isnan(r.capability)]
+    months = np.array([month_index(r.date) for r in closed], dtype=float)
+    best = np.maximum.accumulate(np.array([r.capability for r in closed]))
+    slope, intercept = np.polyfit(months, best, 1)
+    end = max(r.date for r in releases())
+    return FrontierTrend(
+        eci_per_year=float(slope * 12), level_at_end=float(intercept + slope * month_index(end)), end=end
+    )
+
+
+@cache
+def release_rate_per_year(family: str) -> float:
+    """Releases per year in 2024-2025: the rate the family's lab keeps after the catalogue ends."""
+    count = sum(1 for r in releases() if r.family == family and "2024-01" <= r.date <= "2025-12")
+    return max(count, 1) / 2.0

@@ -1,0 +1,146 @@
+"""Every model parameter in one table: default, allowed range, meaning and where its value comes from.
+
+The table is the single source for validation (scenario files, sweeps, the command line), for calibration priors
+(the `behavioural` ones) and for the browser sliders. `source` says whether a default is a public figure
+(with its id in calibration/targets.toml or the data notes), derived from the release catalogue, or an
+ASSUMPTION: then the range is the span we consider plausible and sweeps or calibration explore it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sim.calendar import parse_month
+from sim.population import REGIONS
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Any
+    low: Any = None  # inclusive bounds for numbers; None for text parameters
+    high: Any = None
+    doc: str = ""
+    source: str = "ASSUMPTION"
+    behavioural: bool = False  # fitted by calibration
+    kind: type = float
+
+
+def _p(name, default, low, high, doc, source="ASSUMPTION", behavioural=False, kind=float):
+    return Parameter(name, default, low, high, doc, source, behavioural, kind)
+
+
+_TABLE = [
+    # --- run structure -------------------------------------------------------------------------------------
+    _p("n_agents", 5000, 50, 5_000_000, "simulated agents; each stands for a weight of real token demand",
+       "structural", kind=int),
+    Parameter("start", "2023-01", doc="first simulated month (YYYY-MM)", source="structural", kind=str),
+    Parameter("end", "2030-12", doc="last simulated month (YYYY-MM)", source="structural", kind=str),
+    Parameter("network", "clustered", doc="'clustered' social graph, or 'complete' mixing (peer terms use "
+              "population averages)", source="structural", kind=str),
+    _p("mean_degree", 8.0, 1.0, 50.0, "average number of word-of-mouth ties per agent"),
+    _p("homophily_region", 0.8, 0.0, 1.0, "share of an agent's ties inside its own region"),
+    _p("homophily_segment", 0.5, 0.0, 1.0, "share of same-region ties that are also in the same segment"),
+    Parameter("choice", True, doc="agents choose by utility; off: they split work evenly over the families "
+              "they know (for checking the awareness model alone)", source="structural", kind=bool),
+    # --- demand: choice weights (calibrated) ---------------------------------------------------------------
+    _p("price_sensitivity", 1.0, 0.05, 4.0, "multiplies each segment's weight on log cost", behavioural=True),
+    _p("capability_weight", 1.5, 0.1, 6.0, "weight on the capability shortfall below an agent's need",
+       behavioural=True),
+    _p("licence_weight", 0.8, 0.0, 4.0, "weight on licence restrictions (conditional, research-only)",
+       behavioural=True),
+    _p("openness_weight", 0.8, 0.0, 4.0, "value of open weights for agents that need data control and tuning",
+       behavioural=True),
+    _p("ecosystem_weight", 0.3, 0.0, 2.0, "weight on a family's derivative ecosystem (log of derivatives)",
+       behavioural=True),
+    _p("peer_weight", 1.5, 0.0, 6.0, "weight on the share of neighbours' work done with a family",
+       behavioural=True),
+    _p("trust_cn_north_america", 1.5, 0.0, 6.0, "utility penalty for Chinese-origin models in North America",
+       behavioural=True),
+    _p("trust_cn_europe", 1.0, 0.0, 6.0, "same, Europe", behavioural=True),
+    _p("trust_cn_china", 0.0, 0.0, 6.0, "same, China"),
+    _p("trust_cn_asia_pacific", 0.6, 0.0, 6.0, "same, Asia-Pacific (ex-China)", behavioural=True),
+    _p("trust_cn_global_south", 0.2, 0.0, 6.0, "same, Global South", behavioural=True),
+    _p("trust_cn_restricted", 0.0, 0.0, 6.0, "same, restricted markets"),
+    _p("trust_us_china", 0.5, 0.0, 6.0, "utility penalty for US-origin open models in China"),
+    _p("regulated_trust_multiplier", 2.0, 1.0, 5.0, "how much more regulated firms weigh origin trust"),
+    _p("min_share", 0.05, 0.0, 0.3, "a family below this share of an agent's work is dropped (multi-homing "
+       "over a few families, cf. ENT4)"),
+    # --- demand: awareness and switching (calibrated) ------------------------------------------------------
+    _p("awareness_external", 0.02, 0.0, 0.3, "monthly chance to learn of a released family from media (Bass p)",
+       behavioural=True),
+    _p("awareness_release", 0.10, 0.0, 0.8, "extra chance in the month a family releases a model",
+       behavioural=True),
+    _p("awareness_internal", 0.4, 0.0, 1.0, "chance per month scaled by the share of neighbours using the "
+       "family (Bass q)", behavioural=True),
+    _p("initial_awareness", 0.6, 0.0, 1.0, "share of agents who know the incumbent (GPT) at the start"),
+    _p("switch_rate_developer", 0.25, 0.01, 1.0, "monthly share of developers who re-evaluate their mix",
+       behavioural=True),
+    _p("switch_rate_firm", 0.06, 0.005, 1.0, "monthly share of firms who re-evaluate (procurement cycles)",
+       behavioural=True),
+    _p("marketplace_routing", 1.0, 0.05, 4.0, "multiplies each segment's chance of routing through a "
+       "marketplace like OpenRouter", behavioural=True),
+    # --- builders and Hugging Face (calibrated scale factors) ----------------------------------------------
+    _p("derivatives_scale", 60000.0, 100.0, 5e6, "new derivatives a month if every builder worked only with one "
+       "permissively licensed single-size family", behavioural=True),
+    _p("downloads_scale", 2e8, 1e5, 1e10, "downloads a month if all demand were on one single-size open family",
+       behavioural=True),
+    _p("sizes_exponent", 0.5, 0.0, 1.5, "elasticity of downloads and derivatives to the number of sizes offered"),
+    # --- supply: capability and prices ---------------------------------------------------------------------
+    _p("frontier_growth", 11.7, 2.0, 25.0, "closed-frontier ECI points per year after the catalogue ends",
+       "catalogue: least-squares slope of the best closed ECI 2023-2026"),
+    _p("frontier_shift", 0.0, -20.0, 40.0, "extra ECI points added to the closed frontier (scenario shocks)"),
+    _p("frontier_lag_months", 1.0, 0.0, 12.0, "months US closed labs' new releases trail the frontier trend"),
+    _p("cn_lag_months", 7.0, 0.0, 36.0, "months Chinese labs' new releases trail the frontier",
+       "CAP3: average Chinese lag 7 months (min 4, max 14)"),
+    _p("us_open_lag_months", 9.0, 0.0, 36.0, "months US open-weight releases trail the frontier"),
+    _p("eu_lag_months", 9.0, 0.0, 36.0, "months European releases trail the frontier"),
+    _p("capability_noise", 2.0, 0.0, 8.0, "standard deviation (ECI) of a new release around its lab's trend"),
+    _p("price_decline_factor", 1.0, 0.0, 3.0, "multiplies every family's yearly price decline after 2026-01"),
+]
+
+PARAMETERS: dict[str, Parameter] = {p.name: p for p in _TABLE}
+assert all(f"trust_cn_{region}" in PARAMETERS for region in REGIONS)
+
+BEHAVIOURAL = [p.name for p in _TABLE if p.behavioural]
+
+
+def defaults() -> dict[str, Any]:
+    return {name: p.default for name, p in PARAMETERS.items()}
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Return `value` converted to the parameter's type, or raise ValueError saying what is allowed."""
+    if name not in PARAMETERS:
+        raise KeyError(f"unknown parameter {name!r}; allowed: {', '.join(PARAMETERS)}")
+    p = PARAMETERS[name]
+    if p.kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        return value
+    if p.kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be text, got {value!r}")
+        if name in ("start", "end"):
+            parse_month(value)
+        if name == "network" and value not in ("clustered", "complete"):
+            raise ValueError(f"network must be 'clustered' or 'complete', got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in [{p.low}, {p.high}], got {value!r}")
+    if p.kind is int and int(value) != value:
+        raise ValueError(f"{name} must be a whole number in [{p.low}, {p.high}], got {value!r}")
+    if not p.low <= value <= p.high:
+        raise ValueError(f"{name} must be in [{p.low}, {p.high}], got {value!r}")
+    return p.kind(value)
+
+
+def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Defaults updated with validated overrides; raises KeyError/ValueError naming the offending key."""
+    params = defaults()
+    for name, value in overrides.items():
+        params[name] = check_value(name, value)
+    if parse_month(params["end"]) < parse_month(params["start"]):
+        raise ValueError(f"end ({params['end']}) is before start ({params['start']})")
+    return params

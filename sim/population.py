@@ -1,0 +1,163 @@
+"""Who demands models: regions, segments, agent attributes and the word-of-mouth network.
+
+Agents are drawn stratified by (region, segment) cell; each agent's `weight` is its cell's share of real token
+demand divided by the cell's agent count, so every aggregate is a weighted sum and does not depend on how many
+agents are simulated.
+
+ASSUMPTIONS (no public figure gives these splits; ranges in docs/ODD.md): the regional split of token demand is
+anchored loosely on OpenRouter spend by region (OR15: USA 47%, Asia's share 13% -> 31% during 2025) and the
+Global North/South adoption gap (Microsoft AI Economy Institute, Jan 2026); the segment mix and per-segment
+traits are set by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+# Region: share of world token demand (ASSUMPTION, each +-50%).
+REGION_DEMAND = {
+    "north_america": 0.40,
+    "europe": 0.20,
+    "china": 0.15,
+    "asia_pacific": 0.13,
+    "global_south": 0.09,
+    "restricted": 0.03,
+}
+REGIONS = tuple(REGION_DEMAND)
+# Regions where US closed APIs are not offered (provider terms and sanctions).
+NO_US_CLOSED = ("china", "restricted")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Traits of a demand segment (all ASSUMPTIONS; ranges in docs/ODD.md)."""
+
+    name: str
+    kind: str  # "developer" or "firm"
+    demand: float  # share of a region's token demand
+    price_weight: float  # weight on log cost before `price_sensitivity`
+    slack: tuple[float, float]  # ECI points below the frontier the agent's work tolerates (uniform range)
+    open_need: tuple[float, float]  # need for data control and customisation, 0-1
+    licence_friction: float  # how much licence restrictions bite (shipping products, legal review)
+    selfhost_factor: tuple[float, float]  # cost of running open weights oneself relative to the API price
+    builder_share: float  # share of agents that fine-tune and publish derivatives
+    marketplace_share: float  # share of agents routing through a marketplace like OpenRouter
+    regulated: bool = False
+
+
+SEGMENTS = (
+    Segment("hobbyist", "developer", 0.15, 1.6, (8.0, 25.0), (0.2, 0.8), 0.2, (0.5, 1.5), 0.25, 0.60),
+    Segment("startup", "developer", 0.20, 1.0, (0.0, 10.0), (0.1, 0.6), 0.6, (0.7, 1.5), 0.15, 0.35),
+    Segment("app_builder", "developer", 0.20, 1.2, (4.0, 20.0), (0.1, 0.6), 0.8, (0.7, 1.5), 0.10, 0.50),
+    Segment("sme", "firm", 0.15, 0.8, (2.0, 15.0), (0.1, 0.5), 1.0, (0.9, 2.0), 0.02, 0.08),
+    Segment("enterprise", "firm", 0.20, 0.4, (0.0, 8.0), (0.2, 0.8), 1.2, (0.6, 1.5), 0.03, 0.03),
+    Segment("regulated_enterprise", "firm", 0.10, 0.3, (0.0, 8.0), (0.4, 1.0), 1.5, (0.7, 1.8), 0.01, 0.01,
+            regulated=True),
+)
+SEGMENT_NAMES = tuple(s.name for s in SEGMENTS)
+
+
+@dataclass
+class Population:
+    """Per-agent attributes as arrays (index = agent position)."""
+
+    region: np.ndarray  # int index into REGIONS
+    segment: np.ndarray  # int index into SEGMENTS
+    weight: np.ndarray  # share of world token demand
+    price_weight: np.ndarray
+    slack: np.ndarray
+    open_need: np.ndarray
+    licence_friction: np.ndarray
+    selfhost_factor: np.ndarray
+    is_builder: np.ndarray  # bool
+    is_firm: np.ndarray  # bool
+    regulated: np.ndarray  # bool
+    marketplace_propensity: np.ndarray  # uniform draw compared with the segment's routing share
+
+    def __len__(self) -> int:
+        return len(self.region)
+
+
+def cell_counts(n_agents: int) -> np.ndarray:
+    """Agents per (region, segment) cell: proportional to demand, at least one per cell, summing to n_agents."""
+    demand = np.outer(list(REGION_DEMAND.values()), [s.demand for s in SEGMENTS])
+    n_cells = demand.size
+    if n_agents < n_cells:
+        raise ValueError(f"n_agents must be at least {n_cells} (one per region and segment)")
+    extra = (n_agents - n_cells) * demand.ravel() / demand.sum()
+    counts = 1 + np.floor(extra).astype(int)
+    remainder = n_agents - counts.sum()
+    counts[np.argsort(-(extra - np.floor(extra)), kind="stable")[:remainder]] += 1
+    return counts.reshape(demand.shape)
+
+
+def build_population(n_agents: int, rng: np.random.Generator) -> Population:
+    counts = cell_counts(n_agents)
+    demand = np.outer(list(REGION_DEMAND.values()), [s.demand for s in SEGMENTS])
+    demand /= demand.sum()
+    region = np.repeat(np.repeat(np.arange(len(REGIONS)), len(SEGMENTS)), counts.ravel())
+    segment = np.repeat(np.tile(np.arange(len(SEGMENTS)), len(REGIONS)), counts.ravel())
+    weight = (demand / counts).ravel()[region * len(SEGMENTS) + segment]
+
+    def trait(name):
+        return np.array([getattr(s, name) for s in SEGMENTS])[segment]
+
+    def uniform(name):
+        bounds = np.array([getattr(s, name) for s in SEGMENTS])[segment]
+        return rng.uniform(bounds[:, 0], bounds[:, 1])
+
+    return Population(
+        region=region,
+        segment=segment,
+        weight=weight,
+        price_weight=trait("price_weight"),
+        slack=uniform("slack"),
+        open_need=uniform("open_need"),
+        licence_friction=trait("licence_friction"),
+        selfhost_factor=uniform("selfhost_factor"),
+        is_builder=rng.random(n_agents) < trait("builder_share"),
+        is_firm=trait("kind") == "firm",
+        regulated=trait("regulated"),
+        marketplace_propensity=rng.random(n_agents),
+    )
+
+
+def build_network(
+    pop: Population, mean_degree: float, homophily_region: float, homophily_segment: float,
+    rng: np.random.Generator,
+) -> sp.csr_matrix:
+    """Undirected graph clustered by region and segment, as a symmetric 0/1 CSR matrix.
+
+    Each agent draws about mean_degree/2 ties; a tie goes to a random agent of the same cell with probability
+    homophily_region * homophily_segment, of the same region (any segment) with probability
+    homophily_region * (1 - homophily_segment), and to anyone otherwise. Symmetrising doubles the degree.
+    Built with arrays only, so a million agents take seconds.
+    """
+    n = len(pop)
+    stubs = max(1, int(round(mean_degree / 2)))
+    source = np.repeat(np.arange(n), stubs)
+    kind = rng.random(source.size)
+    p_cell = homophily_region * homophily_segment
+    p_region = homophily_region
+    target = rng.integers(0, n, source.size)  # anyone
+
+    def within(groups: np.ndarray, chosen: np.ndarray):
+        # Draw a uniformly random member of the same group for each chosen tie, using sorted group blocks.
+        order = np.argsort(groups, kind="stable")
+        starts = np.searchsorted(groups[order], np.arange(groups.max() + 1), side="left")
+        sizes = np.bincount(groups, minlength=groups.max() + 1)
+        g = groups[source[chosen]]
+        offsets = (rng.random(chosen.sum()) * sizes[g]).astype(np.int64)
+        target[chosen] = order[starts[g] + offsets]
+
+    within(pop.region * len(SEGMENTS) + pop.segment, kind < p_cell)
+    within(pop.region, (kind >= p_cell) & (kind < p_region))
+    keep = source != target
+    rows = np.concatenate([source[keep], target[keep]])
+    cols = np.concatenate([target[keep], source[keep]])
+    graph = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(n, n))
+    graph.data[:] = 1.0  # duplicate ties collapse to one
+    return graph

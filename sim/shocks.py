@@ -1,0 +1,202 @@
+"""Dated shocks: from a month on (optionally ramping until a later month), change a parameter, a set of
+families' prices, capability, release rate or licence, or ban families in chosen regions and segments.
+
+Shocks are stateless: the model asks each shock for its effect in the current month, so the same shocks give
+the same path whatever the order they are listed in (family factors multiply, parameter changes apply in order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.calendar import month_label, parse_month
+from sim.catalogue import LICENCE_CLASSES, ORIGINS, families
+from sim.parameters import PARAMETERS, check_value
+from sim.population import REGIONS, SEGMENT_NAMES
+
+FAMILY_EFFECTS = ("price_factor", "capability_shift", "release_rate_factor", "licence")
+SHOCK_KEYS = ("date", "until", "set", "families", "ban", "note") + FAMILY_EFFECTS
+SELECTOR_KEYS = ("names", "origin", "open_weights")
+BAN_KEYS = SELECTOR_KEYS + ("regions", "segments")
+# Parameters a shock may not change: they fix the run's structure at build time.
+STRUCTURAL = ("n_agents", "start", "end", "network", "choice", "mean_degree", "homophily_region",
+              "homophily_segment")
+
+
+class ShockError(ValueError):
+    """A shock description is invalid; `key` names the offending key (dotted path inside the shock)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Shock:
+    start: int  # month index
+    until: int  # month index at which the change is complete (== start for a step change)
+    set: tuple[tuple[str, float], ...] = ()
+    families: frozenset[str] = frozenset()
+    price_factor: float = 1.0
+    capability_shift: float = 0.0
+    release_rate_factor: float = 1.0
+    licence: str | None = None
+    ban_families: frozenset[str] = frozenset()
+    ban_regions: frozenset[str] = frozenset()
+    ban_segments: frozenset[str] = frozenset()
+    note: str = field(default="", compare=False)
+
+    def progress(self, month: int) -> float:
+        """0 before the shock, 1 once complete, linear in between."""
+        if month < self.start:
+            return 0.0
+        if month >= self.until:
+            return 1.0
+        return (month - self.start + 1) / (self.until - self.start + 1)
+
+    def describe(self) -> str:
+        span = month_label(self.start) + (f" to {month_label(self.until)}" if self.until > self.start else "")
+        return f"{span}: {self.note}" if self.note else span
+
+
+def _select(spec: Any, key: str) -> frozenset[str]:
+    """Families chosen by a selector table: explicit names and/or origin and openness filters."""
+    if not isinstance(spec, dict):
+        raise ShockError(key, f"must be a table with keys {', '.join(SELECTOR_KEYS)}")
+    unknown = set(spec) - set(SELECTOR_KEYS)
+    if unknown:
+        raise ShockError(f"{key}.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(SELECTOR_KEYS)}")
+    chosen = list(families())
+    if "names" in spec:
+        names = spec["names"]
+        allowed = [f.name for f in families()]
+        bad = [n for n in names if n not in allowed] if isinstance(names, list) else [names]
+        if bad:
+            raise ShockError(f"{key}.names", f"unknown family {bad[0]!r}; allowed: {', '.join(allowed)}")
+        chosen = [f for f in chosen if f.name in names]
+    if "origin" in spec:
+        if spec["origin"] not in ORIGINS:
+            raise ShockError(f"{key}.origin", f"must be one of {', '.join(ORIGINS)}, got {spec['origin']!r}")
+        chosen = [f for f in chosen if f.origin == spec["origin"]]
+    if "open_weights" in spec:
+        if not isinstance(spec["open_weights"], bool):
+            raise ShockError(f"{key}.open_weights", "must be true or false")
+        chosen = [f for f in chosen if f.open_weights == spec["open_weights"]]
+    return frozenset(f.name for f in chosen)
+
+
+def _names(values: Any, allowed: tuple[str, ...], key: str) -> frozenset[str]:
+    if not isinstance(values, list) or not values:
+        raise ShockError(key, f"must be a non-empty list of: {', '.join(allowed)}")
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ShockError(key, f"unknown value {bad[0]!r}; allowed: {', '.join(allowed)}")
+    return frozenset(values)
+
+
+def _number(spec: dict, key: str, low: float, high: float) -> float:
+    value = spec[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ShockError(key, f"must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def parse_shock(spec: Any) -> Shock:
+    """Build a Shock from a TOML table, raising ShockError that names the offending key."""
+    if not isinstance(spec, dict):
+        raise ShockError("shock", "each [[shock]] must be a table")
+    unknown = set(spec) - set(SHOCK_KEYS)
+    if unknown:
+        raise ShockError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(SHOCK_KEYS)}")
+    if "date" not in spec:
+        raise ShockError("date", "missing; every shock needs a start month YYYY-MM")
+    months = {}
+    for key in ("date", "until"):
+        if key in spec:
+            try:
+                months[key] = parse_month(spec[key])
+            except ValueError as err:
+                raise ShockError(key, str(err)) from None
+    start = months["date"]
+    until = months.get("until", start)
+    if until < start:
+        raise ShockError("until", f"{spec['until']} is before date {spec['date']}")
+    fields: dict[str, Any] = {"start": start, "until": until, "note": str(spec.get("note", ""))}
+
+    if "set" in spec:
+        if not isinstance(spec["set"], dict) or not spec["set"]:
+            raise ShockError("set", "must be a table of parameter = value")
+        changes = []
+        for name, value in spec["set"].items():
+            if name in STRUCTURAL or name not in PARAMETERS or PARAMETERS[name].kind not in (int, float):
+                allowed = [n for n, p in PARAMETERS.items() if n not in STRUCTURAL and p.kind in (int, float)]
+                raise ShockError(f"set.{name}", f"not a parameter a shock can change; allowed: {', '.join(allowed)}")
+            try:
+                changes.append((name, check_value(name, value)))
+            except ValueError as err:
+                raise ShockError(f"set.{name}", str(err)) from None
+        fields["set"] = tuple(changes)
+
+    effects = [k for k in FAMILY_EFFECTS if k in spec]
+    if effects and "families" not in spec:
+        raise ShockError(effects[0], "needs a 'families' selector saying which families it applies to")
+    if "families" in spec:
+        if not effects:
+            raise ShockError("families", f"selects families but sets none of: {', '.join(FAMILY_EFFECTS)}")
+        fields["families"] = _select(spec["families"], "families")
+        if "price_factor" in spec:
+            fields["price_factor"] = _number(spec, "price_factor", 0.01, 100.0)
+        if "capability_shift" in spec:
+            fields["capability_shift"] = _number(spec, "capability_shift", -50.0, 50.0)
+        if "release_rate_factor" in spec:
+            fields["release_rate_factor"] = _number(spec, "release_rate_factor", 0.0, 20.0)
+        if "licence" in spec:
+            if spec["licence"] not in LICENCE_CLASSES:
+                raise ShockError("licence", f"must be one of {', '.join(LICENCE_CLASSES)}, got {spec['licence']!r}")
+            fields["licence"] = spec["licence"]
+
+    if "ban" in spec:
+        ban = spec["ban"]
+        if not isinstance(ban, dict):
+            raise ShockError("ban", f"must be a table with keys {', '.join(BAN_KEYS)}")
+        unknown = set(ban) - set(BAN_KEYS)
+        if unknown:
+            raise ShockError(f"ban.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(BAN_KEYS)}")
+        selector = {k: v for k, v in ban.items() if k in SELECTOR_KEYS}
+        if not selector:
+            raise ShockError("ban", "say which families are banned (names, origin or open_weights)")
+        fields["ban_families"] = _select(selector, "ban")
+        fields["ban_regions"] = _names(ban["regions"], REGIONS, "ban.regions") if "regions" in ban else frozenset(REGIONS)
+        fields["ban_segments"] = (
+            _names(ban["segments"], SEGMENT_NAMES, "ban.segments") if "segments" in ban else frozenset(SEGMENT_NAMES)
+        )
+    if not any(k in spec for k in ("set", "families", "ban")):
+        raise ShockError("shock", "changes nothing; give 'set', 'families' with an effect, or 'ban'")
+    return Shock(**fields)
+
+
+def effective_parameters(base: dict[str, Any], shocks: tuple[Shock, ...], month: int) -> dict[str, Any]:
+    """Parameters in force in `month`: each 'set' moves its parameter linearly from the base value to the target."""
+    params = dict(base)
+    for shock in shocks:
+        progress = shock.progress(month)
+        if progress > 0:
+            for name, target in shock.set:
+                params[name] = base[name] + (target - base[name]) * progress
+    return params
+
+
+def family_modifiers(shocks: tuple[Shock, ...], family: str, month: int) -> dict[str, Any]:
+    """Multiplicative price and release-rate factors, additive capability shift and licence override in force."""
+    out = {"price_factor": 1.0, "capability_shift": 0.0, "release_rate_factor": 1.0, "licence": None}
+    for shock in shocks:
+        progress = shock.progress(month)
+        if progress == 0 or family not in shock.families:
+            continue
+        out["price_factor"] *= 1 + (shock.price_factor - 1) * progress
+        out["release_rate_factor"] *= 1 + (shock.release_rate_factor - 1) * progress
+        out["capability_shift"] += shock.capability_shift * progress
+        if shock.licence is not None:
+            out["licence"] = shock.licence
+    return out
