@@ -25,7 +25,7 @@ from sim.agents import LICENCE_DERIVATIVE_FACTOR, LICENCE_PENALTY, Developer, Fi
 from sim.calendar import month_label, parse_month
 from sim.catalogue import ORIGINS, families
 from sim.parameters import resolve
-from sim.population import NO_US_CLOSED, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network, build_population
+from sim.population import NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network, build_population
 from sim.shocks import Shock, effective_parameters
 
 CAPABILITY_SCALE = 5.0  # ECI points over which a capability shortfall costs one unit of `capability_weight`
@@ -162,7 +162,9 @@ class DiffusionModel(mesa.Model):
             self.aware[:, incumbent] = draws[:, incumbent] < p["initial_awareness"]
             return
         users = (self.work > 0).astype(np.float32)
-        external = p["awareness_external"] + p["awareness_release"] * self.released_now
+        # Media attention follows capability: a family far behind the frontier makes little news.
+        closeness = np.exp(-np.maximum(0.0, self.frontier - self.capability) / CAPABILITY_SCALE)
+        external = closeness * (p["awareness_external"] + p["awareness_release"] * self.released_now)
         internal = p["awareness_internal"] * self._neighbour_mean(users)
         chance = 1 - (1 - np.minimum(external, 1.0)) * (1 - internal)
         self.aware |= (draws < chance) & self.released
@@ -198,7 +200,8 @@ class DiffusionModel(mesa.Model):
 
     def _choose(self) -> None:
         p, pop = self.params, self.population
-        routing = np.array([s.marketplace_share for s in SEGMENTS])[pop.segment] * p["marketplace_routing"]
+        routing = (np.array([s.marketplace_share for s in SEGMENTS])[pop.segment]
+                   * np.array(list(REGION_MARKETPLACE.values()))[pop.region] * p["marketplace_routing"])
         self.uses_marketplace = pop.marketplace_propensity < np.minimum(1.0, routing)
         options = self.aware & self.available
         switch_rate = np.where(pop.is_firm, p["switch_rate_firm"], p["switch_rate_developer"])

@@ -45,12 +45,12 @@ _TABLE = [
     Parameter("choice", True, doc="agents choose by utility; off: they split work evenly over the families "
               "they know (for checking the awareness model alone)", source="structural", kind=bool),
     # --- demand: choice weights (calibrated) ---------------------------------------------------------------
-    _p("price_sensitivity", 1.0, 0.05, 4.0, "multiplies each segment's weight on log cost", behavioural=True),
-    _p("capability_weight", 1.5, 0.1, 6.0, "weight on the capability shortfall below an agent's need",
+    _p("price_sensitivity", 0.3, 0.05, 4.0, "multiplies each segment's weight on log cost", behavioural=True),
+    _p("capability_weight", 3.0, 0.1, 6.0, "weight on the capability shortfall below an agent's need",
        behavioural=True),
     _p("licence_weight", 0.8, 0.0, 4.0, "weight on licence restrictions (conditional, research-only)",
        behavioural=True),
-    _p("openness_weight", 0.8, 0.0, 4.0, "value of open weights for agents that need data control and tuning",
+    _p("openness_weight", 0.2, 0.0, 4.0, "value of open weights for agents that need data control and tuning",
        behavioural=True),
     _p("ecosystem_weight", 0.3, 0.0, 2.0, "weight on a family's derivative ecosystem (log of derivatives)",
        behavioural=True),
@@ -68,7 +68,7 @@ _TABLE = [
     _p("min_share", 0.05, 0.0, 0.3, "a family below this share of an agent's work is dropped (multi-homing "
        "over a few families, cf. ENT4)"),
     # --- demand: awareness and switching (calibrated) ------------------------------------------------------
-    _p("awareness_external", 0.02, 0.0, 0.3, "monthly chance to learn of a released family from media (Bass p)",
+    _p("awareness_external", 0.05, 0.0, 0.3, "monthly chance to learn of a released family from media (Bass p)",
        behavioural=True),
     _p("awareness_release", 0.10, 0.0, 0.8, "extra chance in the month a family releases a model",
        behavioural=True),
@@ -82,9 +82,9 @@ _TABLE = [
     _p("marketplace_routing", 1.0, 0.05, 4.0, "multiplies each segment's chance of routing through a "
        "marketplace like OpenRouter", behavioural=True),
     # --- builders and Hugging Face (calibrated scale factors) ----------------------------------------------
-    _p("derivatives_scale", 60000.0, 100.0, 5e6, "new derivatives a month if every builder worked only with one "
+    _p("derivatives_scale", 6e5, 100.0, 5e6, "new derivatives a month if every builder worked only with one "
        "permissively licensed single-size family", behavioural=True),
-    _p("downloads_scale", 2e8, 1e5, 1e10, "downloads a month if all demand were on one single-size open family",
+    _p("downloads_scale", 3.5e8, 1e5, 1e10, "downloads a month if all demand were on one single-size open family",
        behavioural=True),
     _p("sizes_exponent", 0.5, 0.0, 1.5, "elasticity of downloads and derivatives to the number of sizes offered"),
     # --- supply: capability and prices ---------------------------------------------------------------------

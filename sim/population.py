@@ -27,6 +27,16 @@ REGION_DEMAND = {
     "restricted": 0.03,
 }
 REGIONS = tuple(REGION_DEMAND)
+# Region: relative chance of routing through a global marketplace like OpenRouter (ASSUMPTION, anchored on OR15:
+# China is 6% of OpenRouter spend, far below its share of world demand; range 0.1-1 for china and restricted).
+REGION_MARKETPLACE = {
+    "north_america": 1.0,
+    "europe": 1.0,
+    "china": 0.2,
+    "asia_pacific": 1.0,
+    "global_south": 0.8,
+    "restricted": 0.5,
+}
 # Regions where US closed APIs are not offered (provider terms and sanctions).
 NO_US_CLOSED = ("china", "restricted")
 

@@ -1,0 +1,84 @@
+"""Running ensembles: one scenario, many members (seeds), in parallel, reproducibly.
+
+Member k of any scenario runs with seed `base_seed + k`, so members are paired across scenarios (common random
+numbers: the same population, network and lab draws) and results do not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from sim.model import DiffusionModel
+from sim.observe import metric_names
+
+QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}
+
+
+def run_member(kwargs: dict[str, Any], seed: int) -> pd.DataFrame:
+    """Run one model to its end month; return its DataCollector table indexed by date."""
+    model = DiffusionModel(rng=seed, **kwargs)
+    while model.running:
+        model.step()
+    return model.datacollector.get_model_vars_dataframe().set_index("date")
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def run_members(
+    jobs: list[tuple[dict[str, Any], int]], workers: int | None = None, desc: str = "runs",
+    progress: bool = True,
+) -> Iterable[tuple[int, pd.DataFrame]]:
+    """Yield (job index, table) as members finish; order of completion may vary, results do not."""
+    workers = workers or default_workers()
+    bar = tqdm(total=len(jobs), desc=desc, unit="run", disable=not progress, dynamic_ncols=True)
+    if workers == 1:
+        for i, job in enumerate(jobs):
+            yield i, run_member(*job)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(run_member, *job): i for i, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+                bar.update()
+    bar.close()
+
+
+def ensemble(
+    kwargs: dict[str, Any], seeds: list[int], workers: int | None = None, desc: str = "runs",
+    progress: bool = True, parameter_sets: Callable[[int], dict[str, Any]] | None = None,
+) -> list[pd.DataFrame]:
+    """Tables of all members, in seed order. `parameter_sets(k)` may supply member k's own parameters
+    (e.g. a draw from the calibration posterior); the scenario's own settings win over them."""
+    jobs = []
+    for k, seed in enumerate(seeds):
+        member = dict(parameter_sets(k)) if parameter_sets else {}
+        member.update(kwargs)
+        jobs.append((member, seed))
+    frames: list[pd.DataFrame | None] = [None] * len(jobs)
+    for i, frame in run_members(jobs, workers, desc, progress):
+        frames[i] = frame
+    return frames  # type: ignore[return-value]
+
+
+def quantile_table(frames: list[pd.DataFrame], quantiles: dict[str, float] = QUANTILES) -> pd.DataFrame:
+    """Tidy table: one row per date and metric with the mean and quantiles over members (NaNs ignored)."""
+    metrics = [m for m in metric_names() if m in frames[0].columns]
+    stack = np.stack([f[metrics].to_numpy(dtype=float) for f in frames])  # member x date x metric
+    dates = frames[0].index.to_list()
+    out = {"date": np.repeat(dates, len(metrics)), "metric": np.tile(metrics, len(dates))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells (nothing to divide) stay NaN
+        out["mean"] = np.nanmean(stack, axis=0).ravel()
+        for name, q in quantiles.items():
+            out[name] = np.nanquantile(stack, q, axis=0).ravel()
+    return pd.DataFrame(out)
