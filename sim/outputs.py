@@ -18,6 +18,7 @@ import pandas as pd
 
 from sim.parameters import check_value
 from sim.plots import plot_all
+from sim.posterior import describe_source, parameter_sets
 from sim.population import REGIONS
 from sim.runner import ensemble, quantile_table
 from sim.scenario import Scenario
@@ -60,7 +61,7 @@ def manifest(scenario: Scenario, seeds: list[int], parameters: dict) -> dict:
         "description": scenario.description,
         "files": list(scenario.files),
         "parameters": parameters,
-        "parameter_source": "hand-set defaults (sim/parameters.py) with the scenario's overrides",
+        "parameter_source": describe_source() + "; the scenario's own settings override it",
         "shocks": [s.describe() for s in scenario.shocks],
         "seeds": seeds,
         "versions": versions(),
@@ -122,7 +123,8 @@ def run_scenario(
     if n_agents is not None:
         kwargs["n_agents"] = check_value("n_agents", n_agents)
     seed_list = [base_seed + k for k in range(seeds or scenario.seeds)]
-    frames = ensemble(kwargs, seed_list, workers=workers, desc=scenario.name, progress=progress)
+    frames = ensemble(kwargs, seed_list, workers=workers, desc=scenario.name, progress=progress,
+                      parameter_sets=parameter_sets())
     table = quantile_table(frames)
     parameters = scenario.resolved_parameters() | ({"n_agents": kwargs["n_agents"]} if n_agents else {})
 

@@ -1,0 +1,75 @@
+"""The calibration posterior as the default source of behavioural parameters.
+
+calibration/posterior.csv holds weighted parameter sets: one column per fitted parameter (names from
+sim.parameters.BEHAVIOURAL or any other parameter) and a `weight` column. When it exists, ensembles draw member k's
+parameters from it (a fixed weighted resample, so member k gets the same set in every scenario: paired runs),
+and single runs (the browser view) use the weighted median. Without it, hand-set defaults apply.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from sim.parameters import PARAMETERS, check_value
+
+POSTERIOR_CSV = Path(__file__).resolve().parent.parent / "calibration" / "posterior.csv"
+RESAMPLE_SEED = 20260122
+
+
+@cache
+def _load(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    unknown = [c for c in table.columns if c != "weight" and c not in PARAMETERS]
+    if unknown or "weight" not in table.columns or table.empty:
+        raise ValueError(f"{path}: columns must be parameter names plus 'weight'; unexpected: {unknown}")
+    table["weight"] = table["weight"] / table["weight"].sum()
+    return table
+
+
+def load_posterior(path: Path = POSTERIOR_CSV) -> pd.DataFrame | None:
+    """The weighted parameter sets, or None when calibration has not been run."""
+    return _load(Path(path))
+
+
+def describe_source(path: Path = POSTERIOR_CSV) -> str:
+    table = load_posterior(path)
+    if table is None:
+        return "hand-set defaults (sim/parameters.py); no calibration/posterior.csv"
+    return f"calibration posterior ({path.name}, {len(table)} weighted sets)"
+
+
+def parameter_sets(path: Path = POSTERIOR_CSV) -> Callable[[int], dict[str, Any]] | None:
+    """Member k -> its parameter set drawn from the posterior; None without a posterior."""
+    table = load_posterior(path)
+    if table is None:
+        return None
+    params = [c for c in table.columns if c != "weight"]
+    values = table[params].to_numpy()
+
+    def draw(k: int) -> dict[str, Any]:
+        row = np.random.default_rng([RESAMPLE_SEED, k]).choice(len(table), p=table["weight"].to_numpy())
+        return {name: check_value(name, PARAMETERS[name].kind(v)) for name, v in zip(params, values[row])}
+
+    return draw
+
+
+def posterior_median(path: Path = POSTERIOR_CSV) -> dict[str, Any]:
+    """Weighted median of each fitted parameter ({} without a posterior)."""
+    table = load_posterior(path)
+    if table is None:
+        return {}
+    out = {}
+    order_weights = table["weight"].to_numpy()
+    for name in (c for c in table.columns if c != "weight"):
+        order = np.argsort(table[name].to_numpy())
+        cumulative = np.cumsum(order_weights[order])
+        value = table[name].to_numpy()[order][np.searchsorted(cumulative, 0.5)]
+        out[name] = check_value(name, PARAMETERS[name].kind(value))
+    return out
