@@ -28,7 +28,7 @@ from sim.parameters import resolve
 from sim.population import NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network, build_population
 from sim.shocks import Shock, effective_parameters
 
-CAPABILITY_SCALE = 5.0  # ECI points over which a capability shortfall costs one unit of `capability_weight`
+CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
 
 
 class DiffusionModel(mesa.Model):
@@ -62,16 +62,21 @@ class DiffusionModel(mesa.Model):
         self.population = pop = build_population(n, pop_rng)
         self.graph = build_network(pop, self.base_params["mean_degree"], self.base_params["homophily_region"],
                                    self.base_params["homophily_segment"], net_rng)
-        self.degree = np.maximum(np.asarray(self.graph.sum(axis=1)).ravel(), 1.0)
+        self.inverse_degree = (1 / np.maximum(np.asarray(self.graph.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
         self.cell = pop.region * len(SEGMENTS) + pop.segment
+        self.log_selfhost_discount = np.log(np.minimum(1.0, pop.selfhost_factor))  # <= 0: cheaper to self-host
         n_families = len(self.families)
         self.aware = np.zeros((n, n_families), dtype=bool)
         self.work = np.zeros((n, n_families))
+        self.active = np.zeros(n, dtype=bool)  # uses at least one family
+        self.availability = None
+        self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
         self.uses_marketplace = np.zeros(n, dtype=bool)
         self.new_derivatives = np.zeros(n_families)
         for i in range(n):
             (Firm if pop.is_firm[i] else Developer)(self, i)
         self._space = None
+        self._group_weights = None
 
         self.datacollector = mesa.DataCollector(model_reporters=observe.model_reporters())
         self._advance()
@@ -114,9 +119,12 @@ class DiffusionModel(mesa.Model):
         self.params = effective_parameters(self.base_params, self.shocks, self.month)
         self.agents_by_type[Lab].do("step")
         self._update_family_arrays()
-        self.available = self._availability()
+        previous = self.availability
+        self.availability = self._availability()  # (region, segment, family) cells
+        self._lost_access = previous is not None and bool((previous & ~self.availability).any())
         self._spread_awareness()
         self._choose()
+        self.usage = self._usage_by_group()
         self._publish_and_download()
         self.observations = observe.measure(self)
 
@@ -130,8 +138,12 @@ class DiffusionModel(mesa.Model):
         self.frontier = float(self.capability[self.released].max()) if self.released.any() else 0.0
         self.derivatives_cum = np.array([lab.derivatives_cum for lab in labs])
 
+    def available(self, rows) -> np.ndarray:
+        """Whether each agent in `rows` may use each family."""
+        return self.availability.reshape(-1, len(self.families))[self.cell[rows]]
+
     def _availability(self) -> np.ndarray:
-        """Who may use which family: released, offered in the region, not banned by a scenario."""
+        """Which (region, segment) cells may use which family: released, offered in the region, not banned."""
         cell_mask = np.broadcast_to(self.released, (len(REGIONS), len(SEGMENTS), len(self.families))).copy()
         us_closed = (self.origin == ORIGINS.index("US")) & ~self.is_open
         for region in NO_US_CLOSED:
@@ -142,52 +154,68 @@ class DiffusionModel(mesa.Model):
                 s = [SEGMENT_NAMES.index(x) for x in shock.ban_segments]
                 f = [self.family_names.index(x) for x in shock.ban_families]
                 cell_mask[np.ix_(r, s, f)] = False
-        return cell_mask.reshape(-1, len(self.families))[self.cell]
+        return cell_mask
 
-    def _neighbour_mean(self, values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Average of `values` over each agent's neighbours (or over everyone, weighted, under complete mixing)."""
+    def _neighbour_means(self, rows=slice(None), cols=slice(None)) -> np.ndarray:
+        """Mean over each agent's neighbours of [uses family f (0/1) ..., share of work on f ...] (2F columns),
+        for the given rows and columns; under complete mixing, demand-weighted population means instead."""
         if self.base_params["network"] == "complete":
-            mean = self.population.weight @ values / self.population.weight.sum()
-            count = len(self.work) if rows is None else len(rows)
-            return np.broadcast_to(mean, (count, values.shape[1]))
-        graph, degree = (self.graph, self.degree) if rows is None else (self.graph[rows], self.degree[rows])
-        return np.asarray(graph @ values) / degree[:, None]
+            weight = self.population.weight
+            stacked = np.hstack([self.work > 0, self.work])[:, cols]
+            mean = weight @ stacked / weight.sum()
+            return np.broadcast_to(mean, (len(self.work[rows]), len(mean))).astype(np.float32)
+        return self._neighbour_sums[rows, cols] * self.inverse_degree[rows, None]
+
+    def _set_work(self, rows: np.ndarray, shares: np.ndarray) -> None:
+        """Change the work split of `rows`, keeping the neighbours' sums up to date incrementally: only agents
+        who changed their mix touch their neighbours' sums, which is what makes a step cheap at scale."""
+        old = self.work[rows]
+        delta = np.hstack([(shares > 0).astype(np.float32) - (old > 0), shares - old], dtype=np.float32)
+        self.work[rows] = shares
+        self.active[rows] = shares.any(axis=1)
+        if self.base_params["network"] != "complete":
+            self._neighbour_sums += np.asarray(self.graph[rows].T @ delta)
 
     def _spread_awareness(self) -> None:
         p = self.params
-        n = len(self.work)
-        draws = self._awareness_rng.random((n, len(self.families)))
+        n_families = len(self.families)
+        # Draw for every agent and family each month, so the stream stays aligned across scenarios.
+        draws = self._awareness_rng.random((len(self.work), n_families), dtype=np.float32)
         if self.month == self.start_month:
-            incumbent = self.released & ~np.isnan([lab.base_capability for lab in self.labs])
-            self.aware[:, incumbent] = draws[:, incumbent] < p["initial_awareness"]
+            self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
             return
-        users = (self.work > 0).astype(np.float32)
         # Media attention follows capability: a family far behind the frontier makes little news.
         closeness = np.exp(-np.maximum(0.0, self.frontier - self.capability) / CAPABILITY_SCALE)
-        external = closeness * (p["awareness_external"] + p["awareness_release"] * self.released_now)
-        internal = p["awareness_internal"] * self._neighbour_mean(users)
-        chance = 1 - (1 - np.minimum(external, 1.0)) * (1 - internal)
-        self.aware |= (draws < chance) & self.released
+        external = np.minimum(1.0, closeness * (p["awareness_external"] + p["awareness_release"] * self.released_now))
+        # chance = 1 - (1 - external) * (1 - q * share of neighbours using the family), computed in place
+        keep_unaware = self._neighbour_means(cols=slice(0, n_families))
+        keep_unaware *= -p["awareness_internal"]
+        keep_unaware += 1.0
+        keep_unaware *= (1 - external).astype(np.float32)
+        learn = draws > keep_unaware  # i.e. draw < chance
+        learn &= self.released
+        self.aware |= learn
 
     def utility(self, rows: np.ndarray) -> np.ndarray:
-        """Utility of each family for the agents in `rows` (docs/ODD.md, submodel "Choice")."""
+        """Utility of each family for the agents in `rows` (docs/ODD.md, submodel "Choice").
+
+        Built from per-agent columns and per-family rows so that no transcendental function runs on the
+        agents-by-families matrix: log cost = log API price + (open weights) * log self-hosting discount."""
         p, pop = self.params, self.population
-        cost = self.price * np.where(self.is_open, np.minimum(1.0, pop.selfhost_factor[rows, None]), 1.0)
-        need = self.frontier - pop.slack[rows, None]
-        shortfall = np.logaddexp(0.0, (need - self.capability) / CAPABILITY_SCALE)
+        log_cost = np.log(self.price) + np.outer(self.log_selfhost_discount[rows], self.is_open)
+        need_gap = (self.frontier - self.capability) - pop.slack[rows, None]  # ECI points short of need
         licence = np.array([LICENCE_PENALTY[x] for x in self.licence])
-        trust = self.trust_matrix()[pop.region[rows]][:, self.origin]
-        trust = trust * np.where(pop.regulated[rows], p["regulated_trust_multiplier"], 1.0)[:, None]
+        trust_weight = np.where(pop.regulated[rows], p["regulated_trust_multiplier"], 1.0)
         ecosystem = np.log1p(self.derivatives_cum / 1000.0) * self.is_open
-        return (
-            -p["price_sensitivity"] * pop.price_weight[rows, None] * np.log(cost)
-            - p["capability_weight"] * shortfall
-            - p["licence_weight"] * pop.licence_friction[rows, None] * licence
-            + p["openness_weight"] * pop.open_need[rows, None] * self.is_open
-            - trust
-            + p["ecosystem_weight"] * ecosystem
-            + p["peer_weight"] * self._neighbour_mean(self.work, rows)
-        )
+        family_terms = p["ecosystem_weight"] * ecosystem
+        u = -p["price_sensitivity"] * pop.price_weight[rows, None] * log_cost
+        u -= (p["capability_weight"] / CAPABILITY_SCALE) * np.maximum(need_gap, 0.0)
+        u -= p["licence_weight"] * np.outer(pop.licence_friction[rows], licence)
+        u += p["openness_weight"] * np.outer(pop.open_need[rows], self.is_open)
+        u -= self.trust_matrix()[:, self.origin][pop.region[rows]] * trust_weight[:, None]
+        u += family_terms
+        u += p["peer_weight"] * self._neighbour_means(rows, slice(len(self.families), None))
+        return u
 
     def trust_matrix(self) -> np.ndarray:
         """Utility penalty by (region, origin of the model)."""
@@ -203,25 +231,45 @@ class DiffusionModel(mesa.Model):
         routing = (np.array([s.marketplace_share for s in SEGMENTS])[pop.segment]
                    * np.array(list(REGION_MARKETPLACE.values()))[pop.region] * p["marketplace_routing"])
         self.uses_marketplace = pop.marketplace_propensity < np.minimum(1.0, routing)
-        options = self.aware & self.available
         switch_rate = np.where(pop.is_firm, p["switch_rate_firm"], p["switch_rate_developer"])
-        draws = self._switch_rng.random(len(self.work))
-        stranded = (self.work * ~self.available).sum(axis=1) > 0  # using something no longer allowed
-        idle = (self.work.sum(axis=1) == 0) & options.any(axis=1)  # knows an option but uses nothing yet
-        rows = np.flatnonzero((draws < switch_rate) | stranded | idle | (self.month == self.start_month))
+        due = (self._switch_rng.random(len(self.work)) < switch_rate) | (self.month == self.start_month)
+        idle = np.flatnonzero(~self.active)  # uses nothing yet: chooses as soon as it knows an option
+        due[idle[(self.aware[idle] & self.available(idle)).any(axis=1)]] = True
+        if self._lost_access:  # a ban: everyone using a family no longer allowed must choose again
+            due |= ((self.work > 0) & ~self.available(slice(None))).any(axis=1)
+        rows = np.flatnonzero(due)
         if not p["choice"]:  # everyone splits evenly over what they know, every month
+            options = self.aware & self.available(slice(None))
             counts = options.sum(axis=1, keepdims=True)
-            self.work = np.divide(options, counts, out=np.zeros(options.shape), where=counts > 0)
+            self._set_work(np.arange(len(self.work)), np.divide(options, counts, out=np.zeros(options.shape),
+                                                                 where=counts > 0))
         elif len(rows):
-            self.work[rows] = logit_shares(self.utility(rows), options[rows], p["min_share"])
+            options = self.aware[rows] & self.available(rows)
+            self._set_work(rows, logit_shares(self.utility(rows), options, p["min_share"]))
+
+    def _usage_by_group(self) -> dict[str, np.ndarray]:
+        """Demand-weighted use of each family summed over the groups the observation model and the builders
+        need, in one matrix product (the groups' weight rows are fixed at build time, but the marketplace's)."""
+        if self._group_weights is None:
+            pop = self.population
+            us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
+            rows = {"all": pop.weight, "builders": pop.weight * pop.is_builder,
+                    "us_firms": pop.weight * us_firms,
+                    "us_firms_selfhost": pop.weight * us_firms * np.minimum(1.0, pop.selfhost_factor),
+                    "marketplace": pop.weight}
+            rows.update({f"region_{r}": pop.weight * (pop.region == i) for i, r in enumerate(REGIONS)})
+            self._group_names = list(rows)
+            self._group_weights = np.stack(list(rows.values()))
+        self._group_weights[self._group_names.index("marketplace")] = self.population.weight * self.uses_marketplace
+        return dict(zip(self._group_names, self._group_weights @ self.work))
 
     def _publish_and_download(self) -> None:
-        p, pop = self.params, self.population
-        builder_use = (pop.weight * pop.is_builder) @ self.work
+        p = self.params
+        builder_use = self.usage["builders"]
         licence_factor = np.array([LICENCE_DERIVATIVE_FACTOR[x] for x in self.licence])
         expected = p["derivatives_scale"] * builder_use * licence_factor * self.sizes_factor * self.is_open
         self.new_derivatives = self._flow_rng.poisson(expected).astype(float)
-        downloads = p["downloads_scale"] * (pop.weight @ self.work) * self.sizes_factor * self.is_open
+        downloads = p["downloads_scale"] * self.usage["all"] * self.sizes_factor * self.is_open
         for lab, new, down in zip(self.labs, self.new_derivatives, downloads):
             lab.derivatives_cum += new
             lab.downloads_cum += down

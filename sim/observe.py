@@ -39,11 +39,10 @@ def _share(part: float, whole: float) -> float:
 
 def measure(model) -> dict[str, float]:
     """All observables for the model's current month."""
-    pop = model.population
-    tokens = model.work * pop.weight[:, None]
+    usage = model.usage  # demand-weighted use of each family by group (DiffusionModel._usage_by_group)
     out: dict[str, float] = {}
 
-    market = tokens[model.uses_marketplace].sum(axis=0)
+    market = usage["marketplace"]
     total = market.sum()
     out["or_share_open"] = _share(market[model.is_open].sum(), total)
     for origin in ORIGINS:
@@ -61,15 +60,13 @@ def measure(model) -> dict[str, float]:
     out["hf_downloads_cum_us"] = float(model.downloads_cum[us & model.is_open].sum())
     out["hf_new_derivatives_share_cn"] = _share(model.new_derivatives[cn].sum(), model.new_derivatives.sum())
 
-    us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
-    cost = model.price * np.where(model.is_open, np.minimum(1.0, pop.selfhost_factor[us_firms, None]), 1.0)
-    spend = (tokens[us_firms] * cost).sum(axis=0)
+    # Spend: API price times tokens; open weights cost less for firms that host them more cheaply themselves.
+    spend = model.price * np.where(model.is_open, usage["us_firms_selfhost"], usage["us_firms"])
     out["ent_share_open_us"] = _share(spend[model.is_open].sum(), spend.sum())
 
-    cn_tokens = np.bincount(pop.region, weights=tokens[:, cn].sum(axis=1), minlength=len(REGIONS))
-    all_tokens = np.bincount(pop.region, weights=tokens.sum(axis=1), minlength=len(REGIONS))
-    for r, region in enumerate(REGIONS):
-        out[f"share_cn_{region}"] = _share(cn_tokens[r], all_tokens[r])
+    for region in REGIONS:
+        tokens = usage[f"region_{region}"]
+        out[f"share_cn_{region}"] = _share(tokens[cn].sum(), tokens.sum())
     return out
 
 
