@@ -1,0 +1,151 @@
+"""Behaviour of the core model: each test states a property the model must have and could fail."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from mesa.discrete_space import Network
+
+from sim import DiffusionModel
+from sim.agents import Developer, Firm
+from sim.observe import metric_names
+from sim.population import REGIONS
+from sim.runner import run_member
+from sim.shocks import parse_shock
+
+SMALL = {"n_agents": 1500, "end": "2025-12"}
+
+
+def mean_over(frame: pd.DataFrame, metric: str, start: str, end: str) -> float:
+    return float(frame.loc[start:end, metric].mean())
+
+
+def paired_means(metric, start, end, seeds=(0, 1, 2), **changes):
+    """Mean of `metric` over a window for base and changed runs with the same seeds (common random numbers)."""
+    base = [mean_over(run_member(SMALL, s), metric, start, end) for s in seeds]
+    changed = [mean_over(run_member({**SMALL, **changes}, s), metric, start, end) for s in seeds]
+    return np.array(base), np.array(changed)
+
+
+def test_price_cut_raises_the_familys_share():
+    cut = (parse_shock({"date": "2024-06", "families": {"names": ["DeepSeek"]}, "price_factor": 0.2}),)
+    base, changed = paired_means("or_share_deepseek", "2025-01", "2025-12", shocks=cut)
+    assert (changed > base).all(), (base, changed)
+
+
+def test_trust_penalty_lowers_the_chinese_share_in_that_region():
+    base, changed = paired_means("share_cn_europe", "2025-01", "2025-12", trust_cn_europe=4.0)
+    assert (changed < base).all(), (base, changed)
+    # the penalty is regional: China's own share of Chinese models is not lowered by Europe's distrust
+    china_base, china_changed = paired_means("share_cn_china", "2025-01", "2025-12", trust_cn_europe=4.0)
+    assert abs(china_changed.mean() - china_base.mean()) < 0.05
+
+
+def test_unavailable_family_gets_zero_share():
+    ban = (parse_shock({"date": "2023-01", "ban": {"names": ["Claude"]}}),)
+    model = DiffusionModel(rng=3, shocks=ban, **SMALL)
+    while model.running:
+        model.step()
+        claude = model.family_names.index("Claude")
+        assert (model.work[:, claude] == 0).all()
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert (frame["or_share_claude"] == 0).all()
+    # US closed APIs are not offered in China: no Chinese agent uses GPT
+    china = model.population.region == REGIONS.index("china")
+    assert (model.work[china, model.family_names.index("GPT")] == 0).all()
+    assert model.work[~china, model.family_names.index("GPT")].sum() > 0
+
+
+def test_a_ban_mid_run_moves_users_off_the_family_at_once():
+    ban = (parse_shock({"date": "2025-06", "ban": {"origin": "CN", "regions": ["europe"]}}),)
+    model = DiffusionModel(rng=4, shocks=ban, **SMALL)
+    europe = model.population.region == REGIONS.index("europe")
+    cn = model.origin == 1
+    while model.date < "2025-05":
+        model.step()
+    assert model.work[np.ix_(europe, cn)].sum() > 0  # Chinese models were used in Europe before the ban
+    model.step()
+    assert model.date == "2025-06" and model.work[np.ix_(europe, cn)].sum() == 0
+
+
+def test_shares_sum_to_one():
+    model = DiffusionModel(rng=5, **SMALL)
+    while model.running:
+        model.step()
+    sums = model.work.sum(axis=1)
+    assert np.allclose(sums[sums > 0], 1.0)
+    frame = model.datacollector.get_model_vars_dataframe().iloc[1:]
+    family_cols = [c for c in frame if c.startswith("or_share_") and c not in
+                   ("or_share_open", "or_share_cn", "or_share_us", "or_share_eu")]
+    assert len(family_cols) == len(model.family_names)
+    assert np.allclose(frame[family_cols].sum(axis=1), 1.0)
+    assert np.allclose(frame[["or_share_cn", "or_share_us", "or_share_eu"]].sum(axis=1), 1.0)
+    for column in metric_names():
+        if "share" in column:
+            values = frame[column].dropna()
+            assert ((values >= 0) & (values <= 1 + 1e-12)).all(), column
+
+
+def test_same_seed_same_output_and_different_seeds_differ():
+    first, again, other = run_member(SMALL, 11), run_member(SMALL, 11), run_member(SMALL, 12)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first.equals(other)
+
+
+def test_results_do_not_depend_on_the_number_of_agents():
+    """Agents carry weights of real demand: doubling them leaves shares within sampling noise."""
+    window = ("2025-01", "2025-12")
+    metrics = ["or_share_open", "or_share_cn", "share_cn_north_america"]
+
+    def ensemble(n):
+        return np.array([[mean_over(run_member({**SMALL, "n_agents": n}, s), m, *window) for m in metrics]
+                         for s in range(6)])
+
+    small, large = ensemble(2000), ensemble(4000)
+    noise = np.sqrt(small.var(axis=0, ddof=1) / len(small) + large.var(axis=0, ddof=1) / len(large))
+    assert (np.abs(small.mean(axis=0) - large.mean(axis=0)) < 4 * noise + 0.01).all(), (small.mean(0), large.mean(0))
+
+
+def test_awareness_follows_the_bass_curve_without_choice_and_with_complete_mixing():
+    p, q = 0.02, 0.5
+    model = DiffusionModel(rng=7, n_agents=20000, end="2023-12", choice=False, network="complete",
+                           initial_awareness=0.0, awareness_external=p, awareness_internal=q, awareness_release=0.0)
+    gpt = model.family_names.index("GPT")
+    weight = model.population.weight
+    reachable = weight[model.available(slice(None))[:, gpt]].sum() / weight.sum()  # GPT is not offered in China
+    expected, simulated = [0.0], [weight @ model.aware[:, gpt] / weight.sum()]
+    while model.running:
+        model.step()
+        f = expected[-1]
+        expected.append(f + (1 - f) * (1 - (1 - p) * (1 - q * reachable * f)))  # discrete-time Bass
+        simulated.append(weight @ model.aware[:, gpt] / weight.sum())
+    assert expected[-1] > 0.5  # the curve took off: the comparison is not trivial
+    assert np.abs(np.array(simulated) - np.array(expected)).max() < 0.03, (simulated, expected)
+
+
+def test_agents_are_mesa_agents_showing_their_own_state_on_a_network_space():
+    model = DiffusionModel(rng=8, n_agents=300, end="2024-06")
+    while model.running:
+        model.step()
+    users = model.users
+    assert len(users) == 300 and all(isinstance(a, (Developer, Firm)) for a in users)
+    assert {type(a) for a in users} == {Developer, Firm}
+    agent = next(a for a in users if a.workload)
+    assert sum(agent.workload.values()) == pytest.approx(1.0)
+    assert agent.primary_family == max(agent.workload, key=agent.workload.get)
+    assert agent.region in REGIONS
+    space = model.space
+    assert isinstance(space, Network)
+    assert all(a.cell is not None for a in users)
+    neighbours = {n.agents[0].index for n in users[0].cell.neighborhood if n.agents}
+    assert neighbours == set(model.graph[users[0].index].indices)
+
+
+def test_labs_release_after_the_catalogue_ends():
+    model = DiffusionModel(rng=9, n_agents=300)
+    capability_2026 = None
+    while model.running:
+        model.step()
+        if model.date == "2026-01":
+            capability_2026 = model.capability.copy()
+    assert (model.capability >= capability_2026).all()
+    assert model.capability.max() > capability_2026.max() + 20  # the frontier keeps growing to 2030
