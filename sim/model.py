@@ -67,7 +67,7 @@ class DiffusionModel(mesa.Model):
         self.log_selfhost_discount = np.log(np.minimum(1.0, pop.selfhost_factor))  # <= 0: cheaper to self-host
         n_families = len(self.families)
         self.aware = np.zeros((n, n_families), dtype=bool)
-        self.work = np.zeros((n, n_families))
+        self.work = np.zeros((n, n_families), np.float32)  # single precision: shares need no more, and it is faster
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
         self.availability = None
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
@@ -170,7 +170,7 @@ class DiffusionModel(mesa.Model):
         """Change the work split of `rows`, keeping the neighbours' sums up to date incrementally: only agents
         who changed their mix touch their neighbours' sums, which is what makes a step cheap at scale."""
         old = self.work[rows]
-        delta = np.hstack([(shares > 0).astype(np.float32) - (old > 0), shares - old], dtype=np.float32)
+        delta = np.hstack([(shares > 0).astype(np.float32) - (old > 0), shares - old])
         self.work[rows] = shares
         self.active[rows] = shares.any(axis=1)
         if self.base_params["network"] != "complete":
@@ -241,8 +241,8 @@ class DiffusionModel(mesa.Model):
         if not p["choice"]:  # everyone splits evenly over what they know, every month
             options = self.aware & self.available(slice(None))
             counts = options.sum(axis=1, keepdims=True)
-            self._set_work(np.arange(len(self.work)), np.divide(options, counts, out=np.zeros(options.shape),
-                                                                 where=counts > 0))
+            self._set_work(np.arange(len(self.work)), np.divide(
+                options, counts, out=np.zeros(options.shape, np.float32), where=counts > 0))
         elif len(rows):
             options = self.aware[rows] & self.available(rows)
             self._set_work(rows, logit_shares(self.utility(rows), options, p["min_share"]))
@@ -259,9 +259,9 @@ class DiffusionModel(mesa.Model):
                     "marketplace": pop.weight}
             rows.update({f"region_{r}": pop.weight * (pop.region == i) for i, r in enumerate(REGIONS)})
             self._group_names = list(rows)
-            self._group_weights = np.stack(list(rows.values()))
+            self._group_weights = np.stack(list(rows.values())).astype(np.float32)
         self._group_weights[self._group_names.index("marketplace")] = self.population.weight * self.uses_marketplace
-        return dict(zip(self._group_names, self._group_weights @ self.work))
+        return dict(zip(self._group_names, (self._group_weights @ self.work).astype(float)))
 
     def _publish_and_download(self) -> None:
         p = self.params
@@ -280,7 +280,7 @@ class DiffusionModel(mesa.Model):
 def logit_shares(utility: np.ndarray, options: np.ndarray, min_share: float) -> np.ndarray:
     """Multinomial-logit split of work over the allowed options; shares below `min_share` are dropped and the
     rest renormalised (an agent does not route a sliver of its work to a family). Rows with no option get zeros."""
-    u = np.where(options, utility, -np.inf)
+    u = np.where(options, utility.astype(np.float32), np.float32(-np.inf))
     top = u.max(axis=1, keepdims=True)
     top[~np.isfinite(top)] = 0.0
     weights = np.exp(u - top)
