@@ -255,7 +255,6 @@ class DiffusionModel(mesa.Model):
             us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
             rows = {"all": pop.weight, "builders": pop.weight * pop.is_builder,
                     "us_firms": pop.weight * us_firms,
-                    "us_firms_selfhost": pop.weight * us_firms * np.minimum(1.0, pop.selfhost_factor),
                     "marketplace": pop.weight}
             rows.update({f"region_{r}": pop.weight * (pop.region == i) for i, r in enumerate(REGIONS)})
             self._group_names = list(rows)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 
 from sim.catalogue import ORIGINS, families
 from sim.population import REGIONS
@@ -60,9 +59,10 @@ def measure(model) -> dict[str, float]:
     out["hf_downloads_cum_us"] = float(model.downloads_cum[us & model.is_open].sum())
     out["hf_new_derivatives_share_cn"] = _share(model.new_derivatives[cn].sum(), model.new_derivatives.sum())
 
-    # Spend: API price times tokens; open weights cost less for firms that host them more cheaply themselves.
-    spend = model.price * np.where(model.is_open, usage["us_firms_selfhost"], usage["us_firms"])
-    out["ent_share_open_us"] = _share(spend[model.is_open].sum(), spend.sum())
+    # Menlo's survey asks what share of a firm's LLM workloads runs on open models, firms weighted by their
+    # spend; an agent's weight is its demand (spend scale), so this is the firms' demand-weighted open share.
+    firms = usage["us_firms"]
+    out["ent_share_open_us"] = _share(firms[model.is_open].sum(), firms.sum())
 
     for region in REGIONS:
         tokens = usage[f"region_{region}"]
