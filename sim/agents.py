@@ -16,7 +16,7 @@ from mesa.discrete_space import FixedAgent
 
 from sim.calendar import parse_month
 from sim.catalogue import INCUMBENT, Family, frontier_trend, release_rate_per_year, releases
-from sim.population import REGIONS, SEGMENT_NAMES
+from sim.population import REGIONS, SEGMENT_NAMES, USES
 from sim.shocks import family_modifiers
 
 LICENCE_PENALTY = {"permissive": 0.0, "conditional": 0.5, "research": 2.0, "closed": 0.0}  # ASSUMPTION
@@ -42,6 +42,11 @@ class ModelUser(FixedAgent):
     def weight(self) -> float:
         """Share of world token demand this agent stands for."""
         return float(self.model.population.weight[self.index])
+
+    @property
+    def use_mix(self) -> dict[str, float]:
+        """Shares of this agent's work in coding, chat/roleplay and agents."""
+        return dict(zip(USES, map(float, self.model.population.use_mix[self.index])))
 
     @property
     def workload(self) -> dict[str, float]:

@@ -41,6 +41,24 @@ REGION_MARKETPLACE = {
 NO_US_CLOSED = ("china", "restricted")
 
 
+# Uses of models and the capability they need: ECI points below the closed frontier that still serve the use
+# (ASSUMPTION, drawn uniformly in these ranges; cf. OR9-OR11: coding goes to frontier models, roleplay to cheap
+# open ones).
+USES = ("coding", "chat_roleplay", "agents")
+USE_SLACK = {"coding": (0.0, 4.0), "chat_roleplay": (10.0, 25.0), "agents": (0.0, 6.0)}
+USE_MIX_CONCENTRATION = 5.0  # Dirichlet concentration around a segment's mean use mix (ASSUMPTION, 2-20)
+# Region: multiplier on price weight, for income (ASSUMPTION, 0.8-2; cf. the Global North/South adoption gap).
+REGION_PRICE_FACTOR = {
+    "north_america": 1.0,
+    "europe": 1.0,
+    "china": 1.2,
+    "asia_pacific": 1.1,
+    "global_south": 1.5,
+    "restricted": 1.3,
+}
+PRICE_WEIGHT_SPREAD = 0.25  # log-normal spread of price weight between agents of a cell (ASSUMPTION, 0-0.5)
+
+
 @dataclass(frozen=True)
 class Segment:
     """Traits of a demand segment (all ASSUMPTIONS; ranges in docs/ODD.md)."""
@@ -48,23 +66,23 @@ class Segment:
     name: str
     kind: str  # "developer" or "firm"
     demand: float  # share of a region's token demand
-    price_weight: float  # weight on log cost before `price_sensitivity`
-    slack: tuple[float, float]  # ECI points below the frontier the agent's work tolerates (uniform range)
+    price_weight: float  # weight on log cost before `price_sensitivity` (scale and income)
+    use_mix: tuple[float, float, float]  # mean shares of coding, chat/roleplay, agents
     open_need: tuple[float, float]  # need for data control and customisation, 0-1
     licence_friction: float  # how much licence restrictions bite (shipping products, legal review)
-    selfhost_factor: tuple[float, float]  # cost of running open weights oneself relative to the API price
+    selfhost_factor: tuple[float, float]  # cost of running open weights oneself relative to the API price (skill)
     builder_share: float  # share of agents that fine-tune and publish derivatives
     marketplace_share: float  # share of agents routing through a marketplace like OpenRouter
     regulated: bool = False
 
 
 SEGMENTS = (
-    Segment("hobbyist", "developer", 0.15, 1.6, (8.0, 25.0), (0.2, 0.8), 0.2, (0.5, 1.5), 0.25, 0.60),
-    Segment("startup", "developer", 0.20, 1.0, (0.0, 10.0), (0.1, 0.6), 0.6, (0.7, 1.5), 0.15, 0.35),
-    Segment("app_builder", "developer", 0.20, 1.2, (4.0, 20.0), (0.1, 0.6), 0.8, (0.7, 1.5), 0.10, 0.50),
-    Segment("sme", "firm", 0.15, 0.8, (2.0, 15.0), (0.1, 0.5), 1.0, (0.9, 2.0), 0.02, 0.08),
-    Segment("enterprise", "firm", 0.20, 0.4, (0.0, 8.0), (0.2, 0.8), 1.2, (0.6, 1.5), 0.03, 0.03),
-    Segment("regulated_enterprise", "firm", 0.10, 0.3, (0.0, 8.0), (0.4, 1.0), 1.5, (0.7, 1.8), 0.01, 0.01,
+    Segment("hobbyist", "developer", 0.15, 1.6, (0.2, 0.7, 0.1), (0.2, 0.8), 0.2, (0.5, 1.5), 0.25, 0.60),
+    Segment("startup", "developer", 0.20, 1.0, (0.5, 0.2, 0.3), (0.1, 0.6), 0.6, (0.7, 1.5), 0.15, 0.35),
+    Segment("app_builder", "developer", 0.20, 1.2, (0.2, 0.6, 0.2), (0.1, 0.6), 0.8, (0.7, 1.5), 0.10, 0.50),
+    Segment("sme", "firm", 0.15, 0.8, (0.3, 0.5, 0.2), (0.1, 0.5), 1.0, (0.9, 2.0), 0.02, 0.08),
+    Segment("enterprise", "firm", 0.20, 0.4, (0.4, 0.3, 0.3), (0.2, 0.8), 1.2, (0.6, 1.5), 0.03, 0.03),
+    Segment("regulated_enterprise", "firm", 0.10, 0.3, (0.3, 0.4, 0.3), (0.4, 1.0), 1.5, (0.7, 1.8), 0.01, 0.01,
             regulated=True),
 )
 SEGMENT_NAMES = tuple(s.name for s in SEGMENTS)
@@ -78,7 +96,8 @@ class Population:
     segment: np.ndarray  # int index into SEGMENTS
     weight: np.ndarray  # share of world token demand
     price_weight: np.ndarray
-    slack: np.ndarray
+    use_mix: np.ndarray  # N x 3 shares of coding, chat/roleplay, agents
+    slack: np.ndarray  # ECI points below the frontier the agent's work tolerates
     open_need: np.ndarray
     licence_friction: np.ndarray
     selfhost_factor: np.ndarray
@@ -119,12 +138,17 @@ def build_population(n_agents: int, rng: np.random.Generator) -> Population:
         bounds = np.array([getattr(s, name) for s in SEGMENTS])[segment]
         return rng.uniform(bounds[:, 0], bounds[:, 1])
 
+    mean_mix = np.array([s.use_mix for s in SEGMENTS])[segment]
+    use_mix = _dirichlet_rows(rng, USE_MIX_CONCENTRATION * mean_mix)
+    use_slack = np.stack([rng.uniform(*USE_SLACK[u], n_agents) for u in USES], axis=1)
+    price_factor = np.array(list(REGION_PRICE_FACTOR.values()))[region]
     return Population(
         region=region,
         segment=segment,
         weight=weight,
-        price_weight=trait("price_weight"),
-        slack=uniform("slack"),
+        price_weight=trait("price_weight") * price_factor * rng.lognormal(0.0, PRICE_WEIGHT_SPREAD, n_agents),
+        use_mix=use_mix,
+        slack=(use_mix * use_slack).sum(axis=1),
         open_need=uniform("open_need"),
         licence_friction=trait("licence_friction"),
         selfhost_factor=uniform("selfhost_factor"),
@@ -133,6 +157,12 @@ def build_population(n_agents: int, rng: np.random.Generator) -> Population:
         regulated=trait("regulated"),
         marketplace_propensity=rng.random(n_agents),
     )
+
+
+def _dirichlet_rows(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
+    """One Dirichlet draw per row of concentration parameters (vectorised via normalised gamma draws)."""
+    draws = rng.gamma(alpha)
+    return draws / draws.sum(axis=1, keepdims=True)
 
 
 def build_network(
