@@ -52,16 +52,20 @@ def _finish(ax, title, ylabel):
     ax.legend(loc="best", fontsize=8)
 
 
-def plot_open_closed(table, path: Path, title: str):
-    fig, ax = plt.subplots(figsize=(9, 5))
-    _band(ax, table, "or_share_open", "open weights, marketplace tokens", COLOURS["open"], 100)
-    _band(ax, table, "ent_share_open_us", "open weights, US enterprise spend", COLOURS["closed"], 100)
-    _observed(ax, {"or_share_open": COLOURS["open"], "ent_share_open_us": COLOURS["closed"]}, 100)
-    ax.set_ylim(0, 100)
-    _finish(ax, f"{title}: open-weight share (closed = 100% minus open)", "share (%)")
+def _save(fig, path: Path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_open_closed(table, path: Path, title: str):
+    fig, ax = plt.subplots(figsize=(9, 5))
+    _band(ax, table, "or_share_open", "open weights, marketplace tokens", COLOURS["open"], 100)
+    _band(ax, table, "ent_share_open_us", "open weights, US enterprise workloads", COLOURS["closed"], 100)
+    _observed(ax, {"or_share_open": COLOURS["open"], "ent_share_open_us": COLOURS["closed"]}, 100)
+    ax.set_ylim(0, 100)
+    _finish(ax, f"{title}: open-weight share (closed = 100% minus open)", "share (%)")
+    _save(fig, path)
 
 
 def plot_marketplace_origin(table, path: Path, title: str):
@@ -71,9 +75,7 @@ def plot_marketplace_origin(table, path: Path, title: str):
     _observed(ax, {"or_share_cn": COLOURS["cn"], "or_share_us": COLOURS["us"], "or_share_eu": COLOURS["eu"]}, 100)
     ax.set_ylim(0, 100)
     _finish(ax, f"{title}: marketplace (OpenRouter-like) token share by model origin", "share of tokens (%)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_huggingface(table, path: Path, title: str):
@@ -90,9 +92,7 @@ def plot_huggingface(table, path: Path, title: str):
     _finish(axes[1], "cumulative derivative models (fine-tunes, quantisations)", "derivatives (thousands)")
     for ax in axes:
         ax.set_yscale("symlog", linthresh=1)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_cn_by_region(table, path: Path, title: str):
@@ -102,9 +102,7 @@ def plot_cn_by_region(table, path: Path, title: str):
         _band(ax, table, f"share_cn_{region}", region.replace("_", " "), cmap(i), 100)
     ax.set_ylim(0, 100)
     _finish(ax, f"{title}: Chinese-origin share of all usage, by region", "share of tokens (%)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_all(table: pd.DataFrame, folder: Path, title: str) -> list[Path]:
