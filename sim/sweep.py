@@ -48,6 +48,7 @@ import hashlib
 import itertools
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import time
@@ -79,6 +80,8 @@ NOT_SWEPT = ("start", "end")  # they fix the months every run records
 MAX_RUNS = 10_000_000
 RESULTS_ROOT = Path("results") / "sweeps"
 ID_COLUMNS = ("run_id", "point", "replicate", "seed", "month")
+MAX_BUFFER_ROWS = 20_000  # finished rows held in memory before they are written out
+MERGE_ROWS = 200_000  # rows sorted in memory at a time when merging the parts
 
 
 class SpecError(ScenarioError):
@@ -511,7 +514,11 @@ def local_executor(workers: int | None = None) -> Callable[[Iterable[Task]], Ite
             for task in todo:
                 yield run_task(task)
             return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # forkserver: the driver runs Arrow's threads, and forking a threaded process can deadlock; the server
+        # imports the model once so workers start quickly.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["sim.sweep", "sim.runner"])
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             pending: set = set()
             try:
                 for task in todo:
@@ -645,30 +652,35 @@ class _Lock:
 
 
 class _PartWriter:
-    """Buffers finished runs and writes them as one part file every `every` seconds (and on close)."""
+    """Buffers finished runs and writes them as one part file every `every` seconds, when the buffer reaches
+    MAX_BUFFER_ROWS (memory stays bounded however fast runs finish), and on close."""
 
     def __init__(self, folder: Path, schema: pa.Schema, every: float):
         self.dir = folder / "parts"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.schema, self.every = schema, every
         self.buffer: list[pd.DataFrame] = []
+        self.rows = 0
         self.last = time.monotonic()
 
     def add(self, frame: pd.DataFrame) -> None:
         self.buffer.append(frame)
-        if time.monotonic() - self.last >= self.every or len(self.buffer) >= 1000:
+        self.rows += len(frame)
+        if time.monotonic() - self.last >= self.every or self.rows >= MAX_BUFFER_ROWS:
             self.flush()
 
     def flush(self) -> None:
         self.last = time.monotonic()
         if not self.buffer:
             return
-        table = pa.Table.from_pandas(pd.concat(self.buffer, ignore_index=True), schema=self.schema,
+        # Take the buffer before writing: if an interrupt lands after the rename, the runs are not written twice
+        # (if it lands before, they are simply computed again on resume).
+        frames, self.buffer, self.rows = self.buffer, [], 0
+        table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True), schema=self.schema,
                                      preserve_index=False)
         first = int(table.column("run_id")[0].as_py())
         name = f"part-{first:09d}-{time.time_ns()}-{os.getpid()}.parquet"
         _atomic_write(self.dir / name, lambda tmp: pq.write_table(table, tmp))
-        self.buffer = []
 
 
 def _merge(folder: Path, spec: SweepSpec) -> None:
@@ -678,7 +690,7 @@ def _merge(folder: Path, spec: SweepSpec) -> None:
     parts = part_files(folder)
     dataset = ds.dataset([str(p) for p in parts], format="parquet", schema=schema)
     n_runs, n_months = spec.n_runs(), len(spec.months)
-    chunk = max(1, 200_000 // n_months)
+    chunk = max(1, MERGE_ROWS // n_months)
     target = folder / "results.parquet"
 
     def write(tmp: Path) -> None:
@@ -688,6 +700,10 @@ def _merge(folder: Path, spec: SweepSpec) -> None:
                 run_id = ds.field("run_id")
                 table = dataset.to_table(filter=(run_id >= low) & (run_id < low + chunk))
                 table = table.sort_by([("run_id", "ascending"), ("month", "ascending")])
+                keys = table.select(["run_id", "month"]).to_pandas()
+                repeated = keys.duplicated().to_numpy()
+                if repeated.any():  # runs are deterministic, so a repeated row is an exact copy: keep one
+                    table = table.filter(pa.array(~repeated))
                 expected = min(chunk, n_runs - low) * n_months
                 ids = table.column("run_id").to_numpy()
                 if table.num_rows != expected or len(np.unique(ids)) * n_months != expected:
@@ -702,17 +718,22 @@ def _merge(folder: Path, spec: SweepSpec) -> None:
 
 
 def _versions() -> dict[str, str]:
+    import platform
+    import subprocess
     from importlib import metadata
 
-    from sim.outputs import git_commit, versions
-
-    out = versions()
-    for package in ("pyarrow", "dask", "distributed", "SALib"):
+    out = {"python": platform.python_version()}
+    for package in ("odsim", "mesa", "numpy", "scipy", "pandas", "pyarrow", "dask", "distributed", "SALib"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             out[package] = "not installed"
-    out["git_commit"] = git_commit()
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        out["git_commit"] = git.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        out["git_commit"] = "unknown"
     return out
 
 
@@ -782,15 +803,20 @@ def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progre
             stale.unlink(missing_ok=True)  # left by a killed session; never complete
         extra = {"executor": getattr(executor, "description", "custom"), "versions": _versions(),
                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        if (folder / "results.parquet").is_file():
+
+        def write_manifest(status: str, runs_done: int) -> None:
+            text = json.dumps(_manifest(spec, status, runs_done, extra), indent=2, default=str) + "\n"
+            _write_text(folder / "manifest.json", text)
+
+        if (folder / "results.parquet").is_file():  # complete (it is only written once every run is done)
             shutil.rmtree(folder / "parts", ignore_errors=True)  # leftovers of a merge killed before cleanup
+            if (read_manifest(folder) or {}).get("status") != "complete":
+                write_manifest("complete", spec.n_runs())
             return SweepResult(folder, spec.n_runs(), 0, time.monotonic() - started)
         done = done_run_ids(folder)
         # The manifest first: it marks the folder as this spec's, so a session killed at any later point resumes.
-        _write_text(folder / "manifest.json",
-                    json.dumps(_manifest(spec, "running", len(done), extra), indent=2, default=str) + "\n")
-        if not (folder / "spec.toml").is_file():
-            _write_text(folder / "spec.toml", spec.text)
+        write_manifest("running", len(done))
+        _write_text(folder / "spec.toml", spec.text)
         design_path = folder / "design.parquet"
         design = spec.design_table()
         if design_path.is_file():
@@ -814,8 +840,7 @@ def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progre
         _merge(folder, spec)
         extra["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         extra["seconds_this_session"] = round(time.monotonic() - started, 1)
-        _write_text(folder / "manifest.json",
-                    json.dumps(_manifest(spec, "complete", spec.n_runs(), extra), indent=2, default=str) + "\n")
+        write_manifest("complete", spec.n_runs())
     return SweepResult(folder, spec.n_runs(), computed, time.monotonic() - started)
 
 
