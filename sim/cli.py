@@ -59,7 +59,7 @@ def _run_sweep(args, spec):
     folder = _sweep_folder(spec, args.out)
     prepare(spec, folder)
     try:
-        executor = make_executor(args.workers, args.scheduler)
+        executor = make_executor(args.workers, args.scheduler, args.connect_timeout)
     except (ConnectionError, OSError, TimeoutError, ValueError) as err:
         raise InputError(f"--scheduler: {err}") from None
     print(f"{spec.name}: {spec.n_runs()} runs ({spec.n_points()} {spec.design} points x {spec.replicates} "
@@ -112,6 +112,8 @@ def _sweep_options(command) -> None:
     command.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
     command.add_argument("--scheduler", metavar="ADDRESS",
                          help="send runs to a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
+    command.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                         help="how long to try reaching the Dask scheduler (default 10)")
     command.add_argument("--checkpoint-every", type=float, default=5.0, metavar="SECONDS",
                          help="write finished runs to disk at least this often (default 5)")
     command.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -117,11 +117,13 @@ def run_prim(x: pd.DataFrame, y: np.ndarray, swept: dict, min_density: float = 0
     """PRIM boxes: (stats per box, limits of each restricted parameter, first box's peeling trajectory).
     `swept` maps each parameter to its spec entry ({low, high} or {values}) as in the sweep's manifest."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # optional-backend notices printed on import
         from ema_workbench.analysis import prim
     logging.getLogger("EMA").setLevel(logging.WARNING)
 
-    finder = prim.Prim(x, y.astype(int), mass_min=mass_min)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")  # inside ema-workbench, harmless
+        finder = prim.Prim(x, y.astype(int), mass_min=mass_min)
     stats, limits, trajectory = [], [], None
     for number in range(1, max_boxes + 1):
         box = finder.find_box()
@@ -155,7 +157,6 @@ def plot(stats: pd.DataFrame, limits: pd.DataFrame, trajectory: pd.DataFrame, ou
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    numeric = limits[pd.to_numeric(limits.low, errors="coerce").notna()] if len(limits) else limits
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.8 + max(3.5, 0.5 * max(len(limits), 1))),
                                       gridspec_kw={"width_ratios": [1, 1.3]})
     points = left.scatter(trajectory.coverage, trajectory.density, c=trajectory.res_dim, cmap="viridis", s=18)
@@ -166,12 +167,15 @@ def plot(stats: pd.DataFrame, limits: pd.DataFrame, trajectory: pd.DataFrame, ou
     left.legend(loc="lower left", fontsize=8)
 
     labels = []
-    for k, row in enumerate(numeric.itertuples()):
-        span = row.range_high - row.range_low
-        lo, hi = (row.low - row.range_low) / span, (row.high - row.range_low) / span
+    for k, row in enumerate(limits.itertuples()):
         right.barh(k, 1.0, color="0.9")
-        right.barh(k, hi - lo, left=lo, color=f"C{int(row.box) - 1}")
-        right.text(1.01, k, f"{row.low:.3g} to {row.high:.3g}", va="center", fontsize=8)
+        if isinstance(row.low, str):  # a list of values: name the ones kept
+            right.text(0.02, k, f"in {{{row.low}}}", va="center", fontsize=8, color=f"C{int(row.box) - 1}")
+        else:
+            span = row.range_high - row.range_low
+            lo, hi = (row.low - row.range_low) / span, (row.high - row.range_low) / span
+            right.barh(k, hi - lo, left=lo, color=f"C{int(row.box) - 1}")
+            right.text(1.01, k, f"{row.low:.3g} to {row.high:.3g}", va="center", fontsize=8)
         labels.append(f"box {row.box}: {row.parameter}")
     right.set_yticks(range(len(labels)), labels)
     right.set_xlim(0, 1.3)
@@ -179,7 +183,7 @@ def plot(stats: pd.DataFrame, limits: pd.DataFrame, trajectory: pd.DataFrame, ou
     right.set(xlabel="share of the swept range", title="box limits")
     right.set_xticks([0, 0.5, 1])
     if not labels:
-        right.text(0.5, 0.5, "no numeric restriction", ha="center", transform=right.transAxes)
+        right.text(0.5, 0.5, "no restriction", ha="center", transform=right.transAxes)
     fig.suptitle(f"Where {outcome}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -543,7 +543,7 @@ def _drain(pending: set) -> Iterator:
         yield from done
 
 
-def dask_executor(address: str, timeout: float = 30.0) -> Callable[[Iterable[Task]], Iterator[pd.DataFrame]]:
+def dask_executor(address: str, timeout: float = 10.0) -> Callable[[Iterable[Task]], Iterator[pd.DataFrame]]:
     """Send tasks to a Dask distributed scheduler. Connects at once so a wrong address fails before any run;
     workers need the same odsim installed. A bounded window of tasks is in flight at a time."""
     from distributed import Client, as_completed
@@ -557,10 +557,11 @@ def dask_executor(address: str, timeout: float = 30.0) -> Callable[[Iterable[Tas
         workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
         window = max(8, 4 * sum(w.get("nthreads", 1) for w in workers))
         todo = iter(todo)
-        queue = as_completed()
         try:
-            for task in itertools.islice(todo, window):
-                queue.add(client.submit(run_task, task, pure=False))
+            first = [client.submit(run_task, task, pure=False) for task in itertools.islice(todo, window)]
+            if not first:
+                return
+            queue = as_completed(first, loop=client.loop)
             for future in queue:
                 result = future.result()
                 future.release()
@@ -844,7 +845,7 @@ def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progre
     return SweepResult(folder, spec.n_runs(), computed, time.monotonic() - started)
 
 
-def make_executor(workers: int | None = None, scheduler: str | None = None):
+def make_executor(workers: int | None = None, scheduler: str | None = None, connect_timeout: float = 10.0):
     if scheduler:
-        return dask_executor(scheduler)
+        return dask_executor(scheduler, connect_timeout)
     return local_executor(workers)
