@@ -245,3 +245,41 @@ def test_memory_does_not_grow_with_the_number_of_runs(tmp_path):
     # Holding every result until the end would add about 10 MB for the 1200 extra runs (measured); the design
     # and run-id bookkeeping add a few hundred kB.
     assert peaks[1] - peaks[0] < 2_000_000, peaks
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios" / "sweeps").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_specs_are_valid(path):
+    spec = load_spec(path)
+    assert spec.n_runs() >= 2 and len(spec.design_table()) == spec.n_points()
+
+
+def test_posterior_draws_only_when_asked_and_swept_values_win(tmp_path, monkeypatch):
+    import sim.posterior
+
+    path = write_spec(tmp_path, extra="")
+    path.write_text(path.read_text().replace("seed = 3", "seed = 3\nposterior = true"))
+    monkeypatch.setattr(sim.posterior, "load_posterior", lambda *a: None)
+    with pytest.raises(SpecError, match="posterior: true needs calibration/posterior.csv"):
+        load_spec(path)
+    monkeypatch.setattr(sim.posterior, "load_posterior", lambda *a: pd.DataFrame({"weight": [1.0]}))
+    monkeypatch.setattr(sim.posterior, "parameter_sets",
+                        lambda *a: (lambda k: {"peer_weight": 1.0 + k, "price_sensitivity": 3.9}))
+    spec = load_spec(path)
+    runs = list(tasks(spec, spec.design_table()))
+    assert {t.kwargs["peer_weight"] for t in runs if t.replicate == 1} == {2.0}  # draw r for replicate r
+    assert all(t.kwargs["price_sensitivity"] == t.values["price_sensitivity"] != 3.9 for t in runs)
+    plain = load_spec(write_spec(tmp_path, name="plain"))
+    assert all("peer_weight" not in t.kwargs for t in tasks(plain, plain.design_table()))
+
+
+def test_runs_start_from_the_scenario_with_its_shocks_then_fixed_then_swept(tmp_path):
+    from sim.scenario import load_scenario
+
+    path = write_spec(tmp_path, parameters='trust_cn_europe = { low = 0.0, high = 0.5 }')
+    path.write_text(path.read_text().replace("baseline.toml", "security_bans.toml"))
+    spec = load_spec(path)
+    scenario = load_scenario(SCENARIO_DIR / "security_bans.toml")
+    task = next(tasks(spec, spec.design_table()))
+    assert task.kwargs["shocks"] == scenario.shocks and len(scenario.shocks) == 2
+    assert task.kwargs["n_agents"] == 200 and task.kwargs["end"] == "2024-06"
+    assert scenario.parameters.get("trust_cn_europe") != task.kwargs["trust_cn_europe"] <= 0.5
