@@ -43,7 +43,6 @@ ids already on disk. When every run is done the parts are merged, sorted by run 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import itertools
 import json
@@ -65,6 +64,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from tqdm import tqdm
+
+try:
+    import fcntl  # folder lock; not on Windows, where two sweeps must simply not share a folder
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 from sim.calendar import month_label, parse_month
 from sim.observe import metric_names
@@ -516,8 +520,11 @@ def local_executor(workers: int | None = None) -> Callable[[Iterable[Task]], Ite
             return
         # forkserver: the driver runs Arrow's threads, and forking a threaded process can deadlock; the server
         # imports the model once so workers start quickly.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["sim.sweep", "sim.runner"])
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["sim.sweep", "sim.runner"])
+        else:
+            context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             pending: set = set()
             try:
@@ -639,6 +646,8 @@ class _Lock:
 
     def __enter__(self):
         self.fh = open(self.path, "w")
+        if fcntl is None:
+            return self
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -648,7 +657,8 @@ class _Lock:
         return self
 
     def __exit__(self, *exc):
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        if fcntl is not None:
+            fcntl.flock(self.fh, fcntl.LOCK_UN)
         self.fh.close()
 
 

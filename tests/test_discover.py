@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.discover import discover, DiscoverError
+from sim.discover import discover
 from sim.sweep import load_spec, run_sweep
 from test_sweep import write_spec
 

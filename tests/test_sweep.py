@@ -193,7 +193,7 @@ def _cli(*args: str) -> list[str]:
 
 
 def test_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
-    spec_path = write_spec(tmp_path, name="killme", samples=30)
+    spec_path = write_spec(tmp_path, name="killme", samples=20)
     out = tmp_path / "out"
     proc = subprocess.Popen(_cli("sweep", str(spec_path), "--out", str(out), "--workers", "1",
                                  "--checkpoint-every", "0.2", "--quiet"), cwd=ROOT,
@@ -283,3 +283,15 @@ def test_runs_start_from_the_scenario_with_its_shocks_then_fixed_then_swept(tmp_
     assert task.kwargs["shocks"] == scenario.shocks and len(scenario.shocks) == 2
     assert task.kwargs["n_agents"] == 200 and task.kwargs["end"] == "2024-06"
     assert scenario.parameters.get("trust_cn_europe") != task.kwargs["trust_cn_europe"] <= 0.5
+
+
+def test_a_second_sweep_into_the_same_folder_is_refused_while_the_first_runs(tmp_path):
+    from sim.sweep import _Lock
+
+    spec = load_spec(write_spec(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    with _Lock(out):  # as a running sweep holds it
+        with pytest.raises(SpecError, match="another sweep is writing here"):
+            run_sweep(spec, out, local_executor(1), progress=False)
+    assert run_sweep(spec, out, local_executor(1), progress=False).computed == spec.n_runs()
