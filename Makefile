@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench bench-sweep clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,9 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_model.py
+
+bench-sweep: setup
+	$(PY) benchmarks/bench_sweep.py
 
 clean:
 	rm -rf $(VENV)

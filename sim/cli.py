@@ -40,6 +40,85 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _sweep_folder(spec, out):
+    from sim.sweep import default_folder
+
+    return Path(out) if out else default_folder(spec)
+
+
+def _run_sweep(args, spec):
+    """Shared by `sweep` and `sensitivity`: validate options, refuse a foreign folder, connect, run."""
+    from sim.sweep import make_executor, prepare, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise InputError("give --workers or --scheduler, not both (Dask workers are set up on the cluster)")
+    if args.checkpoint_every <= 0:
+        raise InputError(f"--checkpoint-every must be positive seconds, got {args.checkpoint_every}")
+    folder = _sweep_folder(spec, args.out)
+    prepare(spec, folder)
+    try:
+        executor = make_executor(args.workers, args.scheduler, args.connect_timeout)
+    except (ConnectionError, OSError, TimeoutError, ValueError) as err:
+        raise InputError(f"--scheduler: {err}") from None
+    print(f"{spec.name}: {spec.n_runs()} runs ({spec.n_points()} {spec.design} points x {spec.replicates} "
+          f"replicates), {executor.description}, into {folder}", file=sys.stderr)
+    return run_sweep(spec, folder, executor, progress=not args.quiet, checkpoint_seconds=args.checkpoint_every)
+
+
+def cmd_sweep(args) -> int:
+    from sim.sweep import load_spec
+
+    spec = load_spec(args.spec)
+    result = _run_sweep(args, spec)
+    print(f"{spec.name}: {result.runs} runs ({result.computed} computed now) in {result.table}")
+    return 0
+
+
+def cmd_sensitivity(args) -> int:
+    from sim import sensitivity
+    from sim.sweep import load_spec
+
+    spec = load_spec(args.spec)
+    sensitivity.check_method(spec)  # before any run
+    result = _run_sweep(args, spec)
+    out = sensitivity.write(spec, result.folder)
+    print((out / "summary.md").read_text())
+    print(f"{spec.name}: wrote {out}")
+    return 0
+
+
+def cmd_discover(args) -> int:
+    from sim.discover import DiscoverError, discover
+    from sim.sweep import load_spec
+
+    target = Path(args.sweep)
+    folder = _sweep_folder(load_spec(target), args.out) if target.suffix == ".toml" else target
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such sweep folder (give a sweep folder or its spec file)")
+    try:
+        out, text = discover(folder, args.outcome, args.month, args.min_density, args.boxes)
+    except DiscoverError as err:
+        raise InputError(str(err)) from None
+    print(text)
+    print(f"wrote {out}")
+    return 0
+
+
+def _sweep_options(command) -> None:
+    command.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see scenarios/sweeps/small.toml)")
+    command.add_argument("--out", help="output folder (default: results/sweeps/<name>)")
+    command.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    command.add_argument("--scheduler", metavar="ADDRESS",
+                         help="send runs to a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
+    command.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                         help="how long to try reaching the Dask scheduler (default 10)")
+    command.add_argument("--checkpoint-every", type=float, default=5.0, metavar="SECONDS",
+                         help="write finished runs to disk at least this often (default 5)")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="odsim",
@@ -60,6 +139,38 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     run.add_argument("--out", default=str(RESULTS_DIR), help="output folder (default: results)")
     run.set_defaults(func=cmd_run)
+
+    sweep = commands.add_parser(
+        "sweep", help="run a parameter sweep into results/sweeps/<name>/",
+        description="Run every design point x replicate of a sweep spec and write results.parquet (one row per "
+        "run and kept month: run_id, point, replicate, seed, month, swept parameters, observables), design.parquet, "
+        "spec.toml and manifest.json. Finished runs are checkpointed; rerunning resumes where it stopped.",
+    )
+    _sweep_options(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+
+    sens = commands.add_parser(
+        "sensitivity", help="Morris or Sobol sensitivity indices from a sweep spec",
+        description="Run (or resume) the spec's Morris or Saltelli design through the sweep engine, then write "
+        "sensitivity/indices.csv, sensitivity.png and summary.md into the sweep folder.",
+    )
+    _sweep_options(sens)
+    sens.set_defaults(func=cmd_sensitivity)
+
+    disc = commands.add_parser(
+        "discover", help="scenario discovery (PRIM) on a sweep's results",
+        description="Find the parameter boxes in which an outcome happens (PRIM, ema-workbench) and write "
+        "discover/<outcome>/ (boxes.csv, limits.csv, trajectory.csv, discover.png, summary.md) into the sweep "
+        "folder.",
+    )
+    disc.add_argument("sweep", metavar="SWEEP", help="sweep folder, or its spec file")
+    disc.add_argument("--outcome", default="or_share_cn > 0.5",
+                      help="OBSERVABLE OP NUMBER, e.g. \"or_share_cn > 0.5\" (default)")
+    disc.add_argument("--month", help="month of the outcome (default: the last kept month)")
+    disc.add_argument("--min-density", type=float, default=0.8, help="density a box must reach (default 0.8)")
+    disc.add_argument("--boxes", type=int, default=3, help="most boxes to report (default 3)")
+    disc.add_argument("--out", help="the sweep's --out folder, when SWEEP is a spec file")
+    disc.set_defaults(func=cmd_discover)
     return parser
 
 

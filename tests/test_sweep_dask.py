@@ -1,0 +1,86 @@
+"""The same sweep through a real Dask scheduler and two worker processes on 127.0.0.1 equals the local run."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from test_sweep import write_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A scheduler and two single-threaded workers, each its own process, stopped afterwards."""
+    from distributed import Client
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = [open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker1", "worker2")]
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"], cwd=ROOT, stdout=logs[0],
+                              stderr=subprocess.STDOUT)]
+    try:
+        for k in (1, 2):
+            procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                           "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
+                                           "--no-dashboard", "--name", f"w{k}"], cwd=ROOT, stdout=logs[k],
+                                          stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 120
+        while True:  # the scheduler may take a moment to listen
+            try:
+                with Client(address, timeout="5s") as client:
+                    client.wait_for_workers(2, timeout=max(1.0, deadline - time.monotonic()))
+                    assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2
+                break
+            except (OSError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+
+
+def test_dask_scheduler_gives_the_same_table_as_local_workers(tmp_path, dask_cluster):
+    spec = write_spec(tmp_path, samples=5, replicates=2)
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    assert main(["sweep", str(spec), "--out", str(local), "--workers", "2", "--quiet"]) == 0
+    assert main(["sweep", str(spec), "--out", str(remote), "--scheduler", dask_cluster, "--quiet"]) == 0
+    a, b = pd.read_parquet(local / "results.parquet"), pd.read_parquet(remote / "results.parquet")
+    assert len(b) == 5 * 2 * 2 and b.run_id.nunique() == 10
+    pd.testing.assert_frame_equal(a, b)
+    assert "Dask scheduler" in (remote / "manifest.json").read_text()
+
+
+def test_unreachable_scheduler_is_refused_before_any_run(tmp_path, capsys):
+    spec = write_spec(tmp_path)
+    out = tmp_path / "out"
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    assert main(["sweep", str(spec), "--out", str(out), "--scheduler", address, "--connect-timeout", "2",
+                 "--quiet"]) == 2
+    assert "--scheduler" in capsys.readouterr().err
+    assert not out.exists()
