@@ -303,7 +303,7 @@ def _observed(ax, metric: str, colour: str, scale: float = 100.0) -> list:
 
 def _legend_above(ax, handles, title: str, ncol: int):
     """Title and legend above the plot, where the legend never hides a line."""
-    legend = ax.legend(handles=handles, title=title, fontsize=7, title_fontsize=10, loc="lower center",
+    legend = ax.legend(handles=handles, title=title, fontsize=8, title_fontsize=10, loc="lower center",
                        bbox_to_anchor=(0.5, 1.0), ncol=ncol, frameon=False, borderaxespad=0.2, handlelength=2.5,
                        columnspacing=1.2)
     legend.get_title().set_fontweight("normal")
@@ -353,22 +353,23 @@ class MarketplaceView(View):
         self.months = months = _month_numbers(model)
         top, bottom = self.fig.subplots(2, 1, sharex=True)
         self.lines = {"open": top.plot([], [], color=SERIES_COLOURS["open"], linewidth=2,
-                                       label="open-weight models")[0],
+                                       label="open weights")[0],
                       "closed": top.plot([], [], color=SERIES_COLOURS["closed"], linewidth=2,
-                                         label="closed models")[0]}
+                                         label="closed")[0]}
         observed = _observed(top, "or_share_open", SERIES_COLOURS["open"])
         for origin in ("cn", "us", "eu"):
             self.lines[origin] = bottom.plot([], [], color=SERIES_COLOURS[origin], linewidth=2,
-                                             label=f"{origin.upper()}-origin models")[0]
+                                             label=f"{origin.upper()}-origin")[0]
             observed += _observed(bottom, f"or_share_{origin}", SERIES_COLOURS[origin])
         observed_key = Line2D([], [], linestyle="", marker="o", color="black", markerfacecolor="white",
-                              label="observed (OpenRouter) ± tolerance")
+                              label="observed (OpenRouter), ± tolerance")
         self.now = []
         for ax, title, xlabel in ((top, "open vs closed", ""), (bottom, "by origin of the model", "month")):
             self.now.append(_time_axis(ax, months, "share of tokens (%)", xlabel))
             ax.set_ylim(0, 100)
             handles, _ = ax.get_legend_handles_labels()
-            _legend_above(ax, [*handles, observed_key], f"Marketplace (OpenRouter-like) token share, {title}", ncol=4)
+            _legend_above(ax, [*handles, observed_key], f"Marketplace (OpenRouter-like) token share, {title}",
+                          ncol=len(handles) + 1)
         self.animate(*self.lines.values(), *self.now, *observed)
 
     def update(self, model):
@@ -464,7 +465,7 @@ def render_views(model: DiffusionModel) -> dict[str, bytes]:
 def Dashboard(model: ExploreModel):
     """Current month, the four views and the parameters in force; redrawn whenever Mesa steps or resets."""
     update_counter.get()  # Mesa bumps this counter after each step
-    images = solara.use_memo(lambda: render_views(model), [model, model.steps])
+    images = solara.use_memo(lambda: render_views(model), [model, model.month])
     done = model.month - model.start_month
     with solara.Column(style={"padding": "8px"}):
         with solara.Card(classes=["odsim-header"], margin=0):

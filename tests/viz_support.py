@@ -53,11 +53,16 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(port: int | None = None, timeout: float = 120.0):
-    """Start `odsim viz` on a free port, wait until it answers, yield a Server; stop it afterwards."""
+def serve(port: int | None = None, timeout: float = 120.0, offline: bool = True):
+    """Start `odsim viz` on a free port, wait until it answers, yield a Server; stop it afterwards.
+
+    offline: point Solara's CDN at a closed local port, so an asset missing from the local copy fails (as it
+    would with no internet) instead of being fetched quietly by the server on a machine that has internet."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if offline:
+        env["SOLARA_ASSETS_CDN"] = f"http://127.0.0.1:{free_port()}/"
     process = subprocess.Popen([*odsim_command(), "viz", "--host", "127.0.0.1", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     server = Server(process, url)
