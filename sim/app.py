@@ -22,8 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import solara  # noqa: E402
 import PIL.Image  # noqa: E402
+import solara  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -31,7 +31,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from mesa.visualization import Slider, SolaraViz  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
-from sim.calendar import month_label, parse_month  # noqa: E402
+from sim.calendar import month_label  # noqa: E402
 from sim.catalogue import ORIGINS  # noqa: E402
 from sim.model import DiffusionModel  # noqa: E402
 from sim.observe import slug  # noqa: E402
@@ -461,6 +461,20 @@ def render_views(model: DiffusionModel) -> dict[str, bytes]:
 
 
 # --- the page -------------------------------------------------------------------------------------------------
+CAPTIONS = {
+    "network": ("Social network: who uses which kind of model",
+                f"Each dot is a sampled agent in its region's disc; rings are segments ({SEGMENT_NAMES[0]} inside, "
+                f"{SEGMENT_NAMES[-1].replace('_', ' ')} outside); grey lines are word-of-mouth ties."),
+    "marketplace": ("Marketplace shares",
+                    "Token shares among agents that route through a marketplace like OpenRouter; black-edged marks "
+                    "are published figures (calibration/targets.toml)."),
+    "huggingface": ("Hugging Face downloads and derivatives",
+                    "Open-weight families only, cumulative since the start of the run (log scale)."),
+    "regions": ("Chinese-origin share by region",
+                "Share of all tokens served by Chinese-origin models, by the region of the user."),
+}
+
+
 @solara.component
 def Dashboard(model: ExploreModel):
     """Current month, the four views and the parameters in force; redrawn whenever Mesa steps or resets."""
@@ -474,11 +488,10 @@ def Dashboard(model: ExploreModel):
                 f"<span style='margin-left:1em'>month {done} of {model.total_steps}"
                 f"{' (end of run)' if not model.running else ''}</span>"
                 f"<span style='margin-left:1em'>scenario <b class='odsim-scenario'>{model.scenario_name}</b></span>"
-                f"<div style='font-size:0.9em;color:#555'>{model.scenario_description}</div>"))
+                f"<div style='font-size:0.9em;color:#555'>{html.escape(model.scenario_description)}</div>"))
         with solara.ColumnsResponsive(default=12, large=6):
-            for name, title in (("network", "Who uses what"), ("marketplace", "Marketplace shares"),
-                                ("huggingface", "Hugging Face"), ("regions", "Chinese-origin share by region")):
-                with solara.Card(title, classes=["odsim-chart", f"odsim-chart-{name}"], margin=0):
+            for name, (title, caption) in CAPTIONS.items():
+                with solara.Card(title, subtitle=caption, classes=["odsim-chart", f"odsim-chart-{name}"], margin=0):
                     solara.Image(images[name], width="100%")
         ParametersCard(model)
 
@@ -506,9 +519,10 @@ def ParametersCard(model: ExploreModel):
 def Page():
     """One model per browser session, so two people exploring at once do not step each other's runs."""
     model = solara.use_reactive(solara.use_memo(ExploreModel, []))
-    _, broken = scenario_files()
+    params = solara.use_memo(model_params, [])
+    broken = solara.use_memo(lambda: scenario_files()[1], [])
     solara.Style(SLIDER_CSS)
-    SolaraViz(model, components=[], model_params=model_params(), play_interval=150,
+    SolaraViz(model, components=[], model_params=params, play_interval=150,
               name="odsim: open-weight and closed AI models, 2023-2030")
     for file, message in broken.items():
         solara.Warning(f"Not offered in the scenario picker: {message}")

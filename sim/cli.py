@@ -64,7 +64,8 @@ def cmd_viz(args) -> int:
     from solara.__main__ import cli
 
     app = Path(__file__).resolve().parent / "app.py"
-    url = f"http://{args.host}:{args.port}"
+    shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host  # all interfaces: use our name
+    url = f"http://{shown}:{args.port}"
     print(f"odsim viz: serving the explorer at {url} (Ctrl+C stops it)", flush=True)
     cli.main(args=["run", str(app), "--host", args.host, "--port", str(args.port), "--production", "--no-open",
                    "--no-check-version", "--log-level", "warning"], prog_name="odsim viz", standalone_mode=False)

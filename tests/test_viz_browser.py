@@ -26,7 +26,8 @@ STEP_TIMEOUT = 30_000
 def _require_chromium():
     if CHROMIUM.exists():
         return
-    message = f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium package (or set ODSIM_CHROMIUM)"
+    message = (f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium package "
+               "(or set ODSIM_CHROMIUM)")
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)

@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--month", default="2026-06", help="month to show (YYYY-MM)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
-    parser.add_argument("--size", default="1600x1250", help="browser window, WIDTHxHEIGHT pixels")
+    parser.add_argument("--size", default="1600x1450", help="browser window, WIDTHxHEIGHT pixels")
     args = parser.parse_args()
     width, height = (int(x) for x in args.size.split("x"))
     target = parse_month(args.month)
