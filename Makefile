@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench bench-sweep clean
+.PHONY: setup run test bench bench-sweep clean chromium
 
 setup: $(STAMP)
 
@@ -17,8 +17,24 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/odsim run
 
-test: setup
-	$(PY) -m pytest
+test: setup chromium
+	ODSIM_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+
+# The browser test (tests/test_viz_browser.py) drives Debian's Chromium; install it when missing and apt-get is
+# available (as root, or through sudo). Elsewhere say how to provide it: the test then skips, except in CI.
+CHROMIUM ?= /usr/bin/chromium
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium package for the browser test"; \
+	    $(APT) install -y -q chromium || { $(APT) update -q && $(APT) install -y -q chromium; } || \
+	      echo "WARNING: could not install chromium with apt-get; the browser test will not run" >&2; \
+	  else \
+	    echo "NOTE: the browser test needs Chromium at $(CHROMIUM) and apt-get is not available here." >&2; \
+	    echo "      Install Chromium with your package manager and run: make test CHROMIUM=/path/to/chromium" >&2; \
+	    echo "      (without it the browser test is skipped; in CI, where CI=true, it fails)." >&2; \
+	  fi; }
 
 bench: setup
 	$(PY) benchmarks/bench_model.py

@@ -119,6 +119,38 @@ def _sweep_options(command) -> None:
     command.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def cmd_viz(args) -> int:
+    """Serve the browser explorer (sim/app.py) with Solara until interrupted."""
+    import os
+    import socket
+    import warnings
+
+    if not 1 <= args.port <= 65535:
+        raise InputError(f"--port must be from 1 to 65535, got {args.port}")
+    try:  # fail with one clear line, not a server traceback, when the address cannot be used
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as err:
+        raise InputError(f"--host {args.host} --port {args.port}: cannot listen there ({err.strerror or err}); "
+                         "choose another --port, or a --host of this machine") from None
+    # Front-end assets come from the local copy (solara-assets) through Solara's asset proxy: no CDN needed.
+    # No usage telemetry and no version check: both would call out to the internet.
+    os.environ.setdefault("SOLARA_ASSETS_PROXY", "true")
+    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "false"
+    os.environ.setdefault("SOLARA_THEME_SHOW_BANNER", "false")  # its corner banner covers a chart
+    # Solara warns on every page load over plain http to a host other than "localhost"; nothing to act on here.
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
+    from solara.__main__ import cli
+
+    app = Path(__file__).resolve().parent / "app.py"
+    shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host  # all interfaces: use our name
+    url = f"http://{shown}:{args.port}"
+    print(f"odsim viz: serving the explorer at {url} (Ctrl+C stops it)", flush=True)
+    cli.main(args=["run", str(app), "--host", args.host, "--port", str(args.port), "--production", "--no-open",
+                   "--no-check-version", "--log-level", "warning"], prog_name="odsim viz", standalone_mode=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="odsim",
@@ -171,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     disc.add_argument("--boxes", type=int, default=3, help="most boxes to report (default 3)")
     disc.add_argument("--out", help="the sweep's --out folder, when SWEEP is a spec file")
     disc.set_defaults(func=cmd_discover)
+
+    viz = commands.add_parser(
+        "viz", help="explore one model run in the browser",
+        description="Start the browser explorer (Mesa SolaraViz) and print its address: pick a scenario, set the "
+        "disputed parameters with sliders, step or play month by month and watch the network, marketplace "
+        "shares against observed data, Hugging Face downloads and derivatives, and Chinese-origin share by "
+        "region. Works offline: the page's assets are served locally.",
+    )
+    viz.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                     "only; 0.0.0.0 shares it on the network)")
+    viz.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    viz.set_defaults(func=cmd_viz)
     return parser
 
 
