@@ -148,6 +148,30 @@ def cmd_viz(args) -> int:
     print(f"odsim viz: serving the explorer at {url} (Ctrl+C stops it)", flush=True)
     cli.main(args=["run", str(app), "--host", args.host, "--port", str(args.port), "--production", "--no-open",
                    "--no-check-version", "--log-level", "warning"], prog_name="odsim viz", standalone_mode=False)
+def cmd_calibrate(args) -> int:
+    from sim.calibrate import CONFIG_TOML, CALIBRATION_DIR, CalibrationError, calibrate, load_config
+    from sim.targets import TARGETS_TOML, TargetError, load_targets
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    config = Path(args.config) if args.config else CONFIG_TOML
+    targets = Path(args.targets) if args.targets else TARGETS_TOML
+    out = Path(args.out) if args.out else CALIBRATION_DIR
+    try:
+        if args.report:
+            from sim.calibration_report import write_report
+
+            load_config(config, quick=args.quick)
+            if not (out / "data" / "summary.json").is_file():
+                raise InputError(f"{out / 'data'}: no calibration results; run `odsim calibrate` first")
+            print(f"wrote {write_report(out, load_targets(targets, missing_ok=False))}")
+            return 0
+        summary = calibrate(config, targets, out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
+                            fresh=args.fresh)
+    except (CalibrationError, TargetError) as err:
+        raise InputError(str(err)) from None
+    print(f"calibration {summary['fingerprint']}: wrote {out / 'posterior.csv'}, {out / 'best.toml'}, "
+          f"{out / 'report.md'} (seconds: {summary['seconds']})")
     return 0
 
 
@@ -215,6 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
                      "only; 0.0.0.0 shares it on the network)")
     viz.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     viz.set_defaults(func=cmd_viz)
+    cal = commands.add_parser(
+        "calibrate", help="fit behavioural parameters to the public figures (ABC-SMC) and validate the fit",
+        description="Fit the parameters in calibration/config.toml to calibration/targets.toml by ABC-SMC, then run "
+        "the posterior-predictive check, the out-of-sample test, the logistic baseline and a parameter-recovery "
+        "test. Writes posterior.csv (used by `odsim run` from then on), best.toml, report.md, figures/ and data/. "
+        "An interrupted calibration resumes where it stopped when rerun.",
+    )
+    cal.add_argument("--quick", action="store_true", help="tiny budget for tests (results not meaningful)")
+    cal.add_argument("--report", action="store_true", help="only regenerate report.md and figures from data/")
+    cal.add_argument("--config", help="settings file (default: calibration/config.toml)")
+    cal.add_argument("--targets", help="targets file (default: calibration/targets.toml)")
+    cal.add_argument("--out", help="output folder (default: calibration)")
+    cal.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    cal.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
+    cal.add_argument("--fresh", action="store_true", help="discard stored progress for these settings and restart")
+    cal.set_defaults(func=cmd_calibrate)
     return parser
 
 
