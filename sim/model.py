@@ -26,7 +26,7 @@ from sim.calendar import month_label, parse_month
 from sim.catalogue import ORIGINS, families
 from sim.parameters import resolve
 from sim.population import NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network, build_population
-from sim.shocks import Shock, effective_parameters
+from sim.shocks import Shock, effective_parameters, regional_price_factors
 
 CAPABILITY_SCALE = 5.0  # ECI points over which a capability shortfall costs one unit of `capability_weight`
 
@@ -126,6 +126,8 @@ class DiffusionModel(mesa.Model):
         self.released_now = np.array([lab.released_this_month for lab in labs])
         self.capability = np.nan_to_num(np.array([lab.capability for lab in labs]), nan=0.0)
         self.price = np.nan_to_num(np.array([lab.price for lab in labs]), nan=1.0)
+        # Region x family price: equal to `price` unless a scenario changes a price in some regions only.
+        self.price_by_region = self.price * regional_price_factors(self.shocks, self.family_names, self.month)
         self.licence = [lab.licence for lab in labs]
         self.frontier = float(self.capability[self.released].max()) if self.released.any() else 0.0
         self.derivatives_cum = np.array([lab.derivatives_cum for lab in labs])
@@ -172,7 +174,8 @@ class DiffusionModel(mesa.Model):
     def utility(self, rows: np.ndarray) -> np.ndarray:
         """Utility of each family for the agents in `rows` (docs/ODD.md, submodel "Choice")."""
         p, pop = self.params, self.population
-        cost = self.price * np.where(self.is_open, np.minimum(1.0, pop.selfhost_factor[rows, None]), 1.0)
+        cost = self.price_by_region[pop.region[rows]] * np.where(
+            self.is_open, np.minimum(1.0, pop.selfhost_factor[rows, None]), 1.0)
         need = self.frontier - pop.slack[rows, None]
         shortfall = np.logaddexp(0.0, (need - self.capability) / CAPABILITY_SCALE)
         licence = np.array([LICENCE_PENALTY[x] for x in self.licence])

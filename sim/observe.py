@@ -62,7 +62,8 @@ def measure(model) -> dict[str, float]:
     out["hf_new_derivatives_share_cn"] = _share(model.new_derivatives[cn].sum(), model.new_derivatives.sum())
 
     us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
-    cost = model.price * np.where(model.is_open, np.minimum(1.0, pop.selfhost_factor[us_firms, None]), 1.0)
+    price = model.price_by_region[REGIONS.index("north_america")]
+    cost = price * np.where(model.is_open, np.minimum(1.0, pop.selfhost_factor[us_firms, None]), 1.0)
     spend = (tokens[us_firms] * cost).sum(axis=0)
     out["ent_share_open_us"] = _share(spend[model.is_open].sum(), spend.sum())
 
