@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run project test bench bench-project clean
 
 setup: $(STAMP)
 
@@ -17,11 +17,18 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/odsim run
 
+project: setup
+	$(VENV)/bin/odsim project
+
 test: setup
 	$(PY) -m pytest
 
 bench: setup
 	$(PY) benchmarks/bench_model.py
+
+bench-project: setup
+	$(PY) benchmarks/bench_projection_noise.py
+	$(PY) benchmarks/bench_projection_suite.py
 
 clean:
 	rm -rf $(VENV)

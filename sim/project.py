@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import tomllib
 import warnings
@@ -41,7 +42,7 @@ from sim.observe import metric_names
 from sim.outputs import git_commit, versions, write_atomically
 from sim.parameters import check_value
 from sim.population import REGIONS
-from sim.posterior import describe_source, parameter_sets
+from sim.posterior import POSTERIOR_CSV, describe_source, parameter_sets
 from sim.runner import default_workers, run_member
 from sim.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenarios
 
@@ -261,7 +262,8 @@ def run_jobs(jobs: list[Job], out: Path, workers: int, progress: bool) -> int:
                 done += 1
                 bar.update()
             return done
-        pool = ProcessPoolExecutor(max_workers=workers)
+        # forkserver: forking a process that already runs threads (plotting, pyarrow) can deadlock the child.
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
         try:
             futures = {pool.submit(run_job, job.kwargs, job.seed): job for job in jobs}
             for future in as_completed(futures):
@@ -329,7 +331,8 @@ def regime_frame(stack: np.ndarray, dates: list[str]) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-def manifest(scenario: Scenario, jobs: list[Job], agents: int, base_seed: int) -> dict[str, Any]:
+def manifest(scenario: Scenario, jobs: list[Job], agents: int, base_seed: int,
+             posterior: Path = POSTERIOR_CSV) -> dict[str, Any]:
     return {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -340,8 +343,8 @@ def manifest(scenario: Scenario, jobs: list[Job], agents: int, base_seed: int) -
         "seeds": f"{base_seed} to {base_seed + len(jobs) - 1} (member k: seed {base_seed} + k)",
         "agents": agents,
         "end": END,
-        "parameter_source": describe_source() + "; member k uses draw k in every scenario; the scenario's own "
-                            "settings override it",
+        "parameter_source": describe_source(Path(posterior)) + "; member k uses draw k in every scenario; the "
+                            "scenario's own settings override it",
         "scenario_parameters": scenario.parameters,
         "shocks": [s.describe() for s in scenario.shocks],
         "code_fingerprint": code_fingerprint(),
@@ -351,7 +354,7 @@ def manifest(scenario: Scenario, jobs: list[Job], agents: int, base_seed: int) -
 
 
 def write_scenario(out: Path, scenario: Scenario, jobs: list[Job], baseline_stack: np.ndarray, dates: list[str],
-                   agents: int, base_seed: int, plots: bool = True) -> Path:
+                   agents: int, base_seed: int, plots: bool = True, posterior: Path = POSTERIOR_CSV) -> Path:
     """Aggregate a scenario's members and replace its results folder as a whole."""
     from sim import projection_plots
 
@@ -364,8 +367,8 @@ def write_scenario(out: Path, scenario: Scenario, jobs: list[Job], baseline_stac
         quantiles.to_csv(folder / "quantiles.csv", index=False, float_format="%.6g")
         diff.to_csv(folder / "diff_vs_baseline.csv", index=False, float_format="%.6g")
         regimes.to_csv(folder / "regimes.csv", index=False, float_format="%.4g")
-        (folder / "manifest.json").write_text(json.dumps(_canonical(manifest(scenario, jobs, agents, base_seed)),
-                                                         indent=2) + "\n")
+        info = manifest(scenario, jobs, agents, base_seed, posterior)
+        (folder / "manifest.json").write_text(json.dumps(_canonical(info), indent=2) + "\n")
         if plots:
             reference = None if scenario.name == BASELINE else quantile_frame(baseline_stack, dates)
             projection_plots.scenario_plots(quantiles, None if reference is None else diff, folder, scenario.name,
@@ -509,9 +512,10 @@ class ProjectionReport:
 def project(
     specs: Iterable[str] | None = None, out: Path = OUT_DIR, members: int = DEFAULT_MEMBERS,
     agents: int = PROJECTION_AGENTS, workers: int | None = None, base_seed: int = 0, progress: bool = True,
-    plots: bool = True,
+    plots: bool = True, posterior: Path = POSTERIOR_CSV,
 ) -> ProjectionReport:
-    """Project each scenario (all shipped ones by default; baseline always) to 2030-12 and write the results."""
+    """Project each scenario (all shipped ones by default; baseline always) to 2030-12 and write the results.
+    Member k takes parameter set k from `posterior` when that file exists (hand-set defaults otherwise)."""
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
         raise ProjectionError(f"--members must be a whole number of at least 1, got {members!r}")
     try:
@@ -522,7 +526,7 @@ def project(
         raise ProjectionError(f"--workers must be at least 1, got {workers}")
     scenarios = load_specs(specs)
     out = Path(out)
-    draws = parameter_sets()
+    draws = parameter_sets(Path(posterior))
     plan = {s.name: make_jobs(s, members, agents, base_seed, draws) for s in scenarios}
     todo = [j for jobs in plan.values() for j in jobs
             if load_member(member_path(out, j.scenario, j.member), j.fingerprint) is None]
@@ -534,6 +538,6 @@ def project(
     folders = []
     for name in tqdm(plan, desc="writing results", unit="scenario", disable=not progress, dynamic_ncols=True):
         folders.append(write_scenario(out, by_name[name], plan[name], baseline_stack, dates, agents, base_seed,
-                                      plots))
+                                      plots, posterior))
     summary = write_summary(out, plots)
     return ProjectionReport([s.name for s in scenarios], members, agents, ran, total - ran, folders, summary)
