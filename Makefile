@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench bench-sweep clean chromium
+.PHONY: setup run project test bench bench-sweep bench-project clean chromium
 
 setup: $(STAMP)
 
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(VENV)/bin/odsim run
+
+project: setup
+	$(VENV)/bin/odsim project
 
 test: setup chromium
 	ODSIM_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
@@ -41,6 +44,10 @@ bench: setup
 
 bench-sweep: setup
 	$(PY) benchmarks/bench_sweep.py
+
+bench-project: setup
+	$(PY) benchmarks/bench_projection_noise.py
+	$(PY) benchmarks/bench_projection_suite.py
 
 clean:
 	rm -rf $(VENV)

@@ -172,6 +172,20 @@ def cmd_calibrate(args) -> int:
         raise InputError(str(err)) from None
     print(f"calibration {summary['fingerprint']}: wrote {out / 'posterior.csv'}, {out / 'best.toml'}, "
           f"{out / 'report.md'} (seconds: {summary['seconds']})")
+def cmd_project(args) -> int:
+    from sim import project
+
+    if args.list:
+        for name in project.available():
+            print(f"{name}: {' '.join(project.load_spec(name).description.split())}")
+        return 0
+    try:
+        report = project.project(args.scenarios or None, out=Path(args.out), members=args.members, agents=args.agents,
+                                 workers=args.workers, base_seed=args.seed, plots=not args.no_plots)
+    except project.ProjectionError as err:
+        raise InputError(str(err)) from None
+    print(f"projected {len(report.scenarios)} scenarios x {report.members} members at {report.agents} agents "
+          f"({report.ran} runs now, {report.reused} reused from checkpoints); summary: {report.summary}")
     return 0
 
 
@@ -255,6 +269,28 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
     cal.add_argument("--fresh", action="store_true", help="discard stored progress for these settings and restart")
     cal.set_defaults(func=cmd_calibrate)
+    from sim.project import DEFAULT_MEMBERS, OUT_DIR, PROJECTION_AGENTS
+
+    proj = commands.add_parser(
+        "project", help="project scenarios to 2030 with paired ensembles and write results/projections/",
+        description="Run every scenario (default: all in scenarios/; baseline always) as an ensemble where member "
+        "k uses the same seed and calibration-posterior draw in every scenario, then write OUT/<scenario>/ "
+        "(quantiles.csv, diff_vs_baseline.csv, regimes.csv, manifest.json, fan charts) and OUT/summary.md with "
+        "comparison charts. Finished members are checkpointed: an interrupted run resumes where it stopped.",
+    )
+    proj.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                      help="scenario names (e.g. security_bans), .toml paths, or several joined by '+' to compose "
+                      "them (security_bans+us_open_push); default: all")
+    proj.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
+                      help=f"ensemble members per scenario (default {DEFAULT_MEMBERS})")
+    proj.add_argument("--agents", type=int, default=PROJECTION_AGENTS,
+                      help=f"agents per run (default {PROJECTION_AGENTS})")
+    proj.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    proj.add_argument("--seed", type=int, default=0, help="first seed; member k uses seed+k (default 0)")
+    proj.add_argument("--out", default=str(OUT_DIR), help=f"output folder (default {OUT_DIR})")
+    proj.add_argument("--no-plots", action="store_true", help="write tables and summary only")
+    proj.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
+    proj.set_defaults(func=cmd_project)
     return parser
 
 

@@ -25,8 +25,9 @@ from sim.agents import LICENCE_DERIVATIVE_FACTOR, LICENCE_PENALTY, Developer, Fi
 from sim.calendar import month_label, parse_month
 from sim.catalogue import ORIGINS, families
 from sim.parameters import resolve
-from sim.population import NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network, build_population
-from sim.shocks import Shock, effective_parameters
+from sim.population import (NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network,
+                            build_population)
+from sim.shocks import Shock, effective_parameters, regional_price_factors
 
 CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
 
@@ -134,6 +135,8 @@ class DiffusionModel(mesa.Model):
         self.released_now = np.array([lab.released_this_month for lab in labs])
         self.capability = np.nan_to_num(np.array([lab.capability for lab in labs]), nan=0.0)
         self.price = np.nan_to_num(np.array([lab.price for lab in labs]), nan=1.0)
+        # Region x family price: equal to `price` unless a scenario changes a price in some regions only.
+        self.price_by_region = self.price * regional_price_factors(self.shocks, self.family_names, self.month)
         self.licence = [lab.licence for lab in labs]
         self.frontier = float(self.capability[self.released].max()) if self.released.any() else 0.0
         self.derivatives_cum = np.array([lab.derivatives_cum for lab in labs])
@@ -202,7 +205,8 @@ class DiffusionModel(mesa.Model):
         Built from per-agent columns and per-family rows so that no transcendental function runs on the
         agents-by-families matrix: log cost = log API price + (open weights) * log self-hosting discount."""
         p, pop = self.params, self.population
-        log_cost = np.log(self.price) + np.outer(self.log_selfhost_discount[rows], self.is_open)
+        log_price = np.log(self.price_by_region)[pop.region[rows]]  # region x family table, gathered per agent
+        log_cost = log_price + np.outer(self.log_selfhost_discount[rows], self.is_open)
         need_gap = (self.frontier - self.capability) - pop.slack[rows, None]  # ECI points short of need
         licence = np.array([LICENCE_PENALTY[x] for x in self.licence])
         trust_weight = np.where(pop.regulated[rows], p["regulated_trust_multiplier"], 1.0)

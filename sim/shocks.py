@@ -1,6 +1,13 @@
 """Dated shocks: from a month on (optionally ramping until a later month), change a parameter, a set of
 families' prices, capability, release rate or licence, or ban families in chosen regions and segments.
 
+Parameter changes come in three forms: `set` moves a parameter to a value; `add` shifts it and `scale`
+multiplies it, relative to whatever value the run has (a default or a calibration-posterior draw), so a scenario
+says "trust falls by 1.5" without overwriting what calibration found. Relative changes are clipped to the
+parameter's allowed range. A family price change may be limited to some regions (`regions = [...]`): the
+family's price elsewhere is untouched (e.g. cheaper access to Chinese models through local cloud providers in the
+Global South).
+
 Shocks are stateless: the model asks each shock for its effect in the current month, so the same shocks give
 the same path whatever the order they are listed in (family factors multiply, parameter changes apply in order).
 """
@@ -10,13 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from sim.calendar import month_label, parse_month
 from sim.catalogue import LICENCE_CLASSES, ORIGINS, families
 from sim.parameters import PARAMETERS, check_value
 from sim.population import REGIONS, SEGMENT_NAMES
 
 FAMILY_EFFECTS = ("price_factor", "capability_shift", "release_rate_factor", "licence")
-SHOCK_KEYS = ("date", "until", "set", "families", "ban", "note") + FAMILY_EFFECTS
+PARAMETER_CHANGES = ("set", "add", "scale")
+SHOCK_KEYS = ("date", "until", *PARAMETER_CHANGES, "families", "regions", "ban", "note") + FAMILY_EFFECTS
 SELECTOR_KEYS = ("names", "origin", "open_weights")
 BAN_KEYS = SELECTOR_KEYS + ("regions", "segments")
 # Parameters a shock may not change: they fix the run's structure at build time.
@@ -37,8 +47,11 @@ class Shock:
     start: int  # month index
     until: int  # month index at which the change is complete (== start for a step change)
     set: tuple[tuple[str, float], ...] = ()
+    add: tuple[tuple[str, float], ...] = ()
+    scale: tuple[tuple[str, float], ...] = ()
     families: frozenset[str] = frozenset()
     price_factor: float = 1.0
+    price_regions: frozenset[str] = frozenset()  # empty: the price change applies everywhere
     capability_shift: float = 0.0
     release_rate_factor: float = 1.0
     licence: str | None = None
@@ -124,19 +137,9 @@ def parse_shock(spec: Any) -> Shock:
         raise ShockError("until", f"{spec['until']} is before date {spec['date']}")
     fields: dict[str, Any] = {"start": start, "until": until, "note": str(spec.get("note", ""))}
 
-    if "set" in spec:
-        if not isinstance(spec["set"], dict) or not spec["set"]:
-            raise ShockError("set", "must be a table of parameter = value")
-        changes = []
-        for name, value in spec["set"].items():
-            if name in STRUCTURAL or name not in PARAMETERS or PARAMETERS[name].kind not in (int, float):
-                allowed = [n for n, p in PARAMETERS.items() if n not in STRUCTURAL and p.kind in (int, float)]
-                raise ShockError(f"set.{name}", f"not a parameter a shock can change; allowed: {', '.join(allowed)}")
-            try:
-                changes.append((name, check_value(name, value)))
-            except ValueError as err:
-                raise ShockError(f"set.{name}", str(err)) from None
-        fields["set"] = tuple(changes)
+    for change in PARAMETER_CHANGES:
+        if change in spec:
+            fields[change] = _parameter_changes(spec[change], change)
 
     effects = [k for k in FAMILY_EFFECTS if k in spec]
     if effects and "families" not in spec:
@@ -147,6 +150,11 @@ def parse_shock(spec: Any) -> Shock:
         fields["families"] = _select(spec["families"], "families")
         if "price_factor" in spec:
             fields["price_factor"] = _number(spec, "price_factor", 0.01, 100.0)
+        if "regions" in spec:
+            if set(effects) != {"price_factor"}:
+                raise ShockError("regions", "limits a price change only: use it with price_factor and no other "
+                                 "family effect (write other effects as a separate shock)")
+            fields["price_regions"] = _names(spec["regions"], REGIONS, "regions")
         if "capability_shift" in spec:
             fields["capability_shift"] = _number(spec, "capability_shift", -50.0, 50.0)
         if "release_rate_factor" in spec:
@@ -171,20 +179,58 @@ def parse_shock(spec: Any) -> Shock:
         fields["ban_segments"] = (
             _names(ban["segments"], SEGMENT_NAMES, "ban.segments") if "segments" in ban else frozenset(SEGMENT_NAMES)
         )
-    if not any(k in spec for k in ("set", "families", "ban")):
-        raise ShockError("shock", "changes nothing; give 'set', 'families' with an effect, or 'ban'")
+    if "regions" in spec and "families" not in spec:
+        raise ShockError("regions", "limits a family price change: needs 'families' and 'price_factor'")
+    if not any(k in spec for k in (*PARAMETER_CHANGES, "families", "ban")):
+        raise ShockError("shock", "changes nothing; give 'set', 'add', 'scale', 'families' with an effect, or 'ban'")
     return Shock(**fields)
 
 
+def _parameter_changes(table: Any, change: str) -> tuple[tuple[str, float], ...]:
+    """Validate a `set`, `add` or `scale` table: parameters a shock may change, with values it allows."""
+    if not isinstance(table, dict) or not table:
+        raise ShockError(change, "must be a table of parameter = value")
+    changes = []
+    for name, value in table.items():
+        key = f"{change}.{name}"
+        if name in STRUCTURAL or name not in PARAMETERS or PARAMETERS[name].kind not in (int, float):
+            allowed = [n for n, p in PARAMETERS.items() if n not in STRUCTURAL and p.kind in (int, float)]
+            raise ShockError(key, f"not a parameter a shock can change; allowed: {', '.join(allowed)}")
+        if change == "set":
+            try:
+                changes.append((name, check_value(name, value)))
+            except ValueError as err:
+                raise ShockError(key, str(err)) from None
+            continue
+        p = PARAMETERS[name]
+        if change == "add":
+            span = p.high - p.low
+            changes.append((name, _number({key: value}, key, -span, span)))
+        else:
+            changes.append((name, _number({key: value}, key, 0.0, 100.0)))
+    return tuple(changes)
+
+
 def effective_parameters(base: dict[str, Any], shocks: tuple[Shock, ...], month: int) -> dict[str, Any]:
-    """Parameters in force in `month`: each 'set' moves its parameter linearly from the base value to the target."""
+    """Parameters in force in `month`. Each 'set' moves its parameter linearly from the base value to the target;
+    'add' and 'scale' ramp a shift or factor on the value in force before them, clipped to the allowed range."""
     params = dict(base)
     for shock in shocks:
         progress = shock.progress(month)
-        if progress > 0:
-            for name, target in shock.set:
-                params[name] = base[name] + (target - base[name]) * progress
+        if progress == 0:
+            continue
+        for name, target in shock.set:
+            params[name] = base[name] + (target - base[name]) * progress
+        for name, delta in shock.add:
+            params[name] = _clip(name, params[name] + delta * progress)
+        for name, factor in shock.scale:
+            params[name] = _clip(name, params[name] * (1 + (factor - 1) * progress))
     return params
+
+
+def _clip(name: str, value: float) -> float:
+    p = PARAMETERS[name]
+    return min(max(value, p.low), p.high)
 
 
 def family_modifiers(shocks: tuple[Shock, ...], family: str, month: int) -> dict[str, Any]:
@@ -194,9 +240,24 @@ def family_modifiers(shocks: tuple[Shock, ...], family: str, month: int) -> dict
         progress = shock.progress(month)
         if progress == 0 or family not in shock.families:
             continue
-        out["price_factor"] *= 1 + (shock.price_factor - 1) * progress
+        if not shock.price_regions:
+            out["price_factor"] *= 1 + (shock.price_factor - 1) * progress
         out["release_rate_factor"] *= 1 + (shock.release_rate_factor - 1) * progress
         out["capability_shift"] += shock.capability_shift * progress
         if shock.licence is not None:
             out["licence"] = shock.licence
     return out
+
+
+def regional_price_factors(shocks: tuple[Shock, ...], family_names: list[str], month: int) -> np.ndarray:
+    """Region x family factors on top of each family's price, from price changes limited to some regions
+    (ones everywhere when there are none)."""
+    factors = np.ones((len(REGIONS), len(family_names)))
+    for shock in shocks:
+        progress = shock.progress(month)
+        if progress == 0 or not shock.price_regions:
+            continue
+        rows = [REGIONS.index(r) for r in shock.price_regions]
+        cols = [i for i, name in enumerate(family_names) if name in shock.families]
+        factors[np.ix_(rows, cols)] *= 1 + (shock.price_factor - 1) * progress
+    return factors

@@ -1,0 +1,78 @@
+"""Directional properties of the scenarios, checked on small paired ensembles (member k: same seed and same
+parameter draw in every scenario, as in the projections). Each check compares the paired mean difference over
+2030 with its standard error, so it fails if the effect is absent or reversed rather than merely noisy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim import project as P
+from sim.observe import metric_names
+from sim.posterior import parameter_sets
+
+MEMBERS = 8
+AGENTS = 1500
+SCENARIOS = ["baseline", "export_controls_tighten", "export_controls_relax", "security_bans", "us_open_push",
+             "closed_price_war", "global_south_access"]
+
+
+@pytest.fixture(scope="module")
+def ensembles(tmp_path_factory):
+    """Scenario -> member x metric array of each member's 2030 average."""
+    out = tmp_path_factory.mktemp("directions")
+    draws = parameter_sets()
+    plan = {name: P.make_jobs(P.load_spec(name), MEMBERS, AGENTS, 0, draws) for name in SCENARIOS}
+    P.run_jobs([j for jobs in plan.values() for j in jobs], out, P.default_workers(), progress=False)
+    result = {}
+    for name, jobs in plan.items():
+        dates, stack = P.load_ensemble(out, jobs)
+        in_2030 = [i for i, d in enumerate(dates) if d.startswith("2030")]
+        result[name] = np.nanmean(stack[:, in_2030, :], axis=1)
+    return result
+
+
+def effect(ensembles, scenario, *metrics):
+    """Paired differences from baseline, summed over the given metrics, one per member."""
+    cols = [metric_names().index(m) for m in metrics]
+    return (ensembles[scenario][:, cols] - ensembles["baseline"][:, cols]).sum(axis=1)
+
+
+def clearly_negative(diffs):
+    return diffs.mean() + 2 * diffs.std(ddof=1) / np.sqrt(len(diffs)) < 0
+
+
+def clearly_positive(diffs):
+    return clearly_negative(-diffs)
+
+
+def test_tighter_export_controls_lower_the_chinese_share(ensembles):
+    assert clearly_negative(effect(ensembles, "export_controls_tighten", "or_share_cn"))
+
+
+def test_relaxed_export_controls_raise_the_chinese_share(ensembles):
+    assert clearly_positive(effect(ensembles, "export_controls_relax", "or_share_cn"))
+
+
+def test_security_bans_hit_north_america_and_europe_more_than_the_global_south(ensembles):
+    na = effect(ensembles, "security_bans", "share_cn_north_america")
+    eu = effect(ensembles, "security_bans", "share_cn_europe")
+    south = effect(ensembles, "security_bans", "share_cn_global_south")
+    assert clearly_negative(na) and clearly_negative(eu)
+    assert clearly_negative(na - south) and clearly_negative(eu - south)
+
+
+def test_us_open_push_raises_the_us_open_weight_share(ensembles):
+    assert clearly_positive(effect(ensembles, "us_open_push", "or_share_llama", "or_share_gemma", "or_share_gpt_oss"))
+    assert clearly_positive(effect(ensembles, "us_open_push", "ent_share_open_us"))
+
+
+def test_closed_price_war_lowers_the_open_weight_share(ensembles):
+    assert clearly_negative(effect(ensembles, "closed_price_war", "or_share_open"))
+
+
+def test_cheaper_access_in_the_global_south_raises_the_chinese_share_most_there(ensembles):
+    south = effect(ensembles, "global_south_access", "share_cn_global_south")
+    assert clearly_positive(south)
+    for region in ("north_america", "europe"):
+        assert clearly_positive(south - effect(ensembles, "global_south_access", f"share_cn_{region}"))
