@@ -3,7 +3,7 @@
 Stages (each cached under OUT/.cache/<fingerprint>/, so an interrupted calibration resumes where it stopped):
 
   fit         ABC-SMC (pyabc) on every target with fit = true. Each parameter set runs the same few model seeds
-              (common random numbers); its distance is the mean over seeds of the root-mean-square target
+              (common random numbers); its distance is the mean over seeds of the mean absolute target
               discrepancy (in tolerance units), so a set must reproduce the figures on typical paths, not on
               their average: the observed world is one draw among many.
   predictive  posterior-predictive runs (fresh seeds): per-target statistics and bands over time.
@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from sim.calendar import month_label, parse_month
 from sim.parameters import PARAMETERS, check_value
-from sim.targets import TARGETS_TOML, Target, load_targets
+from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION_DIR = ROOT / "calibration"
@@ -337,15 +337,17 @@ class Simulator:
 
 
 def seed_distance(targets: list[Target], stats: dict[str, float], k: int) -> float:
-    """Root-mean-square discrepancy over the targets for seed k (tolerance units)."""
-    return math.sqrt(sum(t.discrepancy(stats[f"{t.id}#{k}"]) ** 2 for t in targets) / len(targets))
+    """Weighted mean absolute discrepancy over the targets for seed k (tolerance units). Absolute rather than
+    squared: a few figures the model cannot reach (or that contradict each other) do not dominate the fit."""
+    total = sum(t.weight * t.discrepancy(stats[f"{t.id}#{k}"]) for t in targets)
+    return total / sum(t.weight for t in targets)
 
 
 def _distance_class():
     import pyabc
 
     class TargetDistance(pyabc.Distance):
-        """Mean over the calibration seeds of the RMS target discrepancy."""
+        """Mean over the calibration seeds of the mean absolute target discrepancy."""
 
         def __init__(self, targets: list[Target], n_seeds: int):
             super().__init__()
@@ -386,14 +388,16 @@ class Executor:
             self._client = Client(self.scheduler)
         elif self.workers > 1:
             import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = multiprocessing.get_context("forkserver").Pool(self.workers)
+            # forkserver: no fork of a process that already runs threads (tqdm, database); scripts calling
+            # calibrate() need the usual `if __name__ == "__main__":` guard.
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
         return self
 
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if self._client is not None:
             self._client.close()
 
@@ -404,7 +408,7 @@ class Executor:
             for future in futures:
                 yield future.result()
         elif self._pool is not None:
-            yield from self._pool.imap(fn, items, chunksize=1)
+            yield from self._pool.map(fn, items)
         else:
             for item in items:
                 yield fn(item)
@@ -772,13 +776,19 @@ def baseline_stage(targets: list[Target], config: Config, cutoff: str | None) ->
 # --- recovery ------------------------------------------------------------------------------------------------------
 def synthetic_targets(targets: list[Target], frame: pd.DataFrame) -> list[Target]:
     """The targets with their observed values replaced by one model run's statistics (tolerances kept; relative
-    tolerances for log-scale targets)."""
+    tolerances for log-scale targets). Qualitative targets stay qualitative: the order that run shows, and the
+    month of its crossover (or "not by the end of the run": an extrapolated month is not an observation)."""
     out = []
+    last = parse_month(frame.index[-1])
     for t in targets:
         s = t.statistic_of(frame)
         if t.statistic == "crossover":
-            month = month_label(int(s))
-            out.append(replace(t, start=month, end=month))
+            if s > last:
+                out.append(replace(t, start=month_label(last + 1), end=month_label(last + CROSSOVER_HORIZON)))
+            else:
+                out.append(replace(t, start=month_label(int(s)), end=month_label(int(s))))
+        elif t.statistic == "order":
+            out.append(replace(t, value=0.0, condition="above" if s >= 0 else "below"))
         elif t.scale == "log":  # keep the relative tolerance
             value = max(float(s), 1e-9)
             out.append(replace(t, value=value, tolerance=value * t.tolerance / t.value, condition="within"))
@@ -938,7 +948,7 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
         _atomic_write(data_dir / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False, float_format="%.6g"))
     summary["priors"] = [{"name": p.name, "low": p.low, "high": p.high, "scale": "log" if p.log else "linear",
                           "why": p.why} for p in config.priors]
-    summary["budget"] = {"n_agents": config.run.n_agents, "seeds": len(config.run.seeds),
+    summary["budget"] = {"n_agents": config.run.n_agents, "end": config.run.end, "seeds": len(config.run.seeds),
                          "fit": config.fit.__dict__, "oos": config.oos.__dict__, "recovery": config.recovery.__dict__,
                          "draws": config.draws, "oos_draws": config.oos_draws, "cutoff": config.cutoff}
     _atomic_write(data_dir / "summary.json", lambda p: Path(p).write_text(json.dumps(summary, indent=2) + "\n"))

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sim.calendar import month_label, parse_month  # noqa: E402
-from sim.targets import Target  # noqa: E402
+from sim.targets import CROSSOVER_HORIZON, Target  # noqa: E402
 
 # The figures the "done when" names: the posterior-predictive median must be within tolerance.
 DONE_WHEN = ("OR1", "OR2", "OR3", "OR5", "HF2")
@@ -216,9 +216,14 @@ def plot_out_of_sample(bands: pd.DataFrame, targets: list[Target], cutoff: str, 
 
 
 # --- the markdown --------------------------------------------------------------------------------------------------
+RUN_END = "2026-01"  # set from the calibration summary by write_report
+
+
 def _fmt(t: Target, value: float) -> str:
-    if t.statistic == "crossover" and np.isfinite(value) and value > parse_month("2026-01"):
-        return "after run end"
+    if t.statistic == "crossover" and np.isfinite(value) and value > parse_month(RUN_END):
+        if value >= parse_month(RUN_END) + CROSSOVER_HORIZON:
+            return "never (gap not closing)"
+        return f"{month_label(int(round(value)))} (extrapolated)"
     return t.format(value)
 
 
@@ -289,6 +294,8 @@ def write_report(out: Path, targets: list[Target]) -> Path:
     recovery = _read(data, "recovery")
     priors = summary["priors"]
     budget = summary["budget"]
+    global RUN_END
+    RUN_END = budget.get("end", RUN_END)
     by_id = {t.id: t for t in targets}
 
     lines = [
@@ -314,7 +321,7 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         "- Wall time (seconds, this machine): " + ", ".join(f"{k} {v:g}" for k, v in seconds.items())
         + f"; total {sum(seconds.values()):.0f}.",
         "",
-        "| generation | epsilon (RMS discrepancy, tolerance units) | parameter sets simulated | acceptance rate |",
+        "| generation | epsilon (mean absolute discrepancy, tolerance units) | parameter sets simulated | acceptance rate |",
         "|---|---|---|---|",
     ]
     for _, g in generations.iterrows():

@@ -10,7 +10,8 @@ Each target turns a simulated run (a table by month with one column per observab
     ratio_mean       mean(metric) / mean(sum of `denominator` metrics) over the window
     ratio_increase   increase(metric) / increase(sum of `denominator`) over the window
     crossover        month in which `metric` first reaches `other` (qualitative: "A overtakes B" in [start, end]);
-                     `tolerance` is in months; a run where it never happens counts as the month after the run
+                     `tolerance` is in months; when it has not happened by the end of the run the month is
+                     extrapolated from how fast the gap was closing (see _crossover)
     order            metric > followed_by[0] > followed_by[1] ... by their window means (qualitative ordering);
                      the statistic is the smallest log-ratio between neighbours, a hit when >= 0 (stored as
                      condition "above", value 0); `tolerance` is in log units
@@ -41,7 +42,7 @@ STATISTICS = ("value", "mean", "max", "min", "increase", "ratio_mean", "ratio_in
 CONDITIONS = ("within", "above", "below")
 GRADES = ("Q", "S", "S?", "Q/S")
 REQUIRED = ("id", "metric", "start", "end", "statistic", "tolerance", "population", "source", "grade")
-OPTIONAL = ("value", "condition", "scale", "denominator", "other", "followed_by", "fit", "note")
+OPTIONAL = ("value", "condition", "scale", "denominator", "other", "followed_by", "fit", "weight", "note")
 SCALES = ("linear", "log")
 LOG_FLOOR = 1e-3  # on a log scale a statistic below this fraction of the value counts as this fraction
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -73,6 +74,7 @@ class Target:
     other: str = ""
     followed_by: tuple[str, ...] = ()
     fit: bool = True
+    weight: float = 1.0
     note: str = ""
     metrics: tuple[str, ...] = field(default=(), compare=False)  # every observable the target reads
 
@@ -183,9 +185,14 @@ def _increase(run: pd.DataFrame, metric: str, start: str, end: str) -> float:
     return float(run.at[end, metric]) - base
 
 
+CROSSOVER_HORIZON = 120  # months after the run beyond which an extrapolated crossover is not told apart
+
+
 def _crossover(run: pd.DataFrame, metric: str, other: str) -> float:
-    """Month index when `metric` first reaches `other` after `other` has started (the month after the run if
-    never)."""
+    """Month index when `metric` first reaches `other` after `other` has started. If it has not by the end of
+    the run, the month is extrapolated: the remaining gap over the speed at which it closed in the last three
+    months (at least one month after the run, at most CROSSOVER_HORIZON; the horizon if the gap is not closing),
+    so that calibration can tell a near miss from a distant one."""
     a, b = run[metric].to_numpy(float), run[other].to_numpy(float)
     months = [parse_month(d) for d in run.index]
     started = np.flatnonzero(b > 0)
@@ -193,7 +200,10 @@ def _crossover(run: pd.DataFrame, metric: str, other: str) -> float:
         ahead = np.flatnonzero((a >= b) & (np.arange(len(a)) >= started[0]) & (a > 0))
         if ahead.size:
             return float(months[ahead[0]])
-    return float(months[-1] + 1)
+    gap = b[-1] - a[-1]
+    closing = (gap - (b[-4] - a[-4])) / -3.0 if len(a) >= 4 else 0.0
+    wait = gap / closing if closing > 0 else CROSSOVER_HORIZON
+    return float(months[-1] + min(max(wait, 1.0), CROSSOVER_HORIZON))
 
 
 # --- loading and validation ------------------------------------------------------------------------------------
@@ -283,6 +293,9 @@ def _parse(path: Path, spec: dict, index: int, metrics: set[str]) -> Target:
     fit = spec.get("fit", True)
     if not isinstance(fit, bool):
         fail("fit", "must be true or false")
+    weight = spec.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 10:
+        fail("weight", f"must be a number in (0, 10], got {weight!r}")
     note = spec.get("note", "")
     if not isinstance(note, str):
         fail("note", "must be text")
@@ -291,7 +304,7 @@ def _parse(path: Path, spec: dict, index: int, metrics: set[str]) -> Target:
         value=float(value), tolerance=float(tolerance), population=spec["population"], source=spec["source"],
         grade=spec["grade"], condition=condition, scale=scale,
         denominator=tuple(spec.get("denominator", ())), other=spec.get("other", ""),
-        followed_by=tuple(spec.get("followed_by", ())), fit=fit, note=note,
+        followed_by=tuple(spec.get("followed_by", ())), fit=fit, weight=float(weight), note=note,
         metrics=tuple(dict.fromkeys([spec["metric"], *listed])),
     )
 

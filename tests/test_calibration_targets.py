@@ -11,7 +11,7 @@ import pytest
 
 from sim.calendar import month_label, parse_month
 from sim.cli import main
-from sim.targets import TARGETS_TOML, TargetError, load_targets
+from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, TargetError, load_targets
 
 GOOD = """
 [[target]]
@@ -54,11 +54,13 @@ def _write(tmp_path, text):
     ("tolerance = 0.015", "tolerance = -1", "tolerance", "positive"),
     ("tolerance = 0.015\n", "", "tolerance", "missing"),
     ('grade = "S"', 'grade = "A+"', "grade", "not allowed"),
-    ('grade = "S"', 'grade = "S"\nweight = 2', "weight", "unknown key"),
+    ('grade = "S"', 'grade = "S"\nprior = 2', "prior", "unknown key"),
     ('statistic = "mean"', 'statistic = "ratio_mean"', "denominator", "required"),
     ('statistic = "mean"', 'statistic = "crossover"', "value", "not used"),
     ('grade = "S"', 'grade = "S"\nother = "or_share_us"', "other", "only used"),
     ("value = 0.012", 'value = "1.2%"', "value", "must be a number"),
+    ('grade = "S"', 'grade = "S"\nweight = 0', "weight", "must be a number in (0, 10]"),
+    ('grade = "S"', 'grade = "S"\nscale = "cubic"', "scale", "not allowed"),
 ])
 def test_bad_targets_are_refused(tmp_path, old, new, key, words):
     assert old in GOOD
@@ -133,8 +135,14 @@ def test_statistics_on_a_hand_made_run(tmp_path):
     assert month_label(int(cross.statistic_of(run))) == "2025-04"
     assert cross.hit(cross.statistic_of(run))  # 2025-04 is within one month of 2025-02..2025-03
     assert not cross.hit(parse_month("2025-06"))
-    never = _run({"hf_downloads_cum_qwen": [0, 0, 0], "hf_downloads_cum_llama": [1, 2, 3]})
-    assert month_label(int(cross.statistic_of(never))) == "2025-04"  # censored: the month after the run
+    # Not yet crossed: extrapolated from the closing speed of the last three months (
+    # gap 6 three months before the end, 3 at the end: closes by 1 a month -> 3 months after 2025-05), or the
+    # horizon when the gap is not closing.
+    closing = _run({"hf_downloads_cum_qwen": [0, 2, 4, 6, 8], "hf_downloads_cum_llama": [5, 8, 9, 10, 11]})
+    assert month_label(int(cross.statistic_of(closing))) == "2025-08"
+    never = _run({"hf_downloads_cum_qwen": [0, 0, 0, 0], "hf_downloads_cum_llama": [1, 2, 3, 4]})
+    assert cross.statistic_of(never) == parse_month("2025-04") + CROSSOVER_HORIZON
+    assert cross.discrepancy(cross.statistic_of(never)) > cross.discrepancy(cross.statistic_of(closing)) > 1
     order = _target(tmp_path, statistic="order", followed_by=["hf_downloads_cum_us"], value=None, tolerance=0.3)
     gap = order.statistic_of(run)
     assert gap == pytest.approx(math.log(2.5 / 2)) and order.hit(gap)
