@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from sim.calendar import month_label, parse_month
 from sim.parameters import PARAMETERS, check_value
-from sim.targets import TARGETS_TOML, Target, load_targets
+from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION_DIR = ROOT / "calibration"
@@ -776,13 +776,19 @@ def baseline_stage(targets: list[Target], config: Config, cutoff: str | None) ->
 # --- recovery ------------------------------------------------------------------------------------------------------
 def synthetic_targets(targets: list[Target], frame: pd.DataFrame) -> list[Target]:
     """The targets with their observed values replaced by one model run's statistics (tolerances kept; relative
-    tolerances for log-scale targets)."""
+    tolerances for log-scale targets). Qualitative targets stay qualitative: the order that run shows, and the
+    month of its crossover (or "not by the end of the run": an extrapolated month is not an observation)."""
     out = []
+    last = parse_month(frame.index[-1])
     for t in targets:
         s = t.statistic_of(frame)
         if t.statistic == "crossover":
-            month = month_label(int(s))
-            out.append(replace(t, start=month, end=month))
+            if s > last:
+                out.append(replace(t, start=month_label(last + 1), end=month_label(last + CROSSOVER_HORIZON)))
+            else:
+                out.append(replace(t, start=month_label(int(s)), end=month_label(int(s))))
+        elif t.statistic == "order":
+            out.append(replace(t, value=0.0, condition="above" if s >= 0 else "below"))
         elif t.scale == "log":  # keep the relative tolerance
             value = max(float(s), 1e-9)
             out.append(replace(t, value=value, tolerance=value * t.tolerance / t.value, condition="within"))

@@ -79,7 +79,7 @@ def small_config(tmp_path, population=30, generations=3):
 def test_parameter_recovery(tmp_path):
     """Data generated at known values of three parameters (one per target family: Hugging Face level, size
     effect, enterprise openness) are fitted back; each known value lies inside its recovered 90% interval, and the
-    data narrow the interval of the download scale well below its prior width."""
+    data narrow the intervals of the download scale and the size effect well below their prior widths."""
     config = load_config(small_config(tmp_path, population=40, generations=4))
     targets = [t for t in load_targets(TARGETS_TOML, missing_ok=False) if t.fit]
     truth = {"downloads_scale": 3e8, "sizes_exponent": 0.5, "openness_weight": 1.5}
@@ -91,8 +91,9 @@ def test_parameter_recovery(tmp_path):
         result = run_abc("recovery", synthetic, config, config.fit, config.run, tmp_path, executor, progress=False)
     table = recovery_table(truth, result, config.priors).set_index("parameter")
     assert table.inside90.all(), table
-    assert table.at["downloads_scale", "width_vs_prior"] < 0.4, table
-    assert abs(table.at["downloads_scale", "median"] - math.log10(3e8)) < 0.3
+    assert table.at["downloads_scale", "width_vs_prior"] < 0.6, table
+    assert table.at["sizes_exponent", "width_vs_prior"] < 0.6, table
+    assert abs(table.at["downloads_scale", "median"] - math.log10(3e8)) < 0.5
 
 
 def _interrupt_at(generation, particle):
