@@ -172,6 +172,9 @@ def cmd_calibrate(args) -> int:
         raise InputError(str(err)) from None
     print(f"calibration {summary['fingerprint']}: wrote {out / 'posterior.csv'}, {out / 'best.toml'}, "
           f"{out / 'report.md'} (seconds: {summary['seconds']})")
+    return 0
+
+
 def cmd_project(args) -> int:
     from sim import project
 
