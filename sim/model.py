@@ -70,7 +70,7 @@ class DiffusionModel(mesa.Model):
         self.aware = np.zeros((n, n_families), dtype=bool)
         self.work = np.zeros((n, n_families), np.float32)  # single precision: shares need no more, and it is faster
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
-        self.availability = None
+        self.availability = self.marketplace_availability = None
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
         self.uses_marketplace = np.zeros(n, dtype=bool)
         self.new_derivatives = np.zeros(n_families)
@@ -120,9 +120,7 @@ class DiffusionModel(mesa.Model):
         self.params = effective_parameters(self.base_params, self.shocks, self.month)
         self.agents_by_type[Lab].do("step")
         self._update_family_arrays()
-        previous = self.availability
-        self.availability = self._availability()  # (region, segment, family) cells
-        self._lost_access = previous is not None and bool((previous & ~self.availability).any())
+        self.availability, self.marketplace_availability = self._availability()  # (region, segment, family)
         self._spread_awareness()
         self._choose()
         self.usage = self._usage_by_group()
@@ -142,22 +140,28 @@ class DiffusionModel(mesa.Model):
         self.derivatives_cum = np.array([lab.derivatives_cum for lab in labs])
 
     def available(self, rows) -> np.ndarray:
-        """Whether each agent in `rows` may use each family."""
-        return self.availability.reshape(-1, len(self.families))[self.cell[rows]]
+        """Whether each agent in `rows` may use each family (through a marketplace if it routes through one)."""
+        n_families = len(self.families)
+        direct = self.availability.reshape(-1, n_families)[self.cell[rows]]
+        resold = self.marketplace_availability.reshape(-1, n_families)[self.cell[rows]]
+        return np.where(self.uses_marketplace[rows, None], resold, direct)
 
-    def _availability(self) -> np.ndarray:
-        """Which (region, segment) cells may use which family: released, offered in the region, not banned."""
+    def _availability(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which (region, segment) cells may use which family, directly and through a marketplace: released and
+        not banned by a scenario; directly, US closed APIs are not sold in NO_US_CLOSED regions, but a
+        marketplace resells them there (OR15: China is 6% of OpenRouter spend)."""
         cell_mask = np.broadcast_to(self.released, (len(REGIONS), len(SEGMENTS), len(self.families))).copy()
-        us_closed = (self.origin == ORIGINS.index("US")) & ~self.is_open
-        for region in NO_US_CLOSED:
-            cell_mask[REGIONS.index(region), :, us_closed] = False
         for shock in self.shocks:
             if shock.ban_families and shock.progress(self.month) > 0:
                 r = [REGIONS.index(x) for x in shock.ban_regions]
                 s = [SEGMENT_NAMES.index(x) for x in shock.ban_segments]
                 f = [self.family_names.index(x) for x in shock.ban_families]
                 cell_mask[np.ix_(r, s, f)] = False
-        return cell_mask
+        direct = cell_mask.copy()
+        us_closed = (self.origin == ORIGINS.index("US")) & ~self.is_open
+        for region in NO_US_CLOSED:
+            direct[REGIONS.index(region), :, us_closed] = False
+        return direct, cell_mask
 
     def _neighbour_means(self, rows=slice(None), cols=slice(None)) -> np.ndarray:
         """Mean over each agent's neighbours of [uses family f (0/1) ..., share of work on f ...] (2F columns),
@@ -200,26 +204,40 @@ class DiffusionModel(mesa.Model):
         self.aware |= learn
 
     def utility(self, rows: np.ndarray) -> np.ndarray:
-        """Utility of each family for the agents in `rows` (docs/ODD.md, submodel "Choice").
+        """Utility of each family for the agents in `rows`, all terms but capability (docs/ODD.md, submodel
+        "Choice"); the capability shortfall depends on the use and is added per use in `_work_split`.
 
         Built from per-agent columns and per-family rows so that no transcendental function runs on the
         agents-by-families matrix: log cost = log API price + (open weights) * log self-hosting discount."""
         p, pop = self.params, self.population
         log_price = np.log(self.price_by_region)[pop.region[rows]]  # region x family table, gathered per agent
         log_cost = log_price + np.outer(self.log_selfhost_discount[rows], self.is_open)
-        need_gap = (self.frontier - self.capability) - pop.slack[rows, None]  # ECI points short of need
         licence = np.array([LICENCE_PENALTY[x] for x in self.licence])
         trust_weight = np.where(pop.regulated[rows], p["regulated_trust_multiplier"], 1.0)
         ecosystem = np.log1p(self.derivatives_cum / 1000.0) * self.is_open
         family_terms = p["ecosystem_weight"] * ecosystem
         u = -p["price_sensitivity"] * pop.price_weight[rows, None] * log_cost
-        u -= (p["capability_weight"] / CAPABILITY_SCALE) * np.maximum(need_gap, 0.0)
         u -= p["licence_weight"] * np.outer(pop.licence_friction[rows], licence)
         u += p["openness_weight"] * np.outer(pop.open_need[rows], self.is_open)
         u -= self.trust_matrix()[:, self.origin][pop.region[rows]] * trust_weight[:, None]
         u += family_terms
         u += p["peer_weight"] * self._neighbour_means(rows, slice(len(self.families), None))
-        return u
+        return u.astype(np.float32)
+
+    def _work_split(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+        """Each agent's split of work over families: every use (coding, chat/roleplay, agents) is a separate
+        logit choice, because a use's capability need decides which families can serve it (coding goes to the
+        frontier, roleplay to cheap models; OR9-OR11), and the agent's shares are the use-mix-weighted sum."""
+        p, pop = self.params, self.population
+        base = self.utility(rows)
+        gap = (self.frontier - self.capability).astype(np.float32)  # ECI points behind the frontier
+        per_point = np.float32(p["capability_weight"] / CAPABILITY_SCALE)
+        shares = np.zeros(base.shape, np.float32)
+        for k in range(pop.use_slack.shape[1]):
+            shortfall = np.maximum(gap - pop.use_slack[rows, k, None], np.float32(0.0))  # below this use's need
+            split = logit_shares(base - per_point * shortfall, options, p["min_share"])
+            shares += pop.use_mix[rows, k, None].astype(np.float32) * split
+        return shares
 
     def trust_matrix(self) -> np.ndarray:
         """Utility penalty by (region, origin of the model)."""
@@ -239,8 +257,8 @@ class DiffusionModel(mesa.Model):
         due = (self._switch_rng.random(len(self.work)) < switch_rate) | (self.month == self.start_month)
         idle = np.flatnonzero(~self.active)  # uses nothing yet: chooses as soon as it knows an option
         due[idle[(self.aware[idle] & self.available(idle)).any(axis=1)]] = True
-        if self._lost_access:  # a ban: everyone using a family no longer allowed must choose again
-            due |= ((self.work > 0) & ~self.available(slice(None))).any(axis=1)
+        # A ban, or leaving the marketplace: everyone using a family no longer allowed must choose again.
+        due |= ((self.work > 0) & ~self.available(slice(None))).any(axis=1)
         rows = np.flatnonzero(due)
         if not p["choice"]:  # everyone splits evenly over what they know, every month
             options = self.aware & self.available(slice(None))
@@ -249,7 +267,7 @@ class DiffusionModel(mesa.Model):
                 options, counts, out=np.zeros(options.shape, np.float32), where=counts > 0))
         elif len(rows):
             options = self.aware[rows] & self.available(rows)
-            self._set_work(rows, logit_shares(self.utility(rows), options, p["min_share"]))
+            self._set_work(rows, self._work_split(rows, options))
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:
         """Demand-weighted use of each family summed over the groups the observation model and the builders

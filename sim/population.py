@@ -97,7 +97,7 @@ class Population:
     weight: np.ndarray  # share of world token demand
     price_weight: np.ndarray
     use_mix: np.ndarray  # N x 3 shares of coding, chat/roleplay, agents
-    slack: np.ndarray  # ECI points below the frontier the agent's work tolerates
+    use_slack: np.ndarray  # N x 3 ECI points below the frontier each use tolerates
     open_need: np.ndarray
     licence_friction: np.ndarray
     selfhost_factor: np.ndarray
@@ -148,7 +148,7 @@ def build_population(n_agents: int, rng: np.random.Generator) -> Population:
         weight=weight,
         price_weight=trait("price_weight") * price_factor * rng.lognormal(0.0, PRICE_WEIGHT_SPREAD, n_agents),
         use_mix=use_mix,
-        slack=(use_mix * use_slack).sum(axis=1),
+        use_slack=use_slack.astype(np.float32),
         open_need=uniform("open_need"),
         licence_friction=trait("licence_friction"),
         selfhost_factor=uniform("selfhost_factor"),

@@ -76,9 +76,6 @@ def small_config(tmp_path, population=30, generations=3):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN FAILURE (2026-11-22): on the current model the recovered 90% interval "
-                   "of sizes_exponent misses the true value (also with population 80); downloads_scale and "
-                   "openness_weight are recovered. Open issue: see calibration/report.md and the session note.")
 def test_parameter_recovery(tmp_path):
     """Data generated at known values of three parameters (one per target family: Hugging Face level, size
     effect, enterprise openness) are fitted back; each known value lies inside its recovered 90% interval, and the

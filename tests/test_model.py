@@ -49,10 +49,15 @@ def test_unavailable_family_gets_zero_share():
         assert (model.work[:, claude] == 0).all()
     frame = model.datacollector.get_model_vars_dataframe()
     assert (frame["or_share_claude"] == 0).all()
-    # US closed APIs are not offered in China: no Chinese agent uses GPT
+    # US closed APIs are not sold in China directly: only Chinese agents routing through a marketplace,
+    # which resells them, use GPT
+    gpt = model.family_names.index("GPT")
     china = model.population.region == REGIONS.index("china")
-    assert (model.work[china, model.family_names.index("GPT")] == 0).all()
-    assert model.work[~china, model.family_names.index("GPT")].sum() > 0
+    direct, resold = china & ~model.uses_marketplace, china & model.uses_marketplace
+    assert direct.any() and resold.any()
+    assert (model.work[direct, gpt] == 0).all()
+    assert model.work[resold, gpt].sum() > 0
+    assert model.work[~china, gpt].sum() > 0
 
 
 def test_a_ban_mid_run_moves_users_off_the_family_at_once():
