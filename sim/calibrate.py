@@ -43,7 +43,7 @@ from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets
 ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION_DIR = ROOT / "calibration"
 CONFIG_TOML = CALIBRATION_DIR / "config.toml"
-METHOD_VERSION = 1  # bump when the fitting procedure changes, so cached stages are not reused
+METHOD_VERSION = 2  # bump when the fitting procedure changes, so cached stages are not reused
 INITIAL_EPSILON = 1e9  # generation 0 accepts every prior draw
 MODEL_FILES = ("agents.py", "calendar.py", "catalogue.py", "model.py", "observe.py", "parameters.py",
                "population.py", "runner.py", "shocks.py", "targets.py")
@@ -336,10 +336,15 @@ class Simulator:
         return out
 
 
+DISCREPANCY_CAP = 4.0  # tolerance units: beyond this a figure counts as a plain miss in the fit's distance
+
+
 def seed_distance(targets: list[Target], stats: dict[str, float], k: int) -> float:
-    """Weighted mean absolute discrepancy over the targets for seed k (tolerance units). Absolute rather than
-    squared: a few figures the model cannot reach (or that contradict each other) do not dominate the fit."""
-    total = sum(t.weight * t.discrepancy(stats[f"{t.id}#{k}"]) for t in targets)
+    """Weighted mean absolute discrepancy over the targets for seed k (tolerance units), each capped at
+    DISCREPANCY_CAP. Absolute rather than squared, and capped: a few figures the model cannot reach (a crossover
+    extrapolated years away, a count off by an order of magnitude) would otherwise dominate the distance and the
+    fit would spend its budget on them instead of the figures it can match."""
+    total = sum(t.weight * min(t.discrepancy(stats[f"{t.id}#{k}"]), DISCREPANCY_CAP) for t in targets)
     return total / sum(t.weight for t in targets)
 
 

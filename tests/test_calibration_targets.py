@@ -3,6 +3,7 @@ measures what it says on a hand-made run."""
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,14 @@ def test_one_sided_conditions(tmp_path):
     within = _target(tmp_path, value=0.5, tolerance=0.1)
     assert within.hit(0.45) and not within.hit(0.65)
     assert not within.hit(float("nan")) and np.isfinite(within.discrepancy(float("nan")))
+
+
+def test_fit_distance_caps_each_figure_so_one_far_miss_cannot_dominate(tmp_path):
+    from sim.calibrate import DISCREPANCY_CAP, seed_distance
+
+    near = _target(tmp_path, value=0.5, tolerance=0.1)
+    far = replace(near, id="FAR", weight=2.0)
+    stats = {"X#0": 0.6, "FAR#0": 50.0}  # near: 1 tolerance off; far: ~495 tolerances off
+    expected = (1.0 * 1.0 + 2.0 * DISCREPANCY_CAP) / 3.0
+    assert seed_distance([near, far], stats, 0) == pytest.approx(expected)
+    assert seed_distance([near, far], {"X#0": 0.5, "FAR#0": 50.0}, 0) < expected  # the near figure still counts
