@@ -309,19 +309,20 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         lines += ["> **Quick mode (`--quick`)**: a tiny budget for tests; these numbers mean nothing.", ""]
     seconds = summary.get("seconds", {})
     sims = summary.get("simulations", {})
-    ess = 1.0 / float((particles["weight"] ** 2).sum())
+    names = [c for c in particles.columns if c not in ("weight", "distance") and not c.startswith("stat:")]
+    distinct = len(particles.drop_duplicates(subset=names))
     lines += [
         "## Run",
         "",
         f"- Fingerprint `{summary['fingerprint']}`; {budget['n_agents']} agents, runs 2023-01..end of window, "
         f"{budget['seeds']} common-random-number seeds per parameter set, {summary['workers']} worker(s).",
-        f"- Fit: {len(particles)} weighted parameter sets in the posterior (effective sample size {ess:.0f}); "
+        f"- Fit: {len(particles)} equally weighted parameter sets in the posterior ({distinct} distinct); "
         f"{len(generations)} ABC-SMC generations, {sims.get('fit', 0)} parameter sets simulated "
         f"({sims.get('fit', 0) * budget['seeds']} model runs); stopped: {summary.get('fit_stopped', '')}.",
         "- Wall time (seconds, this machine): " + ", ".join(f"{k} {v:g}" for k, v in seconds.items())
         + f"; total {sum(seconds.values()):.0f}.",
         "",
-        "| generation | epsilon (mean absolute discrepancy, tolerance units) | parameter sets simulated | acceptance rate |",
+        "| generation | epsilon (mean absolute discrepancy, tolerance units) | parameter sets simulated | acceptance rate of the moves |",
         "|---|---|---|---|",
     ]
     for _, g in generations.iterrows():

@@ -167,7 +167,6 @@ def test_fit_distance_caps_each_figure_so_one_far_miss_cannot_dominate(tmp_path)
 
     near = _target(tmp_path, value=0.5, tolerance=0.1)
     far = replace(near, id="FAR", weight=2.0)
-    stats = {"X#0": 0.6, "FAR#0": 50.0}  # near: 1 tolerance off; far: ~495 tolerances off
-    expected = (1.0 * 1.0 + 2.0 * DISCREPANCY_CAP) / 3.0
-    assert seed_distance([near, far], stats, 0) == pytest.approx(expected)
-    assert seed_distance([near, far], {"X#0": 0.5, "FAR#0": 50.0}, 0) < expected  # the near figure still counts
+    expected = (1.0 * 1.0 + 2.0 * DISCREPANCY_CAP) / 3.0  # near: 1 tolerance off; far: ~495 tolerances off
+    assert seed_distance([near, far], [0.6, 50.0]) == pytest.approx(expected)
+    assert seed_distance([near, far], [0.5, 50.0]) < expected  # the near figure still counts
