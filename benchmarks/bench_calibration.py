@@ -4,8 +4,8 @@ projected wall time of each stage on N cores (default 2). Prints figures; assert
     .venv/bin/python benchmarks/bench_calibration.py [--cores 2] [--runs 6]
 
 CPU time (not wall time) is measured so the projection holds for a quiet machine even when this one is busy.
-The projection counts model runs only (stage budgets are upper bounds: ABC may stop earlier); pyabc bookkeeping
-and process start-up add a little.
+The projection counts model runs only (stage budgets are upper bounds: ABC may stop earlier); bookkeeping and
+process start-up add a little.
 """
 
 import argparse

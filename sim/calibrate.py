@@ -2,7 +2,7 @@
 
 Stages (each cached under OUT/.cache/<fingerprint>/, so an interrupted calibration resumes where it stopped):
 
-  fit         ABC-SMC (pyabc) on every target with fit = true. Each parameter set runs the same few model seeds
+  fit         ABC-SMC with MCMC moves on every target with fit = true. Each parameter set runs the same few model seeds
               (common random numbers); its distance is the mean over seeds of the mean absolute target
               discrepancy (in tolerance units), so a set must reproduce the figures on typical paths, not on
               their average: the observed world is one draw among many.
