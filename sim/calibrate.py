@@ -437,12 +437,12 @@ def run_abc(
 
     Generation 0 simulates `population` prior draws. Each later generation drops the worse half of the particles
     (epsilon becomes the largest distance kept), refills it with copies of kept particles and moves each copy by
-    random-walk Metropolis steps that stay within epsilon (proposal covariance: that of the kept particles). All
+    random-walk Metropolis steps that stay within epsilon (proposal covariance: twice that of the kept particles). All
     particles keep equal weight, so the posterior does not degenerate the way importance weights do with 20
     parameters and a population of a few hundred (pyabc's ABC-SMC, measured here: an effective sample size of 3
     out of 200). Stops after `generations`, before epsilon would fall below `min_epsilon`, when
-    `max_simulations` parameter sets have been simulated, or when the moves' acceptance rate falls below `min_acceptance_rate` (the population is then
-    final: further moves would mostly repeat particles).
+    `max_simulations` parameter sets have been simulated, or when the moves' acceptance rate falls below
+    `min_acceptance_rate` (the population is then final: further moves would mostly repeat particles).
 
     Every generation is stored in cache/<label>/; a rerun resumes after the last stored generation, and a
     finished run is reused. Each job's seed comes from (seed, generation, index): the result is the same
