@@ -139,12 +139,12 @@ class DiffusionModel(mesa.Model):
         self.frontier = float(self.capability[self.released].max()) if self.released.any() else 0.0
         self.derivatives_cum = np.array([lab.derivatives_cum for lab in labs])
 
-    def available(self, rows) -> np.ndarray:
-        """Whether each agent in `rows` may use each family (through a marketplace if it routes through one)."""
+    def available(self) -> np.ndarray:
+        """Whether each agent may use each family (through a marketplace if it routes through one)."""
         n_families = len(self.families)
-        direct = self.availability.reshape(-1, n_families)[self.cell[rows]]
-        resold = self.marketplace_availability.reshape(-1, n_families)[self.cell[rows]]
-        return np.where(self.uses_marketplace[rows, None], resold, direct)
+        direct = self.availability.reshape(-1, n_families)[self.cell]
+        resold = self.marketplace_availability.reshape(-1, n_families)[self.cell]
+        return np.where(self.uses_marketplace[:, None], resold, direct)
 
     def _availability(self) -> tuple[np.ndarray, np.ndarray]:
         """Which (region, segment) cells may use which family, directly and through a marketplace: released and
@@ -255,18 +255,19 @@ class DiffusionModel(mesa.Model):
         self.uses_marketplace = pop.marketplace_propensity < np.minimum(1.0, routing)
         switch_rate = np.where(pop.is_firm, p["switch_rate_firm"], p["switch_rate_developer"])
         due = (self._switch_rng.random(len(self.work)) < switch_rate) | (self.month == self.start_month)
+        allowed = self.available()
         idle = np.flatnonzero(~self.active)  # uses nothing yet: chooses as soon as it knows an option
-        due[idle[(self.aware[idle] & self.available(idle)).any(axis=1)]] = True
+        due[idle[(self.aware[idle] & allowed[idle]).any(axis=1)]] = True
         # A ban, or leaving the marketplace: everyone using a family no longer allowed must choose again.
-        due |= ((self.work > 0) & ~self.available(slice(None))).any(axis=1)
+        due |= ((self.work > 0) & ~allowed).any(axis=1)
         rows = np.flatnonzero(due)
         if not p["choice"]:  # everyone splits evenly over what they know, every month
-            options = self.aware & self.available(slice(None))
+            options = self.aware & allowed
             counts = options.sum(axis=1, keepdims=True)
             self._set_work(np.arange(len(self.work)), np.divide(
                 options, counts, out=np.zeros(options.shape, np.float32), where=counts > 0))
         elif len(rows):
-            options = self.aware[rows] & self.available(rows)
+            options = self.aware[rows] & allowed[rows]
             self._set_work(rows, self._work_split(rows, options))
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:

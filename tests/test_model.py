@@ -116,7 +116,7 @@ def test_awareness_follows_the_bass_curve_without_choice_and_with_complete_mixin
                            initial_awareness=0.0, awareness_external=p, awareness_internal=q, awareness_release=0.0)
     gpt = model.family_names.index("GPT")
     weight = model.population.weight
-    reachable = weight[model.available(slice(None))[:, gpt]].sum() / weight.sum()  # GPT is not offered in China
+    reachable = weight[model.available()[:, gpt]].sum() / weight.sum()  # GPT is not offered in China
     expected, simulated = [0.0], [weight @ model.aware[:, gpt] / weight.sum()]
     while model.running:
         model.step()
