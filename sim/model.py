@@ -191,9 +191,11 @@ class DiffusionModel(mesa.Model):
         if self.month == self.start_month:
             self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
             return
-        # Media attention follows capability: a family far behind the frontier makes little news.
-        closeness = np.exp(-np.maximum(0.0, self.frontier - self.capability) / CAPABILITY_SCALE)
-        external = np.minimum(1.0, closeness * (p["awareness_external"] + p["awareness_release"] * self.released_now))
+        # Steady media attention fades with the gap to the frontier; a release makes headlines only near it.
+        gap = np.maximum(0.0, self.frontier - self.capability)
+        headline = self.released_now & (gap <= p["headline_gap"])
+        external = np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
+                              + headline * p["awareness_release"])
         # chance = 1 - (1 - external) * (1 - q * share of neighbours using the family), computed in place
         keep_unaware = self._neighbour_means(cols=slice(0, n_families))
         keep_unaware *= -p["awareness_internal"]

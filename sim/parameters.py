@@ -70,8 +70,11 @@ _TABLE = [
     # --- demand: awareness and switching (calibrated) ------------------------------------------------------
     _p("awareness_external", 0.05, 0.0, 0.3, "monthly chance to learn of a released family from media (Bass p)",
        behavioural=True),
-    _p("awareness_release", 0.10, 0.0, 0.8, "extra chance in the month a family releases a model",
+    _p("awareness_release", 0.10, 0.0, 0.8, "chance to learn of a family in the month it releases a model that makes "
+       "headlines (see headline_gap)",
        behavioural=True),
+    _p("headline_gap", 5.0, 0.0, 15.0, "a release makes world news (`awareness_release`) only within this "
+       "many ECI points of the frontier (docs/ODD.md 7.3)", behavioural=True),
     _p("awareness_internal", 0.4, 0.0, 1.0, "chance per month scaled by the share of neighbours using the "
        "family (Bass q)", behavioural=True),
     _p("initial_awareness", 0.6, 0.0, 1.0, "share of agents who know the incumbent (GPT) at the start"),
