@@ -127,6 +127,24 @@ def test_awareness_follows_the_bass_curve_without_choice_and_with_complete_mixin
     assert np.abs(np.array(simulated) - np.array(expected)).max() < 0.03, (simulated, expected)
 
 
+@pytest.mark.parametrize("headline_gap, expected", [(4.0, 0.5), (2.0, 0.0)])
+def test_only_a_release_near_the_frontier_makes_headlines(headline_gap, expected):
+    """DeepSeek-R1 (2025-01) came 3.1 ECI points behind o1: a headline when headline_gap is 4, not when it is 2.
+    With no other channel of awareness, the share of unaware agents who learn of DeepSeek that month is
+    awareness_release (0.5) or nothing."""
+    model = DiffusionModel(rng=12, n_agents=5000, end="2025-01", awareness_external=0.0, awareness_internal=0.0,
+                           awareness_release=0.5, headline_gap=headline_gap)
+    deepseek = model.family_names.index("DeepSeek")
+    while model.date != "2024-12":
+        model.step()
+    unaware = ~model.aware[:, deepseek]
+    model.step()
+    assert model.date == "2025-01" and model.released_now[deepseek]
+    assert model.frontier - model.capability[deepseek] == pytest.approx(3.1, abs=0.05)
+    learned = model.aware[unaware, deepseek].mean()
+    assert learned == pytest.approx(expected, abs=0.03)
+
+
 def test_agents_are_mesa_agents_showing_their_own_state_on_a_network_space():
     model = DiffusionModel(rng=8, n_agents=300, end="2024-06")
     while model.running:
