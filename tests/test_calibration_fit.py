@@ -78,8 +78,8 @@ def small_config(tmp_path, population=30, generations=3):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN FAILURE (measured 2026-11-22, before the headline-release change; still failing after it): "
-                   "sizes_exponent's recovered 90% interval "
+@pytest.mark.xfail(strict=True, reason="KNOWN FAILURE (measured 2026-11-22, before the headline-release "
+                   "change; still failing after it): sizes_exponent's recovered 90% interval "
                    "(0.03-0.42) misses the true 0.5. On the fit's one seed the truth sits 0.84 tolerance units from "
                    "data of seed 777, while sizes_exponent 0.2 sits at 0.58: path noise between two seeds outweighs "
                    "this parameter's signal, and data seed 777 lies beyond the noise floor (0.75, the 90% quantile over "
