@@ -29,6 +29,8 @@ from sim.population import (NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_N
                             build_population)
 from sim.shocks import Shock, effective_parameters, regional_price_factors
 
+HOME_REGION = {"US": "north_america", "CN": "china", "EU": "europe"}  # origin -> region whose press covers it
+HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
 CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
 
 
@@ -56,6 +58,8 @@ class DiffusionModel(mesa.Model):
         self.labs = [Lab(self, f, s) for f, s in zip(self.families, streams[5:])]
         self.is_open = np.array([f.open_weights for f in self.families])
         self.origin = np.array([ORIGINS.index(f.origin) for f in self.families])
+        # (region, family): the family's lab is based in the region (US labs in North America, and so on).
+        self.home_region = np.array([[HOME_REGION[f.origin] == region for f in self.families] for region in REGIONS])
         self.sizes_factor = np.array([f.sizes for f in self.families], float) ** self.base_params["sizes_exponent"]
 
         # Demand: weighted agents, their network and their state.
@@ -191,16 +195,17 @@ class DiffusionModel(mesa.Model):
         if self.month == self.start_month:
             self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
             return
-        # Steady media attention fades with the gap to the frontier; a release makes headlines only near it.
+        # Steady world media attention fades with the gap to the frontier; a release makes headlines only near
+        # it; the home region's press covers its own labs whatever the gap. (region, family) chances:
         gap = np.maximum(0.0, self.frontier - self.capability)
         headline = self.released_now & (gap <= p["headline_gap"])
-        external = np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
-                              + headline * p["awareness_release"])
+        world = np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"] + headline * p["awareness_release"]
+        external = np.minimum(1.0, world + self.home_region * p["awareness_home"])
         # chance = 1 - (1 - external) * (1 - q * share of neighbours using the family), computed in place
         keep_unaware = self._neighbour_means(cols=slice(0, n_families))
         keep_unaware *= -p["awareness_internal"]
         keep_unaware += 1.0
-        keep_unaware *= (1 - external).astype(np.float32)
+        keep_unaware *= (1 - external).astype(np.float32)[self.population.region]
         learn = draws > keep_unaware  # i.e. draw < chance
         learn &= self.released
         self.aware |= learn
@@ -291,9 +296,12 @@ class DiffusionModel(mesa.Model):
         p = self.params
         builder_use = self.usage["builders"]
         licence_factor = np.array([LICENCE_DERIVATIVE_FACTOR[x] for x in self.licence])
-        expected = p["derivatives_scale"] * builder_use * licence_factor * self.sizes_factor * self.is_open
+        # Hugging Face grows: the same use brings more downloads and uploads each year (level 1 in 2025-01).
+        activity = p["hf_growth"] ** ((self.month - HF_REFERENCE_MONTH) / 12)
+        per_use = activity * self.sizes_factor * self.is_open
+        expected = p["derivatives_scale"] * builder_use * licence_factor * per_use
         self.new_derivatives = self._flow_rng.poisson(expected).astype(float)
-        downloads = p["downloads_scale"] * self.usage["all"] * self.sizes_factor * self.is_open
+        downloads = p["downloads_scale"] * self.usage["all"] * per_use
         for lab, new, down in zip(self.labs, self.new_derivatives, downloads):
             lab.derivatives_cum += new
             lab.downloads_cum += down

@@ -75,6 +75,9 @@ _TABLE = [
        behavioural=True),
     _p("headline_gap", 5.0, 0.0, 15.0, "a release makes world news (`awareness_release`) only within this "
        "many ECI points of the frontier (docs/ODD.md 7.3)", behavioural=True),
+    _p("awareness_home", 0.10, 0.0, 0.6, "extra monthly chance to learn of a released family from the press of its "
+       "lab's home region (domestic news, language, local cloud), whatever its gap to the frontier",
+       behavioural=True),
     _p("awareness_internal", 0.4, 0.0, 1.0, "chance per month scaled by the share of neighbours using the "
        "family (Bass q)", behavioural=True),
     _p("initial_awareness", 0.6, 0.0, 1.0, "share of agents who know the incumbent (GPT) at the start"),
@@ -89,6 +92,9 @@ _TABLE = [
        "permissively licensed single-size family", behavioural=True),
     _p("downloads_scale", 3.5e8, 1e5, 1e10, "downloads a month if all demand were on one single-size open family",
        behavioural=True),
+    _p("hf_growth", 3.0, 1.0, 8.0, "yearly growth factor of Hugging Face activity (downloads and derivative "
+       "uploads per unit of open-model use; 1 = none); the scales above are its level in 2025-01. ASSUMPTION, "
+       "motivated by HF7 (< 50M -> > 1B cumulative open downloads, 2024-01 to 2025-10)", behavioural=True),
     _p("sizes_exponent", 0.5, 0.0, 1.5, "elasticity of downloads and derivatives to the number of sizes offered"),
     # --- supply: capability and prices ---------------------------------------------------------------------
     _p("frontier_growth", 11.7, 2.0, 25.0, "closed-frontier ECI points per year after the catalogue ends",

@@ -145,6 +145,38 @@ def test_only_a_release_near_the_frontier_makes_headlines(headline_gap, expected
     assert learned == pytest.approx(expected, abs=0.03)
 
 
+def test_home_press_makes_a_region_learn_of_its_own_labs_first():
+    """With only the home region's press as a channel, Chinese agents learn of Qwen (released 2023-11) at the
+    awareness_home rate each month and agents elsewhere do not learn of it at all; Llama, a US family, is known
+    in North America only."""
+    model = DiffusionModel(rng=13, n_agents=5000, end="2024-01", awareness_external=0.0, awareness_internal=0.0,
+                           awareness_release=0.0, initial_awareness=0.0, awareness_home=0.3)
+    while model.running:
+        model.step()
+    qwen, llama = model.family_names.index("Qwen"), model.family_names.index("Llama")
+    region = model.population.region
+    china, north_america = region == REGIONS.index("china"), region == REGIONS.index("north_america")
+    draws = 3  # Qwen-72B came out in 2023-11: one chance a month in 2023-11, 2023-12 and 2024-01
+    assert model.aware[china, qwen].mean() == pytest.approx(1 - 0.7 ** draws, abs=0.04)
+    assert not model.aware[~china, qwen].any()
+    assert model.aware[north_america, llama].mean() > 0.9 and not model.aware[~north_america, llama].any()
+
+
+@pytest.mark.parametrize("growth", [1.0, 4.0])
+def test_hugging_face_activity_grows_by_hf_growth_a_year(growth):
+    """The same use brings `hf_growth` times more downloads a year later: compare Llama's downloads in two
+    months twelve apart, per unit of the demand using it."""
+    model = DiffusionModel(rng=14, n_agents=500, end="2025-06", hf_growth=growth)
+    llama = model.family_names.index("Llama")
+    per_use = {}
+    while model.running:
+        before = model.labs[llama].downloads_cum
+        model.step()
+        if model.date in ("2024-06", "2025-06"):
+            per_use[model.date] = (model.labs[llama].downloads_cum - before) / model.usage["all"][llama]
+    assert per_use["2025-06"] / per_use["2024-06"] == pytest.approx(growth, rel=1e-6)
+
+
 def test_agents_are_mesa_agents_showing_their_own_state_on_a_network_space():
     model = DiffusionModel(rng=8, n_agents=300, end="2024-06")
     while model.running:
