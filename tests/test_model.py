@@ -113,7 +113,8 @@ def test_results_do_not_depend_on_the_number_of_agents():
 def test_awareness_follows_the_bass_curve_without_choice_and_with_complete_mixing():
     p, q = 0.02, 0.5
     model = DiffusionModel(rng=7, n_agents=20000, end="2023-12", choice=False, network="complete",
-                           initial_awareness=0.0, awareness_external=p, awareness_internal=q, awareness_release=0.0)
+                           initial_awareness=0.0, awareness_external=p, awareness_internal=q, awareness_release=0.0,
+                           awareness_home=0.0)
     gpt = model.family_names.index("GPT")
     weight = model.population.weight
     reachable = weight[model.available()[:, gpt]].sum() / weight.sum()  # GPT is not offered in China
