@@ -31,6 +31,7 @@ from sim.shocks import Shock, effective_parameters, regional_price_factors
 
 HOME_REGION = {"US": "north_america", "CN": "china", "EU": "europe"}  # origin -> region whose press covers it
 HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
+HF_GROWTH_END = parse_month("2026-01")  # last month of the calibration data: no growth figure beyond it
 CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
 
 
@@ -296,8 +297,9 @@ class DiffusionModel(mesa.Model):
         p = self.params
         builder_use = self.usage["builders"]
         licence_factor = np.array([LICENCE_DERIVATIVE_FACTOR[x] for x in self.licence])
-        # Hugging Face grows: the same use brings more downloads and uploads each year (level 1 in 2025-01).
-        activity = p["hf_growth"] ** ((self.month - HF_REFERENCE_MONTH) / 12)
+        # Hugging Face grows: the same use brings more downloads and uploads each year (level 1 in 2025-01),
+        # up to the end of the data; projections hold it there rather than extrapolate an unmeasured rate.
+        activity = p["hf_growth"] ** ((min(self.month, HF_GROWTH_END) - HF_REFERENCE_MONTH) / 12)
         per_use = activity * self.sizes_factor * self.is_open
         expected = p["derivatives_scale"] * builder_use * licence_factor * per_use
         self.new_derivatives = self._flow_rng.poisson(expected).astype(float)

@@ -134,7 +134,7 @@ def test_only_a_release_near_the_frontier_makes_headlines(headline_gap, expected
     With no other channel of awareness, the share of unaware agents who learn of DeepSeek that month is
     awareness_release (0.5) or nothing."""
     model = DiffusionModel(rng=12, n_agents=5000, end="2025-01", awareness_external=0.0, awareness_internal=0.0,
-                           awareness_release=0.5, headline_gap=headline_gap)
+                           awareness_release=0.5, awareness_home=0.0, headline_gap=headline_gap)
     deepseek = model.family_names.index("DeepSeek")
     while model.date != "2024-12":
         model.step()
@@ -164,18 +164,24 @@ def test_home_press_makes_a_region_learn_of_its_own_labs_first():
 
 
 @pytest.mark.parametrize("growth", [1.0, 4.0])
-def test_hugging_face_activity_grows_by_hf_growth_a_year(growth):
-    """The same use brings `hf_growth` times more downloads a year later: compare Llama's downloads in two
-    months twelve apart, per unit of the demand using it."""
-    model = DiffusionModel(rng=14, n_agents=500, end="2025-06", hf_growth=growth)
+def test_hugging_face_activity_grows_by_hf_growth_a_year_until_the_data_end(growth):
+    """Per unit of use, Llama's downloads are downloads_scale x sizes^sizes_exponent in 2025-01, `hf_growth`
+    times that a year later, and no more after 2026-01; its derivatives (Poisson, so within noise) grow alike."""
+    model = DiffusionModel(rng=14, n_agents=500, end="2026-06", hf_growth=growth, derivatives_scale=5e6)
     llama = model.family_names.index("Llama")
-    per_use = {}
+    level = model.base_params["downloads_scale"] * model.sizes_factor[llama]
+    downloads, derivatives = {}, {}
     while model.running:
         before = model.labs[llama].downloads_cum
         model.step()
-        if model.date in ("2024-06", "2025-06"):
-            per_use[model.date] = (model.labs[llama].downloads_cum - before) / model.usage["all"][llama]
-    assert per_use["2025-06"] / per_use["2024-06"] == pytest.approx(growth, rel=1e-6)
+        if model.date in ("2024-01", "2025-01", "2026-01", "2026-06"):  # months when Llama is in use
+            downloads[model.date] = (model.labs[llama].downloads_cum - before) / model.usage["all"][llama]
+            derivatives[model.date] = model.new_derivatives[llama] / model.usage["builders"][llama]
+    assert downloads["2025-01"] == pytest.approx(level, rel=1e-6)
+    assert downloads["2024-01"] == pytest.approx(level / growth, rel=1e-6)
+    assert downloads["2026-01"] == pytest.approx(level * growth, rel=1e-6)
+    assert downloads["2026-06"] == pytest.approx(level * growth, rel=1e-6)
+    assert derivatives["2026-01"] / derivatives["2025-01"] == pytest.approx(growth, rel=0.05)
 
 
 def test_agents_are_mesa_agents_showing_their_own_state_on_a_network_space():
