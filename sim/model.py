@@ -29,7 +29,6 @@ from sim.population import (NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_N
                             build_population)
 from sim.shocks import Shock, effective_parameters, regional_price_factors
 
-HOME_REGION = {"US": "north_america", "CN": "china", "EU": "europe"}  # origin -> region whose press covers it
 HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
 HF_GROWTH_END = parse_month("2026-01")  # last month of the calibration data: no growth figure beyond it
 CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
@@ -59,8 +58,6 @@ class DiffusionModel(mesa.Model):
         self.labs = [Lab(self, f, s) for f, s in zip(self.families, streams[5:])]
         self.is_open = np.array([f.open_weights for f in self.families])
         self.origin = np.array([ORIGINS.index(f.origin) for f in self.families])
-        # (region, family): the family's lab is based in the region (US labs in North America, and so on).
-        self.home_region = np.array([[HOME_REGION[f.origin] == region for f in self.families] for region in REGIONS])
         self.sizes_factor = np.array([f.sizes for f in self.families], float) ** self.base_params["sizes_exponent"]
 
         # Demand: weighted agents, their network and their state.
@@ -196,17 +193,16 @@ class DiffusionModel(mesa.Model):
         if self.month == self.start_month:
             self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
             return
-        # Steady world media attention fades with the gap to the frontier; a release makes headlines only near
-        # it; the home region's press covers its own labs whatever the gap. (region, family) chances:
+        # Steady media attention fades with the gap to the frontier; a release makes headlines only near it.
         gap = np.maximum(0.0, self.frontier - self.capability)
         headline = self.released_now & (gap <= p["headline_gap"])
-        world = np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"] + headline * p["awareness_release"]
-        external = np.minimum(1.0, world + self.home_region * p["awareness_home"])
+        external = np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
+                              + headline * p["awareness_release"])
         # chance = 1 - (1 - external) * (1 - q * share of neighbours using the family), computed in place
         keep_unaware = self._neighbour_means(cols=slice(0, n_families))
         keep_unaware *= -p["awareness_internal"]
         keep_unaware += 1.0
-        keep_unaware *= (1 - external).astype(np.float32)[self.population.region]
+        keep_unaware *= (1 - external).astype(np.float32)
         learn = draws > keep_unaware  # i.e. draw < chance
         learn &= self.released
         self.aware |= learn

@@ -75,9 +75,6 @@ _TABLE = [
        behavioural=True),
     _p("headline_gap", 5.0, 0.0, 15.0, "a release makes world news (`awareness_release`) only within this "
        "many ECI points of the frontier (docs/ODD.md 7.3)", behavioural=True),
-    _p("awareness_home", 0.10, 0.0, 0.6, "extra monthly chance to learn of a released family from the press of its "
-       "lab's home region (domestic news, language, local cloud), whatever its gap to the frontier",
-       behavioural=True),
     _p("awareness_internal", 0.4, 0.0, 1.0, "chance per month scaled by the share of neighbours using the "
        "family (Bass q)", behavioural=True),
     _p("initial_awareness", 0.6, 0.0, 1.0, "share of agents who know the incumbent (GPT) at the start"),

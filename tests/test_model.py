@@ -113,8 +113,7 @@ def test_results_do_not_depend_on_the_number_of_agents():
 def test_awareness_follows_the_bass_curve_without_choice_and_with_complete_mixing():
     p, q = 0.02, 0.5
     model = DiffusionModel(rng=7, n_agents=20000, end="2023-12", choice=False, network="complete",
-                           initial_awareness=0.0, awareness_external=p, awareness_internal=q, awareness_release=0.0,
-                           awareness_home=0.0)
+                           initial_awareness=0.0, awareness_external=p, awareness_internal=q, awareness_release=0.0)
     gpt = model.family_names.index("GPT")
     weight = model.population.weight
     reachable = weight[model.available()[:, gpt]].sum() / weight.sum()  # GPT is not offered in China
@@ -134,7 +133,7 @@ def test_only_a_release_near_the_frontier_makes_headlines(headline_gap, expected
     With no other channel of awareness, the share of unaware agents who learn of DeepSeek that month is
     awareness_release (0.5) or nothing."""
     model = DiffusionModel(rng=12, n_agents=5000, end="2025-01", awareness_external=0.0, awareness_internal=0.0,
-                           awareness_release=0.5, awareness_home=0.0, headline_gap=headline_gap)
+                           awareness_release=0.5, headline_gap=headline_gap)
     deepseek = model.family_names.index("DeepSeek")
     while model.date != "2024-12":
         model.step()
@@ -144,23 +143,6 @@ def test_only_a_release_near_the_frontier_makes_headlines(headline_gap, expected
     assert model.frontier - model.capability[deepseek] == pytest.approx(3.1, abs=0.05)
     learned = model.aware[unaware, deepseek].mean()
     assert learned == pytest.approx(expected, abs=0.03)
-
-
-def test_home_press_makes_a_region_learn_of_its_own_labs_first():
-    """With only the home region's press as a channel, Chinese agents learn of Qwen (released 2023-11) at the
-    awareness_home rate each month and agents elsewhere do not learn of it at all; Llama, a US family, is known
-    in North America only."""
-    model = DiffusionModel(rng=13, n_agents=5000, end="2024-01", awareness_external=0.0, awareness_internal=0.0,
-                           awareness_release=0.0, initial_awareness=0.0, awareness_home=0.3)
-    while model.running:
-        model.step()
-    qwen, llama = model.family_names.index("Qwen"), model.family_names.index("Llama")
-    region = model.population.region
-    china, north_america = region == REGIONS.index("china"), region == REGIONS.index("north_america")
-    draws = 3  # Qwen-72B came out in 2023-11: one chance a month in 2023-11, 2023-12 and 2024-01
-    assert model.aware[china, qwen].mean() == pytest.approx(1 - 0.7 ** draws, abs=0.04)
-    assert not model.aware[~china, qwen].any()
-    assert model.aware[north_america, llama].mean() > 0.9 and not model.aware[~north_america, llama].any()
 
 
 @pytest.mark.parametrize("growth", [1.0, 4.0])
