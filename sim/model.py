@@ -233,8 +233,8 @@ class DiffusionModel(mesa.Model):
         logit choice, because a use's capability need decides which families can serve it (coding goes to the
         frontier, roleplay to cheap models; OR9-OR11), and the agent's shares are the use-mix-weighted sum."""
         p, pop = self.params, self.population
-        base = self.utility(rows)
         gap = (self.frontier - self.capability).astype(np.float32)  # ECI points behind the frontier
+        base = self.utility(rows) - np.float32(p["quality_weight"] / CAPABILITY_SCALE) * gap
         per_point = np.float32(p["capability_weight"] / CAPABILITY_SCALE)
         shares = np.zeros(base.shape, np.float32)
         for k in range(pop.use_slack.shape[1]):

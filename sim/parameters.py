@@ -48,6 +48,8 @@ _TABLE = [
     _p("price_sensitivity", 0.3, 0.05, 4.0, "multiplies each segment's weight on log cost", behavioural=True),
     _p("capability_weight", 3.0, 0.1, 6.0, "weight on the capability shortfall below an agent's need",
        behavioural=True),
+    _p("quality_weight", 0.0, 0.0, 3.0, "weight on every 5 ECI points behind the frontier, whatever the agent's "
+       "need: the better model is preferred even when a weaker one would serve (docs/ODD.md 7.4)", behavioural=True),
     _p("licence_weight", 0.8, 0.0, 4.0, "weight on licence restrictions (conditional, research-only)",
        behavioural=True),
     _p("openness_weight", 0.2, 0.0, 4.0, "value of open weights for agents that need data control and tuning",

@@ -166,6 +166,26 @@ def test_hugging_face_activity_grows_by_hf_growth_a_year_until_the_data_end(grow
     assert derivatives["2026-01"] / derivatives["2025-01"] == pytest.approx(growth, rel=0.05)
 
 
+def test_quality_weight_favours_the_family_nearer_the_frontier_by_its_gap():
+    """For a use both families serve, raising quality_weight from 0 to 2 changes the logit odds of Llama against
+    DeepSeek by exactly exp(-2/5 x (Llama's gap - DeepSeek's gap)); everything else in the utility stays put."""
+    model = DiffusionModel(rng=15, n_agents=300, end="2025-06", min_share=0.0)
+    while model.running:
+        model.step()
+    llama, deepseek = model.family_names.index("Llama"), model.family_names.index("DeepSeek")
+    rows = np.arange(len(model.work))
+    model.population.use_mix[:] = (0.0, 1.0, 0.0)  # chat/roleplay only: a single logit choice per agent
+    options = np.broadcast_to(model.released, model.work.shape)
+    odds = {}
+    for weight in (0.0, 2.0):
+        model.params = {**model.params, "quality_weight": weight}
+        shares = model._work_split(rows, options)
+        odds[weight] = np.log(shares[:, llama] / shares[:, deepseek])
+    gap_difference = model.capability[deepseek] - model.capability[llama]
+    assert gap_difference > 5  # Llama 4 Maverick (133.2) against DeepSeek-R1-0528 (142.2): a real gap
+    np.testing.assert_allclose(odds[2.0] - odds[0.0], -2.0 / 5 * gap_difference, atol=1e-3)
+
+
 def test_agents_are_mesa_agents_showing_their_own_state_on_a_network_space():
     model = DiffusionModel(rng=8, n_agents=300, end="2024-06")
     while model.running:
