@@ -67,6 +67,7 @@ class DiffusionModel(mesa.Model):
                                    self.base_params["homophily_segment"], net_rng)
         self.inverse_degree = (1 / np.maximum(np.asarray(self.graph.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
         self.cell = pop.region * len(SEGMENTS) + pop.segment
+        self.needs_marketplace_for_us_closed = np.isin(pop.region, [REGIONS.index(r) for r in NO_US_CLOSED])
         self.log_selfhost_discount = np.log(np.minimum(1.0, pop.selfhost_factor))  # <= 0: cheaper to self-host
         n_families = len(self.families)
         self.aware = np.zeros((n, n_families), dtype=bool)
@@ -287,7 +288,19 @@ class DiffusionModel(mesa.Model):
             self._group_names = list(rows)
             self._group_weights = np.stack(list(rows.values())).astype(np.float32)
         self._group_weights[self._group_names.index("marketplace")] = self.population.weight * self.uses_marketplace
-        return dict(zip(self._group_names, (self._group_weights @ self.work).astype(float)))
+        usage = dict(zip(self._group_names, (self._group_weights @ self.work).astype(float)))
+        # (single-precision sums: a difference that should be 0 may come out a hair below it)
+        usage["marketplace"] = np.maximum(usage["marketplace"] - self._bought_directly_at_home(), 0.0)
+        return usage
+
+    def _bought_directly_at_home(self) -> np.ndarray:
+        """Use by marketplace agents in NO_US_CLOSED regions of the families sold to them directly, less the part
+        they still route through the marketplace: they come to it for the US closed APIs they cannot buy at home,
+        so OpenRouter does not see most of their domestic use (docs/ODD.md 7.6)."""
+        rows = np.flatnonzero(self.uses_marketplace & self.needs_marketplace_for_us_closed)
+        direct = self.availability.reshape(-1, len(self.families))[self.cell[rows]]
+        bypass = (1.0 - self.params["marketplace_home_share"]) * self.population.weight[rows]
+        return (bypass @ (self.work[rows] * direct)).astype(float)
 
     def _publish_and_download(self) -> None:
         p = self.params

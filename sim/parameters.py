@@ -86,6 +86,9 @@ _TABLE = [
        behavioural=True),
     _p("marketplace_routing", 1.0, 0.05, 4.0, "multiplies each segment's chance of routing through a "
        "marketplace like OpenRouter", behavioural=True),
+    _p("marketplace_home_share", 0.0, 0.0, 1.0, "share of what marketplace users in China and restricted "
+       "markets can buy directly (domestic models) that they still route through the marketplace; they come to it "
+       "for the US closed APIs not sold there. ASSUMPTION (docs/ODD.md 7.6)"),
     # --- builders and Hugging Face (calibrated scale factors) ----------------------------------------------
     _p("derivatives_scale", 6e5, 100.0, 5e6, "new derivatives a month if every builder worked only with one "
        "permissively licensed single-size family, in 2025-01 (see hf_growth)", behavioural=True),

@@ -213,3 +213,24 @@ def test_labs_release_after_the_catalogue_ends():
             capability_2026 = model.capability.copy()
     assert (model.capability >= capability_2026).all()
     assert model.capability.max() > capability_2026.max() + 20  # the frontier keeps growing to 2030
+
+
+@pytest.mark.parametrize("home_share", [0.0, 0.25])
+def test_marketplace_sees_only_what_china_routes_through_it(home_share):
+    """Marketplace agents in China come to it for the US closed APIs not sold there: OpenRouter sees their GPT
+    use in full but only `marketplace_home_share` of their Qwen use (bought directly at home); a North American
+    marketplace agent's use of both is seen in full."""
+    model = DiffusionModel(n_agents=600, end="2025-01", rng=5, marketplace_home_share=home_share)
+    while model.running:
+        model.step()
+    gpt, qwen = model.family_names.index("GPT"), model.family_names.index("Qwen")
+    region = model.population.region
+    for name, seen_qwen in (("china", home_share), ("north_america", 1.0)):
+        group = region == REGIONS.index(name)
+        model.uses_marketplace = group.copy()
+        model.work[:] = 0.0
+        model.work[group, gpt] = model.work[group, qwen] = 0.5
+        market = model._usage_by_group()["marketplace"]
+        total = model.population.weight[group].sum()
+        assert market[gpt] == pytest.approx(0.5 * total, rel=1e-5), name
+        assert market[qwen] == pytest.approx(0.5 * total * seen_qwen, rel=1e-5, abs=1e-6 * total), name
