@@ -67,7 +67,6 @@ class DiffusionModel(mesa.Model):
                                    self.base_params["homophily_segment"], net_rng)
         self.inverse_degree = (1 / np.maximum(np.asarray(self.graph.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
         self.cell = pop.region * len(SEGMENTS) + pop.segment
-        self.needs_marketplace_for_us_closed = np.isin(pop.region, [REGIONS.index(r) for r in NO_US_CLOSED])
         self.log_selfhost_discount = np.log(np.minimum(1.0, pop.selfhost_factor))  # <= 0: cheaper to self-host
         n_families = len(self.families)
         self.aware = np.zeros((n, n_families), dtype=bool)
@@ -277,30 +276,34 @@ class DiffusionModel(mesa.Model):
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:
         """Demand-weighted use of each family summed over the groups the observation model and the builders
-        need, in one matrix product (the groups' weight rows are fixed at build time, but the marketplace's)."""
+        need, in one matrix product (the groups' weight rows are fixed at build time), plus what the marketplace
+        sees (`_marketplace_usage`)."""
         if self._group_weights is None:
             pop = self.population
             us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
             rows = {"all": pop.weight, "builders": pop.weight * pop.is_builder,
-                    "us_firms": pop.weight * us_firms,
-                    "marketplace": pop.weight}
+                    "us_firms": pop.weight * us_firms}
             rows.update({f"region_{r}": pop.weight * (pop.region == i) for i, r in enumerate(REGIONS)})
             self._group_names = list(rows)
             self._group_weights = np.stack(list(rows.values())).astype(np.float32)
-        self._group_weights[self._group_names.index("marketplace")] = self.population.weight * self.uses_marketplace
         usage = dict(zip(self._group_names, (self._group_weights @ self.work).astype(float)))
-        # (single-precision sums: a difference that should be 0 may come out a hair below it)
-        usage["marketplace"] = np.maximum(usage["marketplace"] - self._bought_directly_at_home(), 0.0)
+        usage["marketplace"] = self._marketplace_usage()
         return usage
 
-    def _bought_directly_at_home(self) -> np.ndarray:
-        """Use by marketplace agents in NO_US_CLOSED regions of the families sold to them directly, less the part
-        they still route through the marketplace: they come to it for the US closed APIs they cannot buy at home,
-        so OpenRouter does not see most of their domestic use (docs/ODD.md 7.6)."""
-        rows = np.flatnonzero(self.uses_marketplace & self.needs_marketplace_for_us_closed)
-        direct = self.availability.reshape(-1, len(self.families))[self.cell[rows]]
-        bypass = (1.0 - self.params["marketplace_home_share"]) * self.population.weight[rows]
-        return (bypass @ (self.work[rows] * direct)).astype(float)
+    def _marketplace_usage(self) -> np.ndarray:
+        """Use routed through a marketplace like OpenRouter, which sees only what passes through it. An agent who
+        comes to the marketplace for families not sold to it directly (US closed APIs in China and restricted
+        markets) buys what is sold directly (its domestic models) at home and routes only
+        `marketplace_home_share` of that use through the marketplace; every other marketplace agent routes all
+        its use (docs/ODD.md 7.6)."""
+        rows = np.flatnonzero(self.uses_marketplace)
+        n_families = len(self.families)
+        direct = self.availability.reshape(-1, n_families)[self.cell[rows]]
+        resold = self.marketplace_availability.reshape(-1, n_families)[self.cell[rows]]
+        comes_for_resale = (resold & ~direct).any(axis=1)
+        routed = np.where(comes_for_resale[:, None] & direct, np.float32(self.params["marketplace_home_share"]),
+                          np.float32(1.0))
+        return (self.population.weight[rows] @ (self.work[rows] * routed)).astype(float)
 
     def _publish_and_download(self) -> None:
         p = self.params
