@@ -41,7 +41,9 @@ from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets
 ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION_DIR = ROOT / "calibration"
 CONFIG_TOML = CALIBRATION_DIR / "config.toml"
-METHOD_VERSION = 3  # bump when the fitting procedure changes, so cached stages are not reused
+METHOD_VERSION = 4  # bump when the fitting procedure changes, so cached stages are not reused
+NOISE_FLOOR_SEEDS = 8  # data seeds over which the recovery's noise floor is measured
+RECOVERY_DATA_SEED_STRIDE = 100  # replicate r's data come from data_seed + 100 r, its noise floor from the next 8
 INITIAL_EPSILON = 1e9  # recorded as generation 0's epsilon: it accepts every prior draw
 MODEL_FILES = ("agents.py", "calendar.py", "catalogue.py", "model.py", "observe.py", "parameters.py",
                "population.py", "runner.py", "shocks.py", "targets.py")
@@ -117,6 +119,8 @@ class Config:
     recovery: Budget
     recovery_seeds: tuple[int, ...]
     recovery_data_seed: int
+    recovery_n_agents: int
+    recovery_replicates: int
     priors: tuple[Prior, ...] = field(default=())
 
     def describe(self) -> dict:
@@ -133,11 +137,12 @@ _SECTIONS = {
                       "min_acceptance_rate", "draws"},
     "baseline": {"samples", "keep", "L", "k", "t0"},
     "recovery": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate", "seeds",
-                 "data_seed"},
+                 "data_seed", "n_agents", "replicates"},
     "priors": None,
     "quick": {"n_agents", "seeds", "population", "generations", "max_simulations", "draws", "oos_population",
               "oos_generations", "oos_max_simulations", "oos_draws", "baseline_samples", "baseline_keep",
-              "recovery_population", "recovery_generations", "recovery_max_simulations"},
+              "recovery_population", "recovery_generations", "recovery_max_simulations", "recovery_n_agents",
+              "recovery_replicates"},
 }
 
 
@@ -195,16 +200,25 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
             min_acceptance_rate=get(section, "min_acceptance_rate", float, 1e-4, 1.0),
         )
 
-    try:
-        check_value("n_agents", get("run", "n_agents", int, override="n_agents"))
-    except ValueError as err:
-        raise CalibrationError(path, "run.n_agents", str(err)) from None
+    def agents(section, override):
+        value = get(section, "n_agents", int, override=override)
+        try:
+            return check_value("n_agents", value)
+        except ValueError as err:
+            raise CalibrationError(path, f"{section}.n_agents", str(err)) from None
+
+    run_agents = agents("run", "n_agents")
     n_seeds = get("run", "seeds", int, 1, 100, "seeds")
     seed_base = get("run", "seed_base", int, 0)
     recovery_seeds = get("recovery", "seeds", int, 1, 100)
+    recovery_agents = agents("recovery", "recovery_n_agents")
     data_seed = get("recovery", "data_seed", int, 0)
-    if seed_base <= data_seed < seed_base + max(n_seeds, recovery_seeds):
-        raise CalibrationError(path, "recovery.data_seed", "must differ from the calibration seeds")
+    replicates = get("recovery", "replicates", int, 1, 100, "recovery_replicates")
+    data_seeds = [data_seed + RECOVERY_DATA_SEED_STRIDE * r + k for r in range(replicates)
+                  for k in range(1 + NOISE_FLOOR_SEEDS)]
+    if any(seed_base <= seed < seed_base + max(n_seeds, recovery_seeds) for seed in data_seeds):
+        raise CalibrationError(path, "recovery.data_seed", "the recovery data seeds (data_seed + 100 r + 0..8 for "
+                               "each replicate r) must differ from the calibration seeds (run.seed_base ..)")
     predictive_base = get("predictive", "seed_base", int, 0)
     if predictive_base < seed_base + n_seeds and seed_base < predictive_base + 10**6:
         raise CalibrationError(path, "predictive.seed_base", "must be at least 1,000,000 away from run.seed_base "
@@ -257,7 +271,7 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
     seed_base_tuple = tuple(seed_base + k for k in range(n_seeds))
     return Config(
         path=str(path), quick=quick,
-        run=RunSettings(get("run", "n_agents", int, override="n_agents"), get("run", "end", str), seed_base_tuple),
+        run=RunSettings(run_agents, get("run", "end", str), seed_base_tuple),
         seed=get("run", "seed", int, 0),
         fit=budget("fit"),
         draws=get("predictive", "draws", int, 10, 100_000, "draws"),
@@ -271,6 +285,8 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
         recovery=budget("recovery", "recovery_"),
         recovery_seeds=tuple(seed_base + k for k in range(recovery_seeds)),
         recovery_data_seed=data_seed,
+        recovery_n_agents=recovery_agents,
+        recovery_replicates=replicates,
         priors=tuple(priors),
     )
 
@@ -802,6 +818,30 @@ def recovery_table(truth: dict[str, float], result: AbcResult, priors: tuple[Pri
     return pd.DataFrame(rows)
 
 
+def recover(label: str, truths: list[dict[str, Any]], targets: list[Target], config: Config, budget: Budget,
+            run: RunSettings, cache: Path, executor: Executor, progress: bool = True,
+            on_particle: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parameter recovery over replicates: for each known set, data the model generates there (on a seed no fit
+    uses) are fitted back down to that set's noise floor, and each known value is checked against its recovered
+    90% interval. Several replicates, because coverage is a rate: even exact 90% intervals miss one value in ten,
+    so one replicate of 23 parameters says little. Returns the per-parameter table (column `replicate`) and the
+    generations of every replicate's fit; each replicate is cached as its own fit, so a rerun resumes."""
+    metrics = needed_metrics(targets)
+    tables, generations = [], []
+    for r, truth in enumerate(truths):
+        data_seed = config.recovery_data_seed + RECOVERY_DATA_SEED_STRIDE * r
+        synthetic = synthetic_targets(targets, run_once(truth, run, data_seed, metrics))
+        floor = noise_floor(truth, targets, run, range(data_seed + 1, data_seed + 1 + NOISE_FLOOR_SEEDS), metrics)
+        floored = replace(budget, min_epsilon=max(budget.min_epsilon, floor))
+        result = run_abc(f"{label}-{r}", synthetic, config, floored, run, cache, executor, progress, on_particle)
+        table = recovery_table(truth, result, config.priors)
+        table.insert(0, "replicate", r)
+        table["noise_floor"], table["stopped"] = floor, result.stopped
+        tables.append(table)
+        generations.append(result.generations.assign(replicate=r))
+    return pd.concat(tables, ignore_index=True), pd.concat(generations, ignore_index=True)
+
+
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> list[float]:
     order = np.argsort(values, kind="stable")
     v, w = np.asarray(values, float)[order], np.asarray(weights, float)[order]
@@ -882,19 +922,12 @@ def calibrate(
             data["baseline_params"] = pd.concat([full[2], cut[2]], ignore_index=True)
             data["bands"] = pd.concat([data.get("bands"), full[1], cut[1]], ignore_index=True)
         if "recovery" in stages:
-            best = fit.particles.loc[fit.particles["distance"].idxmin()]
-            truth = {p.name: float(best[p.name]) for p in config.priors}
-            frame = run_once(truth, config.run, config.recovery_data_seed, metrics)
-            synthetic = synthetic_targets(fitted, frame)
-            run = replace(config.run, seeds=config.recovery_seeds)
-            floor = noise_floor(truth, fitted, run, range(config.recovery_data_seed + 1, config.recovery_data_seed + 9), metrics)
-            budget = replace(config.recovery, min_epsilon=max(config.recovery.min_epsilon, floor))
-            rec = timed("recovery", lambda: run_abc("recovery", synthetic, config, budget, run, cache,
-                                                    executor, progress, hook("recovery")))
-            summary["recovery_noise_floor"] = round(floor, 4)
-            data["recovery"] = recovery_table(truth, rec, config.priors)
-            data["recovery_generations"] = rec.generations
-            summary["recovery_stopped"] = rec.stopped
+            draws = resample(fit.particles["weight"].to_numpy(), config.recovery_replicates, config.seed + 2)
+            truths = [{p.name: float(fit.particles[p.name].iloc[i]) for p in config.priors} for i in draws]
+            run = replace(config.run, n_agents=config.recovery_n_agents, seeds=config.recovery_seeds)
+            table, generations = timed("recovery", lambda: recover(
+                "recovery", truths, fitted, config, config.recovery, run, cache, executor, progress, hook("recovery")))
+            data["recovery"], data["recovery_generations"] = table, generations
     summary["seconds"] = timings
     summary["simulations"] = {k[:-len("_generations")]: int(v.simulations.sum()) for k, v in data.items()
                               if k.endswith("_generations")}
@@ -942,7 +975,10 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
     summary["priors"] = [{"name": p.name, "low": p.low, "high": p.high, "scale": "log" if p.log else "linear",
                           "why": p.why} for p in config.priors]
     summary["budget"] = {"n_agents": config.run.n_agents, "end": config.run.end, "seeds": len(config.run.seeds),
-                         "fit": config.fit.__dict__, "oos": config.oos.__dict__, "recovery": config.recovery.__dict__,
+                         "fit": config.fit.__dict__, "oos": config.oos.__dict__,
+                         "recovery": {**config.recovery.__dict__, "n_agents": config.recovery_n_agents,
+                                      "seeds": len(config.recovery_seeds),
+                                      "replicates": config.recovery_replicates},
                          "draws": config.draws, "oos_draws": config.oos_draws, "cutoff": config.cutoff}
     _atomic_write(data_dir / "summary.json", lambda p: Path(p).write_text(json.dumps(summary, indent=2) + "\n"))
     from sim import posterior
