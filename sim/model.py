@@ -142,11 +142,12 @@ class DiffusionModel(mesa.Model):
         self.derivatives_cum = np.array([lab.derivatives_cum for lab in labs])
 
     def available(self) -> np.ndarray:
-        """Whether each agent may use each family (through a marketplace if it routes through one)."""
+        """Whether each agent may use each family (through a marketplace if it routes through one): one gather
+        from a table whose first half is the direct (region, segment) rows and whose second half the resold."""
         n_families = len(self.families)
-        direct = self.availability.reshape(-1, n_families)[self.cell]
-        resold = self.marketplace_availability.reshape(-1, n_families)[self.cell]
-        return np.where(self.uses_marketplace[:, None], resold, direct)
+        table = np.concatenate([self.availability.reshape(-1, n_families),
+                                self.marketplace_availability.reshape(-1, n_families)])
+        return table[self.cell + self.uses_marketplace * (len(table) // 2)]
 
     def _availability(self) -> tuple[np.ndarray, np.ndarray]:
         """Which (region, segment) cells may use which family, directly and through a marketplace: released and
@@ -237,10 +238,15 @@ class DiffusionModel(mesa.Model):
         base = self.utility(rows) - np.float32(p["quality_weight"] / CAPABILITY_SCALE) * gap
         per_point = np.float32(p["capability_weight"] / CAPABILITY_SCALE)
         shares = np.zeros(base.shape, np.float32)
-        for k in range(pop.use_slack.shape[1]):
-            shortfall = np.maximum(gap - pop.use_slack[rows, k, None], np.float32(0.0))  # below this use's need
-            split = logit_shares(base - per_point * shortfall, options, p["min_share"])
-            shares += pop.use_mix[rows, k, None].astype(np.float32) * split
+        slack, mix = pop.use_slack[rows], pop.use_mix[rows].astype(np.float32)
+        for k in range(slack.shape[1]):
+            utility = gap - slack[:, k, None]
+            np.maximum(utility, np.float32(0.0), out=utility)  # ECI points below this use's need
+            utility *= per_point
+            np.subtract(base, utility, out=utility)
+            split = logit_shares(utility, options, p["min_share"])
+            split *= mix[:, k, None]
+            shares += split
         return shares
 
     def trust_matrix(self) -> np.ndarray:
@@ -298,12 +304,11 @@ class DiffusionModel(mesa.Model):
         its use (docs/ODD.md 7.6)."""
         rows = np.flatnonzero(self.uses_marketplace)
         n_families = len(self.families)
-        direct = self.availability.reshape(-1, n_families)[self.cell[rows]]
-        resold = self.marketplace_availability.reshape(-1, n_families)[self.cell[rows]]
-        comes_for_resale = (resold & ~direct).any(axis=1)
+        direct = self.availability.reshape(-1, n_families)  # per (region, segment) cell
+        comes_for_resale = (self.marketplace_availability.reshape(-1, n_families) & ~direct).any(axis=1)
         routed = np.where(comes_for_resale[:, None] & direct, np.float32(self.params["marketplace_home_share"]),
                           np.float32(1.0))
-        return (self.population.weight[rows] @ (self.work[rows] * routed)).astype(float)
+        return (self.population.weight[rows] @ (self.work[rows] * routed[self.cell[rows]])).astype(float)
 
     def _publish_and_download(self) -> None:
         p = self.params
@@ -326,13 +331,17 @@ class DiffusionModel(mesa.Model):
 def logit_shares(utility: np.ndarray, options: np.ndarray, min_share: float) -> np.ndarray:
     """Multinomial-logit split of work over the allowed options; shares below `min_share` are dropped and the
     rest renormalised (an agent does not route a sliver of its work to a family). Rows with no option get zeros."""
-    u = np.where(options, utility.astype(np.float32), np.float32(-np.inf))
+    u = np.where(options, utility.astype(np.float32, copy=False), np.float32(-np.inf))
     top = u.max(axis=1, keepdims=True)
     top[~np.isfinite(top)] = 0.0
-    weights = np.exp(u - top)
+    u -= top
+    weights = np.exp(u, out=u)
     total = weights.sum(axis=1, keepdims=True)
-    shares = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
-    best = shares.max(axis=1, keepdims=True)
+    has_option = total > 0
+    # In place: a row without options has all weights exp(-inf) = 0 already, so skipping it leaves zeros.
+    shares = np.divide(weights, total, out=weights, where=has_option)
+    # The largest share is the top option's, exp(0) / total: no second pass over the matrix to find it.
+    best = np.divide(np.float32(1.0), total, out=np.zeros_like(total), where=has_option)
     shares[(shares < min_share) & (shares < best)] = 0.0
     total = shares.sum(axis=1, keepdims=True)
-    return np.divide(shares, total, out=np.zeros_like(shares), where=total > 0)
+    return np.divide(shares, total, out=shares, where=total > 0)
