@@ -217,8 +217,9 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
     data_seeds = [data_seed + RECOVERY_DATA_SEED_STRIDE * r + k for r in range(replicates)
                   for k in range(1 + NOISE_FLOOR_SEEDS)]
     if any(seed_base <= seed < seed_base + max(n_seeds, recovery_seeds) for seed in data_seeds):
-        raise CalibrationError(path, "recovery.data_seed", "the recovery data seeds (data_seed + 100 r + 0..8 for "
-                               "each replicate r) must differ from the calibration seeds (run.seed_base ..)")
+        last = seed_base + max(n_seeds, recovery_seeds) - 1
+        raise CalibrationError(path, "recovery.data_seed", f"the recovery data seeds (data_seed + 100 r + 0..8 for "
+                               f"each replicate r) must differ from the calibration seeds ({seed_base}..{last})")
     predictive_base = get("predictive", "seed_base", int, 0)
     if predictive_base < seed_base + n_seeds and seed_base < predictive_base + 10**6:
         raise CalibrationError(path, "predictive.seed_base", "must be at least 1,000,000 away from run.seed_base "
