@@ -337,9 +337,9 @@ def logit_shares(utility: np.ndarray, options: np.ndarray, min_share: float) -> 
     u -= top
     weights = np.exp(u, out=u)
     total = weights.sum(axis=1, keepdims=True)
-    has_option = total > 0
-    # In place: a row without options has all weights exp(-inf) = 0 already, so skipping it leaves zeros.
-    shares = np.divide(weights, total, out=weights, where=has_option)
+    has_option = total > 0  # False for a row without options (all weights exp(-inf) = 0) or with a NaN utility
+    weights[~has_option[:, 0]] = 0.0
+    shares = np.divide(weights, total, out=weights, where=has_option)  # in place
     # The largest share is the top option's, exp(0) / total: no second pass over the matrix to find it.
     best = np.divide(np.float32(1.0), total, out=np.zeros_like(total), where=has_option)
     shares[(shares < min_share) & (shares < best)] = 0.0

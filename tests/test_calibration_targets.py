@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from sim.calendar import month_label, parse_month
+from sim.calibrate import CalibrationError, load_config
 from sim.cli import main
 from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, TargetError, load_targets
 
@@ -97,6 +98,9 @@ def test_cli_refuses_targets_after_the_calibration_window(tmp_path, capsys):
     assert code == 2 and "after the calibration runs end" in capsys.readouterr().err
 
 
+CONFIG = Path(__file__).resolve().parent.parent / "calibration" / "config.toml"
+
+
 @pytest.mark.parametrize("old, new, key, words", [
     ("[priors.peer_weight]\nlow = 0.0", "[priors.peer_weight]\nlow = -3.0", "priors.peer_weight", "low <"),
     ("n_agents = 4000\n", "", "recovery.n_agents", "missing"),
@@ -105,18 +109,25 @@ def test_cli_refuses_targets_after_the_calibration_window(tmp_path, capsys):
     ("replicates = 3", "replicates = 3\nrepeats = 2", "recovery.repeats", "unknown key"),
     ("data_seed = 777", "data_seed = 800", "recovery.data_seed", "must differ from the calibration seeds"),
 ])
-def test_cli_refuses_bad_config(tmp_path, capsys, old, new, key, words):
-    """One line on stderr naming the file, the key and what is allowed; exit 2; nothing written. (data_seed 800:
-    replicate 2's data seeds 1000-1008 would include the calibration seeds 1000 and 1001.)"""
-    config = (Path(__file__).resolve().parent.parent / "calibration" / "config.toml").read_text()
+def test_bad_config_is_refused(tmp_path, old, new, key, words):
+    """One message naming the file once, the key and what is allowed. (data_seed 800: replicate 2's data seeds
+    1000-1008 would include the calibration seeds 1000 and 1001.)"""
+    config = CONFIG.read_text()
     assert old in config
     bad = tmp_path / "config.toml"
     bad.write_text(config.replace(old, new, 1))
-    code = main(["calibrate", "--config", str(bad), "--out", str(tmp_path / "out")])
+    with pytest.raises(CalibrationError) as err:
+        load_config(bad)
+    message = str(err.value)
+    assert key in message and words in message and message.count(str(bad)) == 1, message
+
+
+def test_cli_refuses_bad_config(tmp_path, capsys):
+    bad = tmp_path / "config.toml"
+    bad.write_text(CONFIG.read_text().replace("[priors.peer_weight]\nlow = 0.0", "[priors.peer_weight]\nlow = -3.0"))
+    code = main(["calibrate", "--quick", "--config", str(bad), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and not (tmp_path / "out").exists()
-    assert len(err) == 1 and str(bad) in err[0] and key in err[0] and words in err[0], err
-    assert err[0].count(str(bad)) == 1  # said once, not wrapped in itself
+    assert code == 2 and len(err) == 1 and "priors.peer_weight" in err[0] and not (tmp_path / "out").exists()
 
 
 def _run(columns: dict[str, list[float]], start="2025-01") -> pd.DataFrame:
