@@ -44,6 +44,7 @@ CONFIG_TOML = CALIBRATION_DIR / "config.toml"
 METHOD_VERSION = 4  # bump when the fitting procedure changes, so cached stages are not reused
 NOISE_FLOOR_SEEDS = 8  # data seeds over which the recovery's noise floor is measured
 RECOVERY_DATA_SEED_STRIDE = 100  # replicate r's data come from data_seed + 100 r, its noise floor from the next 8
+RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
 INITIAL_EPSILON = 1e9  # recorded as generation 0's epsilon: it accepts every prior draw
 MODEL_FILES = ("agents.py", "calendar.py", "catalogue.py", "model.py", "observe.py", "parameters.py",
                "population.py", "runner.py", "shocks.py", "targets.py")
@@ -83,6 +84,16 @@ class Prior:
         x = lo + (hi - lo) * float(u)
         value = min(max(10.0 ** x if self.log else x, self.low), self.high)
         return check_value(self.name, PARAMETERS[self.name].kind(value))
+
+
+def parameter_set(priors: tuple[Prior, ...], u: Iterable[float]) -> dict[str, Any]:
+    """The parameter set at a point of the unit cube (one coordinate per prior)."""
+    return {p.name: p.from_unit(x) for p, x in zip(priors, u)}
+
+
+def prior_draws(priors: tuple[Prior, ...], count: int, seed) -> list[dict[str, Any]]:
+    """`count` parameter sets drawn from the priors (known sets for parameter recovery)."""
+    return [parameter_set(priors, row) for row in np.random.default_rng(seed).random((count, len(priors)))]
 
 
 @dataclass(frozen=True)
@@ -218,8 +229,9 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
                   for k in range(1 + NOISE_FLOOR_SEEDS)]
     if any(seed_base <= seed < seed_base + max(n_seeds, recovery_seeds) for seed in data_seeds):
         last = seed_base + max(n_seeds, recovery_seeds) - 1
-        raise CalibrationError(path, "recovery.data_seed", f"the recovery data seeds (data_seed + 100 r + 0..8 for "
-                               f"each replicate r) must differ from the calibration seeds ({seed_base}..{last})")
+        raise CalibrationError(path, "recovery.data_seed", f"the recovery data seeds (data_seed + "
+                               f"{RECOVERY_DATA_SEED_STRIDE} r + 0..{NOISE_FLOOR_SEEDS} for each replicate r) must "
+                               f"differ from the calibration seeds ({seed_base}..{last})")
     predictive_base = get("predictive", "seed_base", int, 0)
     if predictive_base < seed_base + n_seeds and seed_base < predictive_base + 10**6:
         raise CalibrationError(path, "predictive.seed_base", "must be at least 1,000,000 away from run.seed_base "
@@ -341,7 +353,7 @@ class Simulator:
         self.metrics = needed_metrics(targets)
 
     def params(self, u: np.ndarray) -> dict[str, Any]:
-        return {p.name: p.from_unit(x) for p, x in zip(self.priors, u)}
+        return parameter_set(self.priors, u)
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         """Array (seeds, targets) of statistics."""
@@ -555,7 +567,7 @@ def _abc_result(state: dict, history: list, priors: tuple[Prior, ...], targets: 
                 stopped: str) -> AbcResult:
     rows = []
     for u, stats, distance in zip(state["u"], state["stats"], state["distance"]):
-        row = {p.name: p.from_unit(x) for p, x in zip(priors, u)}
+        row = parameter_set(priors, u)
         row["weight"] = 1.0 / len(state["u"])
         row["distance"] = float(distance)
         for t, column in zip(targets, stats.T):
@@ -932,8 +944,7 @@ def calibrate(
             data["baseline_params"] = pd.concat([full[2], cut[2]], ignore_index=True)
             data["bands"] = pd.concat([data.get("bands"), full[1], cut[1]], ignore_index=True)
         if "recovery" in stages:
-            units = np.random.default_rng([config.seed, 2]).random((config.recovery_replicates, len(config.priors)))
-            truths = [{p.name: p.from_unit(u) for p, u in zip(config.priors, row)} for row in units]
+            truths = prior_draws(config.priors, config.recovery_replicates, [config.seed, RECOVERY_TRUTHS_STREAM])
             run = replace(config.run, n_agents=config.recovery_n_agents, seeds=config.recovery_seeds)
             table, generations = timed("recovery", lambda: recover(
                 "recovery", truths, fitted, config, config.recovery, run, cache, executor, progress, hook("recovery")))

@@ -421,6 +421,9 @@ def write_report(out: Path, targets: list[Target]) -> Path:
     return path
 
 
+UNINFORMATIVE_WIDTH = 0.8  # a recovery fit whose median interval keeps more of the prior than this learned little
+
+
 def _recovery_section(recovery: pd.DataFrame, budget: dict) -> list[str]:
     inside, n = int(recovery.inside90.sum()), len(recovery)
     replicates = recovery.groupby("replicate", sort=True)
@@ -455,9 +458,10 @@ def _recovery_section(recovery: pd.DataFrame, budget: dict) -> list[str]:
     for _, r in recovery.sort_values(["parameter", "replicate"], kind="stable").iterrows():
         lines.append(f"| {r.parameter} | {r.scale} | {r.replicate} | {r.true:.4g} | {r['median']:.4g} | "
                      f"{r.q05:.4g} .. {r.q95:.4g} | {_yes(r.inside90)} | {r.width_vs_prior:.2f} |")
-    budget_limited = [r for r, group in replicates if group.width_vs_prior.median() > 0.8]
+    budget_limited = [r for r, group in replicates if group.width_vs_prior.median() > UNINFORMATIVE_WIDTH]
     if budget_limited:
-        lines += ["", f"Replicate(s) {', '.join(map(str, budget_limited))}: median interval width above 0.8 of the "
+        lines += ["", f"Replicate(s) {', '.join(map(str, budget_limited))}: median interval width above "
+                  f"{UNINFORMATIVE_WIDTH} of the "
                   "prior; there the fit learned little (its budget ran out above the noise floor), so coverage "
                   "there says little either."]
     return lines + [""]

@@ -90,13 +90,13 @@ def test_parameter_recovery(tmp_path):
     noise floor. Exact 90% intervals would cover about 10.8 of the 12 known values and fewer than 9 only 2.6% of
     the time; an ABC posterior at epsilon > 0 is, if anything, wider. Coverage alone is cheap (the prior covers
     everything), so the data must also halve the intervals: the requirement the single-replicate test had (width
-    below 0.6 of the prior), which fits at 1,000 agents missed (mean widths 0.79, 0.49, 0.55 over 6 replicates)."""
-    from sim.calibrate import recover
+    below 0.6 of the prior), which fits at 1,000 agents missed (mean widths 0.79, 0.49, 0.55 over 6 replicates,
+    measured before the replicates had random numbers of their own)."""
+    from sim.calibrate import prior_draws, recover
 
     config = load_config(small_config(tmp_path, population=40, generations=8))
     targets = [t for t in load_targets(TARGETS_TOML, missing_ok=False) if t.fit]
-    units = np.random.default_rng(2026).random((RECOVERY_REPLICATES, len(config.priors)))
-    truths = [{p.name: p.from_unit(u) for p, u in zip(config.priors, row)} for row in units]
+    truths = prior_draws(config.priors, RECOVERY_REPLICATES, 2026)
     run = replace(config.run, n_agents=config.recovery_n_agents)
     frame = run_once(truths[0], run, config.recovery_data_seed, needed_metrics(targets))
     synthetic = synthetic_targets(targets, frame)

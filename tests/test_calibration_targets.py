@@ -48,6 +48,15 @@ def _write(tmp_path, text):
     return path
 
 
+def _refusal(path: Path, text: str, old: str, new: str, load, error) -> str:
+    """Write `text` with `old` replaced by `new` to `path`; the message `load(path)` refuses it with."""
+    assert old in text
+    path.write_text(text.replace(old, new))
+    with pytest.raises(error) as err:
+        load(path)
+    return str(err.value)
+
+
 @pytest.mark.parametrize("old, new, key, words", [
     ('metric = "or_share_cn"', 'metric = "or_share_martian"', "metric", "unknown observable"),
     ('start = "2024-11"', 'start = "2024-13"', "start", "not a month"),
@@ -65,11 +74,8 @@ def _write(tmp_path, text):
     ('grade = "S"', 'grade = "S"\nscale = "cubic"', "scale", "not allowed"),
 ])
 def test_bad_targets_are_refused(tmp_path, old, new, key, words):
-    assert old in GOOD
-    path = _write(tmp_path, GOOD.replace(old, new))
-    with pytest.raises(TargetError) as err:
-        load_targets(path, missing_ok=False)
-    message = str(err.value)
+    path = tmp_path / "targets.toml"
+    message = _refusal(path, GOOD, old, new, lambda p: load_targets(p, missing_ok=False), TargetError)
     assert str(path) in message and f".{key}" in message and words in message
 
 
@@ -112,13 +118,8 @@ CONFIG = Path(__file__).resolve().parent.parent / "calibration" / "config.toml"
 def test_bad_config_is_refused(tmp_path, old, new, key, words):
     """One message naming the file once, the key and what is allowed. (data_seed 800: replicate 2's data seeds
     1000-1008 would include the calibration seeds 1000 and 1001.)"""
-    config = CONFIG.read_text()
-    assert old in config
     bad = tmp_path / "config.toml"
-    bad.write_text(config.replace(old, new, 1))
-    with pytest.raises(CalibrationError) as err:
-        load_config(bad)
-    message = str(err.value)
+    message = _refusal(bad, CONFIG.read_text(), old, new, load_config, CalibrationError)
     assert key in message and words in message and message.count(str(bad)) == 1, message
 
 
