@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run project test bench bench-sweep bench-project clean chromium
+.PHONY: setup run project test test-fast bench bench-sweep bench-project clean chromium
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ project: setup
 
 test: setup chromium
 	ODSIM_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+
+# The edit loop: everything but the tests marked slow (recovery, Dask clusters, the browser, fault injection).
+test-fast: setup
+	$(PY) -m pytest -m "not slow" -q
 
 # The browser test (tests/test_viz_browser.py) drives Debian's Chromium; install it when missing and apt-get is
 # available (as root, or through sudo). Elsewhere say how to provide it: the test then skips, except in CI.

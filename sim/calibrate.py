@@ -876,7 +876,7 @@ STAGES = ("fit", "predictive", "oos", "baseline", "recovery")
 
 
 def calibrate(
-    config_path: Path = CONFIG_TOML, targets_path: Path = TARGETS_TOML, out: Path = CALIBRATION_DIR,
+    config_path: Path = CONFIG_TOML, targets_path: Path = TARGETS_TOML, out: Path = Path("results") / "calibration",
     quick: bool = False, workers: int | None = None, scheduler: str | None = None, fresh: bool = False,
     progress: bool = True, stages: tuple[str, ...] = STAGES,
     on_particle: Callable[[str, int, int], None] | None = None,

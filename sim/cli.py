@@ -156,7 +156,18 @@ def cmd_calibrate(args) -> int:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     config = Path(args.config) if args.config else CONFIG_TOML
     targets = Path(args.targets) if args.targets else TARGETS_TOML
-    out = Path(args.out) if args.out else CALIBRATION_DIR
+    if args.adopt:
+        from sim.adoption import AdoptionError, adopt
+
+        try:
+            print(adopt(Path(args.adopt), CALIBRATION_DIR))
+        except AdoptionError as err:
+            raise InputError(str(err)) from None
+        return 0
+    # A calibration never writes into calibration/ by itself: only --adopt changes what runs use.
+    out = Path(args.out) if args.out else RESULTS_DIR / ("calibration-quick" if args.quick else "calibration")
+    if out.resolve() == CALIBRATION_DIR.resolve() and args.quick:
+        raise InputError(f"--out {out}: a --quick calibration may not write into the adopted calibration folder")
     try:
         if args.report:
             from sim.calibration_report import write_report
@@ -172,6 +183,8 @@ def cmd_calibrate(args) -> int:
         raise InputError(str(err)) from None
     print(f"calibration {summary['fingerprint']}: wrote {out / 'posterior.csv'}, {out / 'best.toml'}, "
           f"{out / 'report.md'} (seconds: {summary['seconds']})")
+    if out.resolve() != CALIBRATION_DIR.resolve():
+        print(f"runs keep using {CALIBRATION_DIR / 'posterior.csv'}; to use this one: odsim calibrate --adopt {out}")
     return 0
 
 
@@ -260,14 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate", help="fit behavioural parameters to the public figures (ABC-SMC) and validate the fit",
         description="Fit the parameters in calibration/config.toml to calibration/targets.toml by ABC-SMC, then run "
         "the posterior-predictive check, the out-of-sample test, the logistic baseline and a parameter-recovery "
-        "test. Writes posterior.csv (used by `odsim run` from then on), best.toml, report.md, figures/ and data/. "
+        "test. Writes posterior.csv, best.toml, report.md, figures/ and data/ to results/calibration; `--adopt` then "
+        "makes it the posterior `odsim run`, `project` and `viz` use. "
         "An interrupted calibration resumes where it stopped when rerun.",
     )
     cal.add_argument("--quick", action="store_true", help="tiny budget for tests (results not meaningful)")
     cal.add_argument("--report", action="store_true", help="only regenerate report.md and figures from data/")
     cal.add_argument("--config", help="settings file (default: calibration/config.toml)")
     cal.add_argument("--targets", help="targets file (default: calibration/targets.toml)")
-    cal.add_argument("--out", help="output folder (default: calibration)")
+    cal.add_argument("--out", help="output folder (default: results/calibration, with --quick "
+                     "results/calibration-quick); runs use calibration/ only after --adopt")
+    cal.add_argument("--adopt", metavar="FOLDER", help="make the finished calibration in FOLDER the one every run "
+                     "uses: copy it into calibration/ and log the step in calibration/adoptions.log")
     cal.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
     cal.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
     cal.add_argument("--fresh", action="store_true", help="discard stored progress for these settings and restart")

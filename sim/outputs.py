@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.parameters import check_value
+from sim.parameters import check_value, resolve
 from sim.plots import plot_all
-from sim.posterior import describe_source, parameter_sets
+from sim.posterior import describe_source, parameter_sets, provenance
 from sim.population import REGIONS
 from sim.runner import ensemble, quantile_table
 from sim.scenario import Scenario
@@ -55,12 +55,15 @@ def versions() -> dict[str, str]:
     return out
 
 
-def manifest(scenario: Scenario, seeds: list[int], parameters: dict) -> dict:
+def manifest(scenario: Scenario, seeds: list[int], member_parameters: list[dict]) -> dict:
+    """Provenance of a run: member k's seed and the full parameter set it ran with (posterior draw, then the
+    scenario's settings and options on top), plus the posterior file's hash and the rows drawn."""
     return {
         "scenario": scenario.name,
         "description": scenario.description,
         "files": list(scenario.files),
-        "parameters": parameters,
+        "members": [{"seed": seed, "parameters": params} for seed, params in zip(seeds, member_parameters)],
+        "posterior": provenance(len(seeds)),
         "parameter_source": describe_source() + "; the scenario's own settings override it",
         "shocks": [s.describe() for s in scenario.shocks],
         "seeds": seeds,
@@ -123,15 +126,17 @@ def run_scenario(
     if n_agents is not None:
         kwargs["n_agents"] = check_value("n_agents", n_agents)
     seed_list = [base_seed + k for k in range(seeds or scenario.seeds)]
+    draws = parameter_sets()
     frames = ensemble(kwargs, seed_list, workers=workers, desc=scenario.name, progress=progress,
-                      parameter_sets=parameter_sets())
+                      parameter_sets=draws)
     table = quantile_table(frames)
-    parameters = scenario.resolved_parameters() | ({"n_agents": kwargs["n_agents"]} if n_agents else {})
+    settings = {k: v for k, v in kwargs.items() if k != "shocks"}
+    member_parameters = [resolve({**(draws(k) if draws else {}), **settings}) for k in range(len(seed_list))]
 
     def write(folder: Path):
         table.to_csv(folder / "timeseries.csv", index=False, float_format="%.6g")
         (folder / "summary.md").write_text(summary_markdown(scenario, table, len(frames)))
-        (folder / "manifest.json").write_text(json.dumps(manifest(scenario, seed_list, parameters), indent=2) + "\n")
+        (folder / "manifest.json").write_text(json.dumps(manifest(scenario, seed_list, member_parameters), indent=2) + "\n")
         plot_all(table, folder, scenario.name)
 
     return write_atomically(out_root / scenario.name, write)

@@ -8,6 +8,7 @@ and single runs (the browser view) use the weighted median. Without it, hand-set
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from pathlib import Path
 from typing import Any, Callable
@@ -45,6 +46,11 @@ def describe_source(path: Path = POSTERIOR_CSV) -> str:
     return f"calibration posterior ({path.name}, {len(table)} weighted sets)"
 
 
+def draw_row(table: pd.DataFrame, k: int) -> int:
+    """Row of the posterior table that member k uses: a fixed weighted resample, the same in every scenario."""
+    return int(np.random.default_rng([RESAMPLE_SEED, k]).choice(len(table), p=table["weight"].to_numpy()))
+
+
 def parameter_sets(path: Path = POSTERIOR_CSV) -> Callable[[int], dict[str, Any]] | None:
     """Member k -> its parameter set drawn from the posterior; None without a posterior."""
     table = load_posterior(path)
@@ -54,10 +60,22 @@ def parameter_sets(path: Path = POSTERIOR_CSV) -> Callable[[int], dict[str, Any]
     values = table[params].to_numpy()
 
     def draw(k: int) -> dict[str, Any]:
-        row = np.random.default_rng([RESAMPLE_SEED, k]).choice(len(table), p=table["weight"].to_numpy())
+        row = draw_row(table, k)
         return {name: check_value(name, PARAMETERS[name].kind(v)) for name, v in zip(params, values[row])}
 
     return draw
+
+
+def provenance(members: int, path: Path = POSTERIOR_CSV) -> dict[str, Any]:
+    """What a run's manifest records about the parameter sets it used: the posterior file, its SHA-256 and the
+    row each member drew (members 0..members-1), so a result can be traced to the exact sets behind it even after
+    a new calibration is adopted."""
+    table = load_posterior(path)
+    if table is None:
+        return {"source": describe_source(path)}
+    return {"source": describe_source(path), "file": str(path),
+            "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            "draw_rows": [draw_row(table, k) for k in range(members)]}
 
 
 def posterior_median(path: Path = POSTERIOR_CSV) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from sim.observe import metric_names
 from sim.outputs import git_commit, versions, write_atomically
 from sim.parameters import check_value
 from sim.population import REGIONS
-from sim.posterior import POSTERIOR_CSV, describe_source, parameter_sets
+from sim.posterior import POSTERIOR_CSV, describe_source, parameter_sets, provenance
 from sim.runner import default_workers, run_member
 from sim.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenarios
 
@@ -345,6 +345,7 @@ def manifest(scenario: Scenario, jobs: list[Job], agents: int, base_seed: int,
         "end": END,
         "parameter_source": describe_source(Path(posterior)) + "; member k uses draw k in every scenario; the "
                             "scenario's own settings override it",
+        "posterior": provenance(len(jobs), Path(posterior)),
         "scenario_parameters": scenario.parameters,
         "shocks": [s.describe() for s in scenario.shocks],
         "code_fingerprint": code_fingerprint(),

@@ -207,3 +207,43 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
     posterior._load.cache_clear()
     draw = posterior.parameter_sets(out / "posterior.csv")
     assert set(draw(0)) == set(best.parameters)
+    # Runs use it only once adopted: --adopt copies it whole into the calibration folder and logs the step.
+    import hashlib
+
+    import sim.calibrate
+
+    adopted = tmp_path / "adopted"
+    monkeypatch.setattr(sim.calibrate, "CALIBRATION_DIR", adopted)
+    assert main(["calibrate", "--adopt", str(out)]) == 0
+    assert (adopted / "posterior.csv").read_bytes() == (out / "posterior.csv").read_bytes()
+    assert (adopted / "data" / "summary_fit.csv").is_file() and (adopted / "figures" / "marginals.png").is_file()
+    log = (adopted / "adoptions.log").read_text().splitlines()
+    assert len(log) == 1 and hashlib.sha256((out / "posterior.csv").read_bytes()).hexdigest() in log[0]
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and ".cache" not in p.parts}
+
+
+@pytest.mark.slow
+def test_quick_calibration_never_touches_the_adopted_calibration(tmp_path, monkeypatch, capsys):
+    """A smoke run without --out writes results/calibration-quick, and a quick result cannot be adopted: the
+    committed calibration/ that every run uses stays byte for byte as it was (issue 15, defect 1)."""
+    from sim.calibrate import CALIBRATION_DIR
+    from sim.cli import main
+
+    before = _tree_digest(CALIBRATION_DIR)
+    config = small_config(tmp_path, population=10, generations=1)
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", "--quick", "--config", str(config), "--workers", "1"]) == 0
+    assert (tmp_path / "results" / "calibration-quick" / "posterior.csv").is_file()
+    capsys.readouterr()
+    assert main(["calibrate", "--adopt", "results/calibration-quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--quick" in err and "calibration-quick" in err
+    assert main(["calibrate", "--quick", "--config", str(config), "--out", str(CALIBRATION_DIR)]) == 2
+    assert _tree_digest(CALIBRATION_DIR) == before
+

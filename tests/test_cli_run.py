@@ -1,5 +1,6 @@
 """`odsim run`: the main job's outputs, and refusal of bad scenario files (one clear line, exit 2, nothing written)."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -30,7 +31,17 @@ def test_run_writes_timeseries_summary_manifest_and_plots(tmp_path):
     ordered = table.dropna()
     assert ((ordered.q05 <= ordered.q50) & (ordered.q50 <= ordered.q95)).all()
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["seeds"] == [0, 1, 2] and manifest["parameters"]["n_agents"] == 800
+    assert manifest["seeds"] == [0, 1, 2]
+    # The manifest records what each member ran with: its posterior draw (file hash and row) under the options.
+    from sim.posterior import POSTERIOR_CSV, load_posterior
+
+    posterior = load_posterior(POSTERIOR_CSV)
+    assert manifest["posterior"]["sha256"] == hashlib.sha256(POSTERIOR_CSV.read_bytes()).hexdigest()
+    for member, row in zip(manifest["members"], manifest["posterior"]["draw_rows"]):
+        assert member["parameters"]["n_agents"] == 800
+        for name in posterior.columns.drop("weight"):
+            assert member["parameters"][name] == pytest.approx(posterior.loc[row, name]), name
+    assert len({json.dumps(m["parameters"], sort_keys=True) for m in manifest["members"]}) > 1
     assert "mesa" in manifest["versions"] and manifest["git_commit"]
     summary = (folder / "summary.md").read_text()
     assert "2025-12" in summary and "2030-12" in summary
