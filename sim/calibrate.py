@@ -35,6 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from sim.calendar import month_label, parse_month
+from sim.statistics import weighted_quantiles
 from sim.parameters import PARAMETERS, check_value
 from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets
 
@@ -862,13 +863,6 @@ def recover(label: str, truths: list[dict[str, Any]], targets: list[Target], con
         tables.append(table)
         generations.append(result.generations.assign(replicate=r))
     return pd.concat(tables, ignore_index=True), pd.concat(generations, ignore_index=True)
-
-
-def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> list[float]:
-    order = np.argsort(values, kind="stable")
-    v, w = np.asarray(values, float)[order], np.asarray(weights, float)[order]
-    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return [float(np.interp(q, cdf, v)) for q in qs]
 
 
 # --- orchestration ------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sim.calendar import month_label, parse_month  # noqa: E402
+from sim.statistics import weighted_mean_var, weighted_quantiles  # noqa: E402
 from sim.targets import CROSSOVER_HORIZON, Target  # noqa: E402
 
 # The figures the "done when" names: the posterior-predictive median must be within tolerance.
@@ -34,18 +35,6 @@ def _when(label: str) -> pd.Timestamp:
 def _read(data: Path, name: str) -> pd.DataFrame | None:
     path = data / f"{name}.csv"
     return pd.read_csv(path) if path.is_file() else None
-
-
-def weighted_stats(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    mean = float(np.average(values, weights=weights))
-    return mean, float(np.average((values - mean) ** 2, weights=weights))
-
-
-def weighted_quantiles(values, weights, qs):
-    order = np.argsort(values, kind="stable")
-    v, w = np.asarray(values, float)[order], np.asarray(weights, float)[order]
-    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return [float(np.interp(q, cdf, v)) for q in qs]
 
 
 # --- figures -------------------------------------------------------------------------------------------------------
@@ -267,7 +256,7 @@ def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[s
         values = particles[p["name"]].to_numpy(float)
         x = np.log10(values) if log else values
         lo, hi = (math.log10(p["low"]), math.log10(p["high"])) if log else (p["low"], p["high"])
-        _, var = weighted_stats(x, w)
+        _, var = weighted_mean_var(x, w)
         reduction = 1 - var / ((hi - lo) ** 2 / 12)
         q05, q50, q95 = weighted_quantiles(values, w, [0.05, 0.5, 0.95])
         pinned = reduction >= NOT_PINNED

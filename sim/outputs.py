@@ -136,7 +136,8 @@ def run_scenario(
     def write(folder: Path):
         table.to_csv(folder / "timeseries.csv", index=False, float_format="%.6g")
         (folder / "summary.md").write_text(summary_markdown(scenario, table, len(frames)))
-        (folder / "manifest.json").write_text(json.dumps(manifest(scenario, seed_list, member_parameters), indent=2) + "\n")
+        info = manifest(scenario, seed_list, member_parameters)
+        (folder / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
         plot_all(table, folder, scenario.name)
 
     return write_atomically(out_root / scenario.name, write)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.parameters import PARAMETERS, check_value
+from sim.statistics import weighted_quantiles
 
 POSTERIOR_CSV = Path(__file__).resolve().parent.parent / "calibration" / "posterior.csv"
 RESAMPLE_SEED = 20260122
@@ -79,15 +80,11 @@ def provenance(members: int, path: Path = POSTERIOR_CSV) -> dict[str, Any]:
 
 
 def posterior_median(path: Path = POSTERIOR_CSV) -> dict[str, Any]:
-    """Weighted median of each fitted parameter ({} without a posterior)."""
+    """Weighted median of each fitted parameter ({} without a posterior), by the rule the calibration report uses."""
     table = load_posterior(path)
     if table is None:
         return {}
-    out = {}
-    order_weights = table["weight"].to_numpy()
-    for name in (c for c in table.columns if c != "weight"):
-        order = np.argsort(table[name].to_numpy())
-        cumulative = np.cumsum(order_weights[order])
-        value = table[name].to_numpy()[order][np.searchsorted(cumulative, 0.5)]
-        out[name] = check_value(name, PARAMETERS[name].kind(value))
-    return out
+    weights = table["weight"].to_numpy()
+    medians = {name: weighted_quantiles(table[name].to_numpy(), weights, [0.5])[0]
+               for name in table.columns if name != "weight"}
+    return {name: check_value(name, PARAMETERS[name].kind(value)) for name, value in medians.items()}

@@ -27,7 +27,6 @@ import json
 import multiprocessing
 import os
 import tomllib
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
@@ -38,6 +37,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from sim import statistics
 from sim.observe import metric_names
 from sim.outputs import git_commit, versions, write_atomically
 from sim.parameters import check_value
@@ -55,7 +55,7 @@ DEFAULT_MEMBERS = 200
 # for the headline shares (benchmarks/bench_projection_noise.py), while a run takes about half the time; the suite
 # of ten scenarios x 200 members then fits the 15-minute budget on two cores.
 PROJECTION_AGENTS = 2000
-QUANTILES = {"q05": 0.05, "q25": 0.25, "q50": 0.50, "q75": 0.75, "q95": 0.95}
+QUANTILES = statistics.FAN_QUANTILES
 SUMMARY_DATES = ("2026-12", "2027-12", "2030-12")
 # Modules that only present results: changing them does not invalidate checkpointed members.
 PRESENTATION_MODULES = {"project.py", "projection_plots.py", "plots.py", "outputs.py", "cli.py"}
@@ -290,33 +290,9 @@ def load_ensemble(out: Path, jobs: list[Job]) -> tuple[list[str], np.ndarray]:
 
 
 # --- tables --------------------------------------------------------------------------------------------------------
-def nan_quantiles(stack: np.ndarray, qs: Iterable[float]) -> list[np.ndarray]:
-    """Quantiles over axis 0 ignoring NaNs (numpy's default linear rule), vectorised: np.nanquantile loops over
-    every cell in Python when any NaN is present, which is slow for thousands of cells. All-NaN cells give NaN."""
-    ordered = np.sort(stack, axis=0)  # NaNs sort last
-    valid = (~np.isnan(stack)).sum(axis=0)
-    out = []
-    for q in qs:
-        pos = q * np.maximum(valid - 1, 0)
-        low = np.floor(pos).astype(int)
-        high = np.minimum(low + 1, np.maximum(valid - 1, 0))
-        a = np.take_along_axis(ordered, low[None], axis=0)[0]
-        b = np.take_along_axis(ordered, high[None], axis=0)[0]
-        value = a + (pos - low) * (b - a)
-        out.append(np.where(valid > 0, value, np.nan))
-    return out
-
-
-def quantile_frame(stack: np.ndarray, dates: list[str], metrics: list[str] | None = None) -> pd.DataFrame:
-    """Tidy table (date, metric, mean, q05..q95) over the members of a member x date x metric stack."""
-    metrics = metrics or metric_names()
-    out: dict[str, Any] = {"date": np.repeat(dates, len(metrics)), "metric": np.tile(metrics, len(dates))}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells (nothing to divide) stay NaN
-        out["mean"] = np.nanmean(stack, axis=0).ravel()
-    for name, values in zip(QUANTILES, nan_quantiles(stack, QUANTILES.values())):
-        out[name] = values.ravel()
-    return pd.DataFrame(out)
+def quantile_frame(stack: np.ndarray, dates: list[str]) -> pd.DataFrame:
+    """Fan-chart quantiles of every observable over the members of a member x date x metric stack."""
+    return statistics.quantile_frame(stack, dates, metric_names(), QUANTILES)
 
 
 def regime_frame(stack: np.ndarray, dates: list[str]) -> pd.DataFrame:

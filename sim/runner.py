@@ -7,7 +7,6 @@ numbers: the same population, network and lab draws) and results do not depend o
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable
 
@@ -17,9 +16,7 @@ from tqdm import tqdm
 
 from sim.model import DiffusionModel
 from sim.observe import metric_names
-
-QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}
-
+from sim.statistics import BAND_QUANTILES, quantile_frame
 
 def run_member(kwargs: dict[str, Any], seed: int) -> pd.DataFrame:
     """Run one model to its end month; return its DataCollector table indexed by date."""
@@ -70,15 +67,8 @@ def ensemble(
     return frames  # type: ignore[return-value]
 
 
-def quantile_table(frames: list[pd.DataFrame], quantiles: dict[str, float] = QUANTILES) -> pd.DataFrame:
+def quantile_table(frames: list[pd.DataFrame], quantiles: dict[str, float] = BAND_QUANTILES) -> pd.DataFrame:
     """Tidy table: one row per date and metric with the mean and quantiles over members (NaNs ignored)."""
     metrics = [m for m in metric_names() if m in frames[0].columns]
     stack = np.stack([f[metrics].to_numpy(dtype=float) for f in frames])  # member x date x metric
-    dates = frames[0].index.to_list()
-    out = {"date": np.repeat(dates, len(metrics)), "metric": np.tile(metrics, len(dates))}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells (nothing to divide) stay NaN
-        out["mean"] = np.nanmean(stack, axis=0).ravel()
-        for name, q in quantiles.items():
-            out[name] = np.nanquantile(stack, q, axis=0).ravel()
-    return pd.DataFrame(out)
+    return quantile_frame(stack, frames[0].index.to_list(), metrics, quantiles)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from sim import project as P
+from sim.statistics import nan_quantiles
 from sim.observe import metric_names
 
 AGENTS = 200  # tiny runs: these tests check the machinery, not the model
@@ -154,7 +155,7 @@ def test_nan_quantiles_match_numpy():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         expected = np.nanquantile(stack, qs, axis=0)
-    assert np.allclose(np.array(P.nan_quantiles(stack, qs)), expected, equal_nan=True)
+    assert np.allclose(np.array(nan_quantiles(stack, qs)), expected, equal_nan=True)
 
 
 def test_members_draw_from_the_calibration_posterior(tmp_path):
