@@ -31,6 +31,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from mesa.visualization import Slider, SolaraViz  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
+from sim import figures  # noqa: E402
 from sim.calendar import month_label  # noqa: E402
 from sim.catalogue import ORIGINS  # noqa: E402
 from sim.model import DiffusionModel  # noqa: E402
@@ -39,7 +40,6 @@ from sim.parameters import PARAMETERS, defaults  # noqa: E402
 from sim.population import REGIONS, SEGMENT_NAMES  # noqa: E402
 from sim.posterior import describe_source, posterior_median  # noqa: E402
 from sim.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenario  # noqa: E402
-from sim.targets import load_targets  # noqa: E402
 
 MAX_NETWORK_NODES = 2000  # agents drawn in the network view; more would hide structure and slow each step
 DEFAULT_SCENARIO = "baseline"
@@ -284,21 +284,9 @@ def _time_axis(ax, months: np.ndarray, ylabel: str, xlabel: str = "month"):
 
 
 def _observed(ax, metric: str, colour: str, scale: float = 100.0) -> list:
-    """Observed figures from calibration/targets.toml: window means as dots with their tolerance, peaks as
-    triangles; each labelled with its target id. Returns the artists (redrawn each step to stay above lines)."""
-    artists = []
-    for target in load_targets():
-        if target.metric != metric:
-            continue
-        when = mdates.date2num(pd.Timestamp(target.midpoint + "-01"))
-        peak = target.statistic == "max"
-        bars = ax.errorbar(when, target.value * scale, yerr=None if peak else target.tolerance * scale,
-                           fmt="^" if peak else "o", color="black", markerfacecolor="white" if peak else colour,
-                           markersize=6, capsize=3)
-        artists += [artist for artist in bars.get_children() if artist is not None]
-        artists.append(ax.annotate(target.id + (" peak" if peak else ""), (when, target.value * scale),
-                                   textcoords="offset points", xytext=(4, 4), fontsize=7))
-    return artists
+    """Published figures for one metric (sim.figures' marks, on matplotlib date numbers); returns the artists,
+    redrawn each step to stay above the lines."""
+    return figures.observed(ax, {metric: colour}, scale, when=mdates.date2num)
 
 
 def _legend_above(ax, handles, title: str, ncol: int):

@@ -13,11 +13,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sim import figures  # noqa: E402
 from sim.calendar import month_label, parse_month  # noqa: E402
 from sim.statistics import weighted_mean_var, weighted_quantiles  # noqa: E402
 from sim.targets import CROSSOVER_HORIZON, Target  # noqa: E402
@@ -38,37 +38,6 @@ def _read(data: Path, name: str) -> pd.DataFrame | None:
 
 
 # --- figures -------------------------------------------------------------------------------------------------------
-def _draw_observed(ax, t: Target, scale: float = 1.0):
-    lo, hi = _when(t.start), _when(t.end) + pd.offsets.MonthEnd(0)
-    if t.statistic == "crossover":
-        pad = pd.DateOffset(months=int(t.tolerance))
-        ax.axvspan(lo - pad, hi + pad, color="grey", alpha=0.15, label=f"tolerance (+-{t.tolerance:g} months)")
-        ax.axvspan(lo, hi, color="black", alpha=0.25, label=f"observed crossover {t.start}..{t.end}")
-        return
-    if t.statistic == "order":
-        ax.axvspan(lo, hi, color="black", alpha=0.08, label="window of the ordering")
-        return
-    value = t.value * scale
-    if t.condition == "above":
-        ax.fill_between([lo, hi], value, value + 1e9, color="black", alpha=0.12, label=f"observed: >= {t.value:g}")
-        ax.plot([lo, hi], [value, value], color="black", linewidth=2)
-    elif t.condition == "below":
-        ax.fill_between([lo, hi], -1e9 if value > 0 else value - 1e9, value, color="black", alpha=0.12,
-                        label=f"observed: <= {t.value:g}")
-        ax.plot([lo, hi], [value, value], color="black", linewidth=2)
-    else:
-        tol = t.tolerance * scale
-        ax.fill_between([lo, hi], value - tol, value + tol, color="black", alpha=0.15, label="observed +- tolerance")
-        ax.plot([lo, hi], [value, value], color="black", linewidth=2.5, label=f"observed ({t.statistic})")
-
-
-def _band(ax, rows: pd.DataFrame, colour, label, scale=1.0):
-    when = pd.to_datetime(rows.date + "-01")
-    ax.fill_between(when, rows.q05 * scale, rows.q95 * scale, color=colour, alpha=0.18, linewidth=0)
-    ax.fill_between(when, rows.q25 * scale, rows.q75 * scale, color=colour, alpha=0.3, linewidth=0)
-    ax.plot(when, rows.q50 * scale, color=colour, linewidth=1.8, label=label)
-
-
 def plot_targets(bands: pd.DataFrame, targets: list[Target], path: Path, title: str, stage: str = "fit") -> None:
     """One panel per target: posterior-predictive band (50% and 90%) of the series it is read from, and the
     observed figure over its window."""
@@ -83,8 +52,8 @@ def plot_targets(bands: pd.DataFrame, targets: list[Target], path: Path, title: 
         scale = 1e-6 if big and "downloads" in t.metric else (1e-3 if big else 1.0)
         for i, name in enumerate(series):
             label = name.replace("hf_", "").replace("_cum", "") if len(series) > 1 else "posterior predictive"
-            _band(ax, part[part.series == name], cmap(i), label, scale)
-        _draw_observed(ax, t, scale)
+            figures.band(ax, part[part.series == name], cmap(i), label, scale)
+        figures.observed_window(ax, t, scale)
         lo = parse_month(t.start)
         ax.set_xlim(_when("2023-01"), _when(month_label(max(lo + 3, parse_month("2026-01")))))
         finite = part[["q05", "q95"]].to_numpy(float) * scale
@@ -98,10 +67,8 @@ def plot_targets(bands: pd.DataFrame, targets: list[Target], path: Path, title: 
         ax.set_title(f"{t.id}: {t.statistic} of {series[0] if len(series) == 1 else t.metric}{fitted}"[:70],
                      fontsize=9)
         ax.set_ylabel(unit.strip(" ()") or "value", fontsize=8)
-        ax.xaxis.set_major_locator(mdates.YearLocator())
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        figures.year_axis(ax)
         ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="upper left")
     for ax in axes.ravel()[len(targets):]:
         ax.axis("off")
@@ -180,9 +147,9 @@ def plot_out_of_sample(bands: pd.DataFrame, targets: list[Target], cutoff: str, 
         abm = bands[(bands.stage == "oos") & (bands.target == ref) & (bands.series == metric)]
         logistic = bands[(bands.stage == "logistic_oos") & (bands.target == ref)]
         if len(abm):
-            _band(ax, abm, "#1f77b4", f"agent-based model, fitted to targets ending by {cutoff}", 100)
+            figures.band(ax, abm, "#1f77b4", f"agent-based model, fitted to targets ending by {cutoff}", 100)
         if len(logistic):
-            _band(ax, logistic, "#ff7f0e", "logistic curve, fitted to the same OpenRouter figures", 100)
+            figures.band(ax, logistic, "#ff7f0e", "logistic curve, fitted to the same OpenRouter figures", 100)
         for t in mine:
             lo, hi = _when(t.start), _when(t.end) + pd.offsets.MonthEnd(0)
             colour = "black" if parse_month(t.end) <= parse_month(cutoff) else "#d62728"
@@ -195,9 +162,7 @@ def plot_out_of_sample(bands: pd.DataFrame, targets: list[Target], cutoff: str, 
         ax.set_title(f"{metric}: black = used for fitting, red = held out", fontsize=9)
         ax.set_ylabel("share of tokens (%)")
         ax.set_ylim(0, 100)
-        ax.xaxis.set_major_locator(mdates.YearLocator())
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-        ax.grid(alpha=0.3)
+        figures.year_axis(ax)
         ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -271,8 +236,8 @@ def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[s
 def write_report(out: Path, targets: list[Target]) -> Path:
     """Write out/report.md and out/figures/*.png from out/data/."""
     data = Path(out) / "data"
-    figures = Path(out) / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
+    figure_dir = Path(out) / "figures"
+    figure_dir.mkdir(parents=True, exist_ok=True)
     summary = json.loads((data / "summary.json").read_text())
     particles = _read(data, "fit_particles")
     generations = _read(data, "fit_generations")
@@ -344,14 +309,14 @@ def write_report(out: Path, targets: list[Target]) -> Path:
                   "Hugging Face targets": [t for t in targets if t.id.startswith("HF")]}
         for n, (title, group) in enumerate(groups.items()):
             name = f"targets_{'openrouter' if n == 0 else 'huggingface'}.png"
-            plot_targets(bands, group, figures / name, f"{title}: posterior predictive (50%, 90%) vs observed")
+            plot_targets(bands, group, figure_dir / name, f"{title}: posterior predictive (50%, 90%) vs observed")
             lines += [f"![{title}](figures/{name})", ""]
 
     lines += ["## Parameters", ""]
     table, loose = parameter_table(particles, priors)
     corr = correlation_matrix(particles, priors)
-    plot_marginals(particles, priors, figures / "marginals.png")
-    plot_correlations(corr, figures / "correlations.png")
+    plot_marginals(particles, priors, figure_dir / "marginals.png")
+    plot_correlations(corr, figure_dir / "correlations.png")
     strong = [(a, b, corr.at[a, b]) for i, a in enumerate(corr.index) for b in corr.index[i + 1:]
               if np.isfinite(corr.at[a, b]) and abs(corr.at[a, b]) >= STRONG_CORRELATION]
     lines += [
@@ -398,7 +363,7 @@ def write_report(out: Path, targets: list[Target]) -> Path:
                   f"(about {n / 2:.0f} expected if calibrated), {int(oos_rows.in90.sum())} of {n} inside the 90% "
                   f"interval (about {0.9 * n:.0f} expected).", ""]
         if summary_baseline is not None:
-            lines += _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figures, bands,
+            lines += _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figure_dir, bands,
                                        targets)
 
     if recovery is not None:
@@ -456,8 +421,8 @@ def _recovery_section(recovery: pd.DataFrame, budget: dict) -> list[str]:
     return lines + [""]
 
 
-def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figures, bands, targets):
-    plot_out_of_sample(bands, targets, cutoff, figures / "out_of_sample.png")
+def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figure_dir, bands, targets):
+    plot_out_of_sample(bands, targets, cutoff, figure_dir / "out_of_sample.png")
     lines = [
         "### Against a logistic baseline on the OpenRouter series",
         "",

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from sim.population import REGIONS  # noqa: E402
+from sim import figures
+from sim.population import REGIONS
 
 FAN_COLOUR = "#1f77b4"
 DIFF_COLOUR = "#d62728"
@@ -24,46 +21,29 @@ COMPARISON_METRICS = {
 }
 
 
-def _rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    rows = table[table.metric == metric].copy()
-    rows["when"] = pd.to_datetime(rows.date + "-01")
-    return rows
-
-
-def _fan(ax, rows: pd.DataFrame, colour: str, label: str | None = None) -> None:
-    ax.fill_between(rows.when, 100 * rows.q05, 100 * rows.q95, color=colour, alpha=0.15, linewidth=0,
-                    label="90% of runs")
-    ax.fill_between(rows.when, 100 * rows.q25, 100 * rows.q75, color=colour, alpha=0.3, linewidth=0,
-                    label="50% of runs")
-    ax.plot(rows.when, 100 * rows.q50, color=colour, linewidth=2, label=label or "median")
-
-
-def _dates(ax) -> None:
-    ax.xaxis.set_major_locator(mdates.YearLocator())
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-    ax.grid(alpha=0.3)
-
-
 def fan_chart(quantiles: pd.DataFrame, diff: pd.DataFrame | None, path: Path, scenario: str, metric: str,
               label: str) -> None:
     """Level fan (left) and, for a non-baseline scenario, the paired difference from baseline (right)."""
     panels = 1 if diff is None else 2
     fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4.5), squeeze=False)
     ax = axes[0, 0]
-    _fan(ax, _rows(quantiles, metric), FAN_COLOUR)
+    figures.band(ax, figures.rows_of(quantiles, metric), FAN_COLOUR, None, 100)
+    figures.observed(ax, {metric: FAN_COLOUR}, 100)
     ax.set_ylim(0, 100)
     ax.set_ylabel("share (%)")
     ax.set_title(f"{scenario}: {label}", fontsize=10)
-    _dates(ax)
-    ax.legend(loc="best", fontsize=8)
+    figures.year_axis(ax)
+    figures.legend_with_marks(ax, quartiles=True, loc="best")
     if diff is not None:
         ax = axes[0, 1]
-        _fan(ax, _rows(diff, metric), DIFF_COLOUR)
+        figures.band(ax, figures.rows_of(diff, metric), DIFF_COLOUR, None, 100)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_ylabel("difference from baseline (percentage points)")
         ax.set_title("paired difference from baseline (same seeds and parameters)", fontsize=10)
-        _dates(ax)
-    fig.tight_layout()
+        figures.year_axis(ax)
+        figures.legend_with_marks(ax, quartiles=True, published=False, loc="best")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    figures.id_note(fig)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -111,16 +91,16 @@ def comparison(quantiles: dict[str, pd.DataFrame], path: Path) -> None:
     fig, axes = plt.subplots(1, len(COMPARISON_METRICS), figsize=(6 * len(COMPARISON_METRICS), 5), sharey=True)
     for ax, (metric, label) in zip(axes, COMPARISON_METRICS.items()):
         if "baseline" in quantiles:
-            rows = _rows(quantiles["baseline"], metric)
+            rows = figures.rows_of(quantiles["baseline"], metric)
             ax.fill_between(rows.when, 100 * rows.q05, 100 * rows.q95, color="black", alpha=0.1, linewidth=0,
                             label="baseline, 90% of runs")
         for name, colour, style in _styles(list(quantiles)):
-            rows = _rows(quantiles[name], metric)
+            rows = figures.rows_of(quantiles[name], metric)
             ax.plot(rows.when, 100 * rows.q50, color=colour, linestyle=style, linewidth=2 if name == "baseline"
                     else 1.5, label=name)
         ax.set_title(label, fontsize=10)
         ax.set_ylim(0, 100)
-        _dates(ax)
+        figures.year_axis(ax)
     axes[0].set_ylabel("share (%), median over runs")
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
     fig.tight_layout()
