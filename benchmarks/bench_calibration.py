@@ -11,7 +11,7 @@ process start-up add a little.
 import argparse
 import time
 
-from sim.calibrate import CONFIG_TOML, load_config
+from sim.calibration_config import CONFIG_TOML, load_config
 from sim.runner import run_member
 
 

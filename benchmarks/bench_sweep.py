@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sim.parameters import PARAMETERS  # noqa: E402
 from sim.scenario import SCENARIO_DIR  # noqa: E402
-from sim.sweep import dask_executor, load_spec, local_executor, run_sweep  # noqa: E402
+from sim.sweep import dask_executor, local_executor, run_sweep  # noqa: E402
+from sim.sweep_spec import load_spec  # noqa: E402
 
 SPEC = """\
 name = "bench"

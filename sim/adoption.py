@@ -14,6 +14,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sim import checks as check
 from sim.outputs import git_commit, write_atomically
 
 ADOPTED_FILES = ("posterior.csv", "best.toml", "report.md")
@@ -21,19 +22,15 @@ ADOPTED_FOLDERS = ("data", "figures")
 LOG_NAME = "adoptions.log"
 
 
-class AdoptionError(ValueError):
-    """The folder cannot be adopted; the message names it and says why."""
-
-
 def check_adoptable(source: Path) -> dict:
-    """The calibration summary of `source`, or an AdoptionError naming what is missing or why it cannot be used."""
+    """The calibration summary of `source`, or an InputError naming what is missing or why it cannot be used."""
     missing = [name for name in (*ADOPTED_FILES, "data/summary.json") if not (source / name).is_file()]
     if missing:
-        raise AdoptionError(f"{source}: not a finished calibration (missing {', '.join(missing)}); "
-                            "run `odsim calibrate --out FOLDER` first")
+        check.fail(source, "", f"not a finished calibration (missing {', '.join(missing)}); run `odsim calibrate "
+                   "--out FOLDER` first")
     summary = json.loads((source / "data" / "summary.json").read_text())
     if summary.get("quick"):
-        raise AdoptionError(f"{source}: a --quick calibration (smoke budget) cannot be adopted")
+        check.fail(source, "", "a --quick calibration (smoke budget) cannot be adopted")
     return summary
 
 
@@ -41,7 +38,7 @@ def adopt(source: Path, target: Path) -> str:
     """Copy the calibration in `source` into `target` (each file replaced whole) and log it; returns the log line."""
     source, target = Path(source).resolve(), Path(target).resolve()
     if source == target:
-        raise AdoptionError(f"{source}: already the adopted calibration folder")
+        check.fail(source, "", "already the adopted calibration folder")
     summary = check_adoptable(source)
     target.mkdir(parents=True, exist_ok=True)
     for name in ADOPTED_FILES:

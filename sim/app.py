@@ -39,7 +39,8 @@ from sim.observe import slug  # noqa: E402
 from sim.parameters import PARAMETERS, defaults  # noqa: E402
 from sim.population import REGIONS, SEGMENT_NAMES  # noqa: E402
 from sim.posterior import describe_source, posterior_median  # noqa: E402
-from sim.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenario  # noqa: E402
+from sim.checks import InputError  # noqa: E402
+from sim.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
 
 MAX_NETWORK_NODES = 2000  # agents drawn in the network view; more would hide structure and slow each step
 DEFAULT_SCENARIO = "baseline"
@@ -94,7 +95,7 @@ def scenario_files(folder: Path = SCENARIO_DIR) -> tuple[dict[str, Scenario], di
     for path in sorted(folder.glob("*.toml")):
         try:
             good[path.stem] = load_scenario(path)
-        except ScenarioError as err:
+        except InputError as err:
             bad[path.name] = str(err)
     return good, bad
 

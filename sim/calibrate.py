@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 import shutil
 import time
-import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -35,287 +33,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from sim.calendar import month_label, parse_month
+from sim.calibration_config import (CALIBRATION_DIR, CONFIG_TOML,  # noqa: F401 (CALIBRATION_DIR: for the CLI) NOISE_FLOOR_SEEDS, RECOVERY_DATA_SEED_STRIDE, Budget,
+                                    Config, Prior, RunSettings, check_targets, load_config, parameter_set, prior_draws)
 from sim.statistics import weighted_quantiles
-from sim.parameters import PARAMETERS, check_value
-from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets
+from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets, nan_mean
 
-ROOT = Path(__file__).resolve().parent.parent
-CALIBRATION_DIR = ROOT / "calibration"
-CONFIG_TOML = CALIBRATION_DIR / "config.toml"
 METHOD_VERSION = 4  # bump when the fitting procedure changes, so cached stages are not reused
-NOISE_FLOOR_SEEDS = 8  # data seeds over which the recovery's noise floor is measured
-RECOVERY_DATA_SEED_STRIDE = 100  # replicate r's data come from data_seed + 100 r, its noise floor from the next 8
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
 INITIAL_EPSILON = 1e9  # recorded as generation 0's epsilon: it accepts every prior draw
 MODEL_FILES = ("agents.py", "calendar.py", "catalogue.py", "model.py", "observe.py", "parameters.py",
                "population.py", "runner.py", "shocks.py", "targets.py")
-
-
-class CalibrationError(ValueError):
-    """Bad calibration input: says which file, which key and what is allowed."""
-
-    def __init__(self, path: Path | str, key: str, message: str):
-        super().__init__(f"{path}: {key}: {message}")
-        self.path, self.key = str(path), key
-
-
-# --- configuration -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Prior:
-    """Uniform prior over [low, high] (in log10 when `log`). The fit works on the unit interval: u = 0 is `low`,
-    u = 1 is `high`."""
-
-    name: str
-    low: float
-    high: float
-    log: bool = False
-    why: str = ""
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        """Bounds on the reporting scale (log10 of the value when `log`)."""
-        return (math.log10(self.low), math.log10(self.high)) if self.log else (self.low, self.high)
-
-    def on_scale(self, value: float) -> float:
-        """The value on the reporting scale (log10 when `log`), where the prior is uniform."""
-        return math.log10(value) if self.log else float(value)
-
-    def from_unit(self, u: float) -> Any:
-        lo, hi = self.bounds
-        x = lo + (hi - lo) * float(u)
-        value = min(max(10.0 ** x if self.log else x, self.low), self.high)
-        return check_value(self.name, PARAMETERS[self.name].kind(value))
-
-
-def parameter_set(priors: tuple[Prior, ...], u: Iterable[float]) -> dict[str, Any]:
-    """The parameter set at a point of the unit cube (one coordinate per prior)."""
-    return {p.name: p.from_unit(x) for p, x in zip(priors, u)}
-
-
-def prior_draws(priors: tuple[Prior, ...], count: int, seed) -> list[dict[str, Any]]:
-    """`count` parameter sets drawn from the priors (known sets for parameter recovery)."""
-    return [parameter_set(priors, row) for row in np.random.default_rng(seed).random((count, len(priors)))]
-
-
-@dataclass(frozen=True)
-class Budget:
-    population: int
-    generations: int
-    min_epsilon: float
-    max_simulations: int  # parameter sets tried, over all generations
-    min_acceptance_rate: float
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    n_agents: int
-    end: str
-    seeds: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Config:
-    path: str
-    quick: bool
-    run: RunSettings
-    seed: int
-    fit: Budget
-    draws: int
-    predictive_seed_base: int
-    cutoff: str
-    oos: Budget
-    oos_draws: int
-    baseline_samples: int
-    baseline_keep: int
-    baseline_bounds: dict[str, tuple[float, float]]
-    recovery: Budget
-    recovery_seeds: tuple[int, ...]
-    recovery_data_seed: int
-    recovery_n_agents: int
-    recovery_replicates: int
-    priors: tuple[Prior, ...] = field(default=())
-
-    def describe(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("priors", "path")}
-        out["priors"] = [p.__dict__ for p in self.priors]
-        return json.loads(json.dumps(out, default=lambda o: o.__dict__))
-
-
-_SECTIONS = {
-    "run": {"n_agents", "end", "seeds", "seed_base", "seed"},
-    "fit": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate"},
-    "predictive": {"draws", "seed_base"},
-    "out_of_sample": {"cutoff", "population", "generations", "min_epsilon", "max_simulations",
-                      "min_acceptance_rate", "draws"},
-    "baseline": {"samples", "keep", "L", "k", "t0"},
-    "recovery": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate", "seeds",
-                 "data_seed", "n_agents", "replicates"},
-    "priors": None,
-    "quick": {"n_agents", "seeds", "population", "generations", "max_simulations", "draws", "oos_population",
-              "oos_generations", "oos_max_simulations", "oos_draws", "baseline_samples", "baseline_keep",
-              "recovery_population", "recovery_generations", "recovery_max_simulations", "recovery_n_agents",
-              "recovery_replicates"},
-}
-
-
-def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
-    """Read and check the calibration settings; raises CalibrationError naming the key for anything wrong."""
-    path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(path, "file", "no such calibration config")
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise CalibrationError(path, "toml", f"not valid TOML ({err})") from None
-    for section in data:
-        if section not in _SECTIONS:
-            raise CalibrationError(path, section, f"unknown section; allowed: {', '.join(_SECTIONS)}")
-        if not isinstance(data[section], dict):
-            raise CalibrationError(path, section, "must be a table")
-        allowed = _SECTIONS[section]
-        for key in data[section]:
-            if allowed is not None and key not in allowed:
-                raise CalibrationError(path, f"{section}.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
-    for section in ("run", "fit", "predictive", "out_of_sample", "baseline", "recovery", "priors"):
-        if section not in data:
-            raise CalibrationError(path, section, "missing section")
-    q = data.get("quick", {}) if quick else {}
-
-    def get(section, key, kind, low=None, high=None, override=None):
-        value = q.get(override, data[section].get(key)) if override else data[section].get(key)
-        where = f"quick.{override}" if override and override in q else f"{section}.{key}"
-        if value is None:
-            raise CalibrationError(path, where, "missing")
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise CalibrationError(path, where, f"must be a whole number, got {value!r}")
-        if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise CalibrationError(path, where, f"must be a number, got {value!r}")
-        if kind is str:
-            if not isinstance(value, str):
-                raise CalibrationError(path, where, f"must be a month YYYY-MM, got {value!r}")
-            try:
-                parse_month(value)
-            except ValueError as err:
-                raise CalibrationError(path, where, str(err)) from None
-            return value
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise CalibrationError(path, where, f"must be in [{low}, {high}], got {value!r}")
-        return kind(value)
-
-    def budget(section, prefix=""):
-        return Budget(
-            population=get(section, "population", int, 5, 100_000, prefix + "population"),
-            generations=get(section, "generations", int, 1, 100, prefix + "generations"),
-            min_epsilon=get(section, "min_epsilon", float, 0.0),
-            max_simulations=get(section, "max_simulations", int, 1, 10**8, prefix + "max_simulations"),
-            min_acceptance_rate=get(section, "min_acceptance_rate", float, 1e-4, 1.0),
-        )
-
-    def agents(section, override):
-        value = get(section, "n_agents", int, override=override)
-        try:
-            return check_value("n_agents", value)
-        except ValueError as err:
-            raise CalibrationError(path, f"{section}.n_agents", str(err)) from None
-
-    run_agents = agents("run", "n_agents")
-    n_seeds = get("run", "seeds", int, 1, 100, "seeds")
-    seed_base = get("run", "seed_base", int, 0)
-    recovery_seeds = get("recovery", "seeds", int, 1, 100)
-    recovery_agents = agents("recovery", "recovery_n_agents")
-    data_seed = get("recovery", "data_seed", int, 0)
-    replicates = get("recovery", "replicates", int, 1, 100, "recovery_replicates")
-    data_seeds = [data_seed + RECOVERY_DATA_SEED_STRIDE * r + k for r in range(replicates)
-                  for k in range(1 + NOISE_FLOOR_SEEDS)]
-    if any(seed_base <= seed < seed_base + max(n_seeds, recovery_seeds) for seed in data_seeds):
-        last = seed_base + max(n_seeds, recovery_seeds) - 1
-        raise CalibrationError(path, "recovery.data_seed", f"the recovery data seeds (data_seed + "
-                               f"{RECOVERY_DATA_SEED_STRIDE} r + 0..{NOISE_FLOOR_SEEDS} for each replicate r) must "
-                               f"differ from the calibration seeds ({seed_base}..{last})")
-    predictive_base = get("predictive", "seed_base", int, 0)
-    if predictive_base < seed_base + n_seeds and seed_base < predictive_base + 10**6:
-        raise CalibrationError(path, "predictive.seed_base", "must be at least 1,000,000 away from run.seed_base "
-                               "(fresh seeds, not the calibration ones)")
-    baseline_bounds = {}
-    for key in ("L", "k", "t0"):
-        pair = data["baseline"].get(key)
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise CalibrationError(path, f"baseline.{key}", "must be a list [low, high]")
-        if key == "t0":
-            try:
-                pair = [parse_month(x) for x in pair]
-            except (ValueError, TypeError) as err:
-                raise CalibrationError(path, "baseline.t0", str(err)) from None
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in pair) or not pair[0] < pair[1]:
-            raise CalibrationError(path, f"baseline.{key}", f"must be two increasing numbers, got {pair!r}")
-        if key == "k" and pair[0] <= 0:
-            raise CalibrationError(path, "baseline.k", "must be positive (log-uniform)")
-        baseline_bounds[key] = (float(pair[0]), float(pair[1]))
-
-    priors = []
-    for name, spec in data["priors"].items():
-        where = f"priors.{name}"
-        if name not in PARAMETERS or PARAMETERS[name].kind is not float:
-            numeric = [n for n, p in PARAMETERS.items() if p.kind is float]
-            raise CalibrationError(path, where, f"unknown numeric parameter; allowed: {', '.join(numeric)}")
-        if not isinstance(spec, dict) or set(spec) - {"low", "high", "scale", "why"}:
-            raise CalibrationError(path, where, "must be a table with low, high, optional scale ('linear' or "
-                                   "'log') and why")
-        p = PARAMETERS[name]
-        low, high = spec.get("low", p.low), spec.get("high", p.high)
-        for key, value in (("low", low), ("high", high)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise CalibrationError(path, f"{where}.{key}", f"must be a number, got {value!r}")
-        if not p.low <= low < high <= p.high:
-            raise CalibrationError(path, where, f"need {p.low} <= low < high <= {p.high} (the parameter's range), "
-                                   f"got [{low}, {high}]")
-        scale = spec.get("scale", "linear")
-        if scale not in ("linear", "log"):
-            raise CalibrationError(path, f"{where}.scale", f"{scale!r} is not allowed; allowed: linear, log")
-        if scale == "log" and low <= 0:
-            raise CalibrationError(path, f"{where}.low", "must be positive on a log scale")
-        why = spec.get("why", "")
-        if not isinstance(why, str):
-            raise CalibrationError(path, f"{where}.why", "must be text")
-        priors.append(Prior(name, float(low), float(high), scale == "log", " ".join(why.split())))
-    if not priors:
-        raise CalibrationError(path, "priors", "needs at least one parameter")
-
-    seed_base_tuple = tuple(seed_base + k for k in range(n_seeds))
-    return Config(
-        path=str(path), quick=quick,
-        run=RunSettings(run_agents, get("run", "end", str), seed_base_tuple),
-        seed=get("run", "seed", int, 0),
-        fit=budget("fit"),
-        draws=get("predictive", "draws", int, 10, 100_000, "draws"),
-        predictive_seed_base=predictive_base,
-        cutoff=get("out_of_sample", "cutoff", str),
-        oos=budget("out_of_sample", "oos_"),
-        oos_draws=get("out_of_sample", "draws", int, 10, 100_000, "oos_draws"),
-        baseline_samples=get("baseline", "samples", int, 100, 10**7, "baseline_samples"),
-        baseline_keep=get("baseline", "keep", int, 10, 10**6, "baseline_keep"),
-        baseline_bounds=baseline_bounds,
-        recovery=budget("recovery", "recovery_"),
-        recovery_seeds=tuple(seed_base + k for k in range(recovery_seeds)),
-        recovery_data_seed=data_seed,
-        recovery_n_agents=recovery_agents,
-        recovery_replicates=replicates,
-        priors=tuple(priors),
-    )
-
-
-def check_targets(targets: list[Target], config: Config, path: Path | str) -> None:
-    """Targets must lie inside the calibration runs (2023-01 .. run.end)."""
-    from sim.targets import TargetError
-
-    end = parse_month(config.run.end)
-    for t in targets:
-        if parse_month(t.end) > end:
-            raise TargetError(path, f"target ({t.id}).end", f"{t.end} is after the calibration runs end "
-                              f"({config.run.end}, {config.path})")
-    if not any(t.fit for t in targets):
-        raise TargetError(path, "target", "no target has fit = true")
 
 
 def fingerprint(config: Config, targets: list[Target]) -> str:
@@ -572,7 +299,7 @@ def _abc_result(state: dict, history: list, priors: tuple[Prior, ...], targets: 
         row["weight"] = 1.0 / len(state["u"])
         row["distance"] = float(distance)
         for t, column in zip(targets, stats.T):
-            row[f"stat:{t.id}"] = float(np.nanmean(column))
+            row[f"stat:{t.id}"] = nan_mean(column)  # all-NaN (nothing to measure): NaN, without a warning
         rows.append(row)
     generations = pd.DataFrame(history, columns=["generation", "epsilon", "simulations", "accepted", "acceptance"])
     generations[["generation", "simulations", "accepted"]] = generations[

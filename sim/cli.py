@@ -1,41 +1,83 @@
 """The `odsim` command line. Each command is a function taking parsed arguments and returning an exit code.
 
-Bad input (a scenario file, a spec) is reported as one line naming the file, the key and what is allowed,
-with exit code 2 and nothing written.
+Bad input (a file, or an option: all options are checked in one place, `check_options`, before any command
+runs) is reported as one line naming the file or option, the key and what is allowed, with exit code 2 and
+nothing written. The library names its own arguments in errors; only this layer words them as options.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from sim.parameters import check_value
-from sim.scenario import SCENARIO_DIR, ScenarioError
+from sim import checks as check
+from sim.checks import InputError
+from sim.scenario import SCENARIO_DIR
 
 RESULTS_DIR = Path("results")
 
+# Command-line options checked before any command runs (one place): option -> the least value allowed.
+LEAST = {"seeds": 1, "members": 1, "workers": 1, "boxes": 1, "seed": 0}
+POSITIVE = ("connect_timeout", "checkpoint_every")  # seconds
+OUTPUTS = {"run": "results folder", "project": "projections folder", "sweep": "sweep folder",
+           "sensitivity": "sweep folder", "calibrate": "calibration folder"}  # commands whose --out they write
 
-class InputError(ValueError):
-    """Bad user input other than a scenario file (a spec, an option); the message says what is allowed."""
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_options(args) -> None:
+    """Every option a command was given, checked before any work, so a bad one is one line naming it."""
+    given = {name: value for name, value in vars(args).items() if value is not None}
+    for name, least in LEAST.items():
+        if name in given:
+            check.whole(_option(name), "", given[name], least)
+    for name in POSITIVE:
+        if name in given:
+            check.number(_option(name), "", given[name], 0.0, low_open=True)
+    if "agents" in given:
+        check.parameter("--agents", "", "n_agents", given["agents"])
+    if "port" in given:
+        check.whole("--port", "", given["port"], 1, 65535)
+    if "min_density" in given:
+        check.number("--min-density", "", given["min_density"], 0.0, 1.0, low_open=True)
+    if given.get("month"):
+        check.month("--month", "", given["month"])
+    if given.get("workers") and given.get("scheduler"):
+        check.fail("--workers", "", "give --workers or --scheduler, not both (Dask workers are set up on the "
+                   "cluster)")
+    if args.command in OUTPUTS and given.get("out"):
+        check_out(Path(given["out"]), OUTPUTS[args.command])
+
+
+def check_out(folder: Path, what: str) -> None:
+    """--out must be a folder that can be created or written, checked before any work (nothing is created)."""
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        check.fail("--out", "", f"{folder} is a file; give the {what} to write into")
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        check.fail("--out", "", f"{folder} cannot be created: {existing} is a file; give the {what} to write into")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        check.fail("--out", "", f"{folder} cannot be written ({err.strerror or err}); give a writable {what}")
 
 
 def cmd_run(args) -> int:
     from sim.outputs import run_scenario
     from sim.scenario import load_scenario
 
-    if args.seeds is not None and args.seeds < 1:
-        raise InputError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.agents is not None:
-        try:
-            check_value("n_agents", args.agents)
-        except ValueError as err:
-            raise InputError(f"--agents: {err}") from None
     paths = args.scenarios or [SCENARIO_DIR / "baseline.toml"]
     scenarios = [load_scenario(p) for p in paths]  # validate every file before running any
     for scenario in scenarios:
         out = run_scenario(scenario, Path(args.out), seeds=args.seeds, n_agents=args.agents, workers=args.workers,
-                           base_seed=args.seed)
+                           base_seed=args.seed, progress=not args.quiet)
         print(f"{scenario.name}: wrote {out}")
     return 0
 
@@ -47,28 +89,23 @@ def _sweep_folder(spec, out):
 
 
 def _run_sweep(args, spec):
-    """Shared by `sweep` and `sensitivity`: validate options, refuse a foreign folder, connect, run."""
+    """Shared by `sweep` and `sensitivity`: refuse a foreign folder, connect, run."""
     from sim.sweep import make_executor, prepare, run_sweep
 
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"--workers must be at least 1, got {args.workers}")
-    if args.workers is not None and args.scheduler:
-        raise InputError("give --workers or --scheduler, not both (Dask workers are set up on the cluster)")
-    if args.checkpoint_every <= 0:
-        raise InputError(f"--checkpoint-every must be positive seconds, got {args.checkpoint_every}")
     folder = _sweep_folder(spec, args.out)
+    check_out(folder, "sweep folder")
     prepare(spec, folder)
     try:
         executor = make_executor(args.workers, args.scheduler, args.connect_timeout)
     except (ConnectionError, OSError, TimeoutError, ValueError) as err:
-        raise InputError(f"--scheduler: {err}") from None
+        raise InputError("--scheduler", "", str(err)) from None
     print(f"{spec.name}: {spec.n_runs()} runs ({spec.n_points()} {spec.design} points x {spec.replicates} "
           f"replicates), {executor.description}, into {folder}", file=sys.stderr)
     return run_sweep(spec, folder, executor, progress=not args.quiet, checkpoint_seconds=args.checkpoint_every)
 
 
 def cmd_sweep(args) -> int:
-    from sim.sweep import load_spec
+    from sim.sweep_spec import load_spec
 
     spec = load_spec(args.spec)
     result = _run_sweep(args, spec)
@@ -78,7 +115,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_sensitivity(args) -> int:
     from sim import sensitivity
-    from sim.sweep import load_spec
+    from sim.sweep_spec import load_spec
 
     spec = load_spec(args.spec)
     sensitivity.check_method(spec)  # before any run
@@ -90,17 +127,14 @@ def cmd_sensitivity(args) -> int:
 
 
 def cmd_discover(args) -> int:
-    from sim.discover import DiscoverError, discover
-    from sim.sweep import load_spec
+    from sim.discover import discover
+    from sim.sweep_spec import load_spec
 
     target = Path(args.sweep)
     folder = _sweep_folder(load_spec(target), args.out) if target.suffix == ".toml" else target
     if not folder.is_dir():
-        raise InputError(f"{folder}: no such sweep folder (give a sweep folder or its spec file)")
-    try:
-        out, text = discover(folder, args.outcome, args.month, args.min_density, args.boxes)
-    except DiscoverError as err:
-        raise InputError(str(err)) from None
+        raise InputError(folder, "", "no such sweep folder (give a sweep folder or its spec file)")
+    out, text = discover(folder, args.outcome, args.month, args.min_density, args.boxes)
     print(text)
     print(f"wrote {out}")
     return 0
@@ -125,14 +159,12 @@ def cmd_viz(args) -> int:
     import socket
     import warnings
 
-    if not 1 <= args.port <= 65535:
-        raise InputError(f"--port must be from 1 to 65535, got {args.port}")
     try:  # fail with one clear line, not a server traceback, when the address cannot be used
         with socket.create_server((args.host, args.port)):
             pass
     except OSError as err:
-        raise InputError(f"--host {args.host} --port {args.port}: cannot listen there ({err.strerror or err}); "
-                         "choose another --port, or a --host of this machine") from None
+        raise InputError(f"--host {args.host} --port {args.port}", "", f"cannot listen there "
+                         f"({err.strerror or err}); choose another --port, or a --host of this machine") from None
     # Front-end assets come from the local copy (solara-assets) through Solara's asset proxy: no CDN needed.
     # No usage telemetry and no version check: both would call out to the internet.
     os.environ.setdefault("SOLARA_ASSETS_PROXY", "true")
@@ -149,38 +181,34 @@ def cmd_viz(args) -> int:
     cli.main(args=["run", str(app), "--host", args.host, "--port", str(args.port), "--production", "--no-open",
                    "--no-check-version", "--log-level", "warning"], prog_name="odsim viz", standalone_mode=False)
 def cmd_calibrate(args) -> int:
-    from sim.calibrate import CONFIG_TOML, CALIBRATION_DIR, CalibrationError, calibrate, load_config
-    from sim.targets import TARGETS_TOML, TargetError, load_targets
+    from sim.calibrate import CALIBRATION_DIR, CONFIG_TOML, calibrate  # module attributes tests may point elsewhere
+    from sim.calibration_config import check_targets, load_config
+    from sim.targets import TARGETS_TOML, load_targets
 
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"--workers must be at least 1, got {args.workers}")
     config = Path(args.config) if args.config else CONFIG_TOML
     targets = Path(args.targets) if args.targets else TARGETS_TOML
     if args.adopt:
-        from sim.adoption import AdoptionError, adopt
+        from sim.adoption import adopt
 
-        try:
-            print(adopt(Path(args.adopt), CALIBRATION_DIR))
-        except AdoptionError as err:
-            raise InputError(str(err)) from None
+        print(adopt(Path(args.adopt), CALIBRATION_DIR))
         return 0
     # A calibration never writes into calibration/ by itself: only --adopt changes what runs use.
     out = Path(args.out) if args.out else RESULTS_DIR / ("calibration-quick" if args.quick else "calibration")
     if out.resolve() == CALIBRATION_DIR.resolve() and args.quick:
-        raise InputError(f"--out {out}: a --quick calibration may not write into the adopted calibration folder")
-    try:
-        if args.report:
-            from sim.calibration_report import write_report
+        raise InputError("--out", "", f"{out}: a --quick calibration may not write into the adopted calibration "
+                         "folder")
+    check_out(out, "calibration folder")
+    settings, observed = load_config(config, quick=args.quick), load_targets(targets, missing_ok=False)
+    check_targets(observed, settings, targets)  # every input checked before any work
+    if args.report:
+        from sim.calibration_report import write_report
 
-            load_config(config, quick=args.quick)
-            if not (out / "data" / "summary.json").is_file():
-                raise InputError(f"{out / 'data'}: no calibration results; run `odsim calibrate` first")
-            print(f"wrote {write_report(out, load_targets(targets, missing_ok=False))}")
-            return 0
-        summary = calibrate(config, targets, out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
-                            fresh=args.fresh)
-    except (CalibrationError, TargetError) as err:
-        raise InputError(str(err)) from None
+        if not (out / "data" / "summary.json").is_file():
+            raise InputError(out / "data", "", "no calibration results; run `odsim calibrate` first")
+        print(f"wrote {write_report(out, observed)}")
+        return 0
+    summary = calibrate(config, targets, out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
+                        fresh=args.fresh, progress=not args.quiet)
     print(f"calibration {summary['fingerprint']}: wrote {out / 'posterior.csv'}, {out / 'best.toml'}, "
           f"{out / 'report.md'} (seconds: {summary['seconds']})")
     if out.resolve() != CALIBRATION_DIR.resolve():
@@ -195,21 +223,53 @@ def cmd_project(args) -> int:
         for name in project.available():
             print(f"{name}: {' '.join(project.load_spec(name).description.split())}")
         return 0
-    try:
-        report = project.project(args.scenarios or None, out=Path(args.out), members=args.members, agents=args.agents,
-                                 workers=args.workers, base_seed=args.seed, plots=not args.no_plots)
-    except project.ProjectionError as err:
-        raise InputError(str(err)) from None
+    report = project.project(args.scenarios or None, out=Path(args.out), members=args.members, agents=args.agents,
+                             workers=args.workers, base_seed=args.seed, plots=not args.no_plots,
+                             progress=not args.quiet)
     print(f"projected {len(report.scenarios)} scenarios x {report.members} members at {report.agents} agents "
           f"({report.ran} runs now, {report.reused} reused from checkpoints); summary: {report.summary}")
     return 0
 
 
+def cmd_params(args) -> int:
+    """Every model parameter: meaning, default, allowed values, source, and whether calibration fits it."""
+    from sim.calibration_config import CONFIG_TOML, load_config
+    from sim.parameters import PARAMETERS
+
+    fitted = {p.name for p in load_config(CONFIG_TOML).priors}
+    print("| parameter | default | allowed | calibrated | source | meaning |")
+    print("|---|---|---|---|---|---|")
+    for p in PARAMETERS.values():
+        cells = [p.name, f"{p.default!r}" if p.kind is str else f"{p.default}".lower(), p.describe_allowed(),
+                 "yes" if p.name in fitted else "no", p.source, " ".join(p.doc.split())]
+        print("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    print(f"\ncalibrated: fitted by `odsim calibrate` (priors in {os.path.relpath(CONFIG_TOML)}); a run uses the "
+          "calibration posterior for these when calibration/posterior.csv exists, the defaults otherwise.")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors (an unknown option, a word where a number goes) as one line, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("odsim")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="odsim",
         description="Agent-based simulation of open-weight and closed AI model diffusion (2023-2030).",
     )
+    parser.add_argument("--version", action="version", version=f"odsim {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -224,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="first seed; member k uses seed+k (default 0)")
     run.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     run.add_argument("--out", default=str(RESULTS_DIR), help="output folder (default: results)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
     sweep = commands.add_parser(
@@ -288,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
     cal.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
     cal.add_argument("--fresh", action="store_true", help="discard stored progress for these settings and restart")
+    cal.add_argument("--quiet", action="store_true", help="no progress bars")
     cal.set_defaults(func=cmd_calibrate)
     from sim.project import DEFAULT_MEMBERS, OUT_DIR, PROJECTION_AGENTS
 
@@ -310,16 +372,30 @@ def build_parser() -> argparse.ArgumentParser:
     proj.add_argument("--out", default=str(OUT_DIR), help=f"output folder (default {OUT_DIR})")
     proj.add_argument("--no-plots", action="store_true", help="write tables and summary only")
     proj.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
+    proj.add_argument("--quiet", action="store_true", help="no progress bars")
     proj.set_defaults(func=cmd_project)
+    params = commands.add_parser(
+        "params", help="list every model parameter: meaning, default, range, source, calibrated or not",
+        description="Print every model parameter (sim/parameters.py) as a Markdown table: its default, the values "
+        "it allows, whether `odsim calibrate` fits it (a prior in calibration/config.toml), where its value comes "
+        "from, and what it means.",
+    )
+    params.set_defaults(func=cmd_params)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed as one line
+        return done.code
+    try:
+        check_options(args)
         return args.func(args)
-    except (ScenarioError, InputError) as err:
-        print(f"odsim: error: {err}", file=sys.stderr)
+    except InputError as err:
+        if err.argument:  # the library names its argument; here it is an option
+            err = InputError(_option(err.argument), err.key, err.message)
+        print("odsim: error: " + " ".join(str(err).splitlines()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("odsim: interrupted", file=sys.stderr)

@@ -22,15 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim import checks as check
 from sim.sweep import read_manifest, read_results
 
 OPERATORS = {">": (operator.gt, "gt"), ">=": (operator.ge, "ge"), "<": (operator.lt, "lt"),
              "<=": (operator.le, "le")}
+OUTCOME, MONTH = check.Argument("outcome"), check.Argument("month")  # discover()'s arguments, named in errors
 _OUTCOME = re.compile(r"^\s*([a-z0-9_]+)(?:@(\d{4}-\d{2}))?\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
-
-
-class DiscoverError(ValueError):
-    """Bad outcome, month or folder; the message says what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -56,22 +54,21 @@ class Outcome:
 def parse_outcome(text: str, manifest: dict, month: str | None = None) -> Outcome:
     match = _OUTCOME.match(text)
     if not match:
-        raise DiscoverError(f"--outcome {text!r}: write OBSERVABLE OP NUMBER, e.g. \"or_share_cn > 0.5\" "
-                            f"(OP one of {', '.join(OPERATORS)}; optionally OBSERVABLE@YYYY-MM)")
+        check.fail(OUTCOME, "", f"{text!r}: write OBSERVABLE OP NUMBER, e.g. \"or_share_cn > 0.5\" (OP one of "
+                   f"{', '.join(OPERATORS)}; optionally OBSERVABLE@YYYY-MM)")
     observable, at, op, number = match.groups()
     if observable not in manifest["observables"]:
-        raise DiscoverError(f"--outcome: {observable!r} is not in this sweep; kept observables: "
-                            f"{', '.join(manifest['observables'])}")
+        check.fail(OUTCOME, "", f"{observable!r} is not in this sweep; kept observables: "
+                   f"{', '.join(manifest['observables'])}")
     if at and month and at != month:
-        raise DiscoverError(f"--outcome names month {at} but --month says {month}")
+        check.fail(OUTCOME, "", f"names month {at} but the month asked for is {month}")
     month = at or month or manifest["months"][-1]
     if month not in manifest["months"]:
-        raise DiscoverError(f"--month {month!r} is not kept in this sweep; kept months: "
-                            f"{', '.join(manifest['months'])}")
+        check.fail(MONTH, "", f"{month!r} is not kept in this sweep; kept months: {', '.join(manifest['months'])}")
     try:
         threshold = float(number)
     except ValueError:
-        raise DiscoverError(f"--outcome: {number!r} is not a number") from None
+        check.fail(OUTCOME, "", f"{number!r} is not a number")
     return Outcome(observable, op, threshold, month)
 
 
@@ -223,21 +220,19 @@ def discover(folder: Path, outcome_text: str, month: str | None = None, min_dens
 
     manifest = read_manifest(folder)
     if manifest is None:
-        raise DiscoverError(f"{folder}: not a sweep folder (no manifest.json); run odsim sweep first")
-    if not 0 < min_density <= 1:
-        raise DiscoverError(f"--min-density must be in (0, 1], got {min_density}")
-    if max_boxes < 1:
-        raise DiscoverError(f"--boxes must be at least 1, got {max_boxes}")
+        check.fail(folder, "", "not a sweep folder (no manifest.json); run odsim sweep first")
+    check.number(check.Argument("min_density"), "", min_density, 0.0, 1.0, low_open=True)
+    check.whole(check.Argument("boxes"), "", max_boxes, 1)
     outcome = parse_outcome(outcome_text, manifest, month)
     parameters = list(manifest["parameters"])
     try:
         x, y = cases(folder, outcome, parameters)
     except FileNotFoundError as err:
-        raise DiscoverError(str(err)) from None
+        check.fail(folder, "", str(err))
     n_interest = int(y.sum())
     if n_interest == 0 or n_interest == len(y):
-        raise DiscoverError(f"{outcome} happens in {n_interest} of {len(y)} runs; PRIM needs runs where it "
-                            "happens and runs where it does not (try another threshold)")
+        check.fail(OUTCOME, "", f"{outcome} happens in {n_interest} of {len(y)} runs; PRIM needs runs where it "
+                   "happens and runs where it does not (try another threshold)")
     stats, limits, trajectory = run_prim(x, y, manifest["parameters"], min_density, max_boxes)
     text = summary(stats, limits, outcome, len(y), n_interest, manifest["name"], min_density)
     if manifest.get("status") != "complete":

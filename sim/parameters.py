@@ -25,6 +25,17 @@ class Parameter:
     source: str = "ASSUMPTION"
     behavioural: bool = False  # fitted by calibration
     kind: type = float
+    allowed: tuple[str, ...] | str = ()  # text parameters: the allowed values, or "month" for a YYYY-MM label
+
+    def describe_allowed(self) -> str:
+        """What the parameter accepts, in words (for messages and `odsim params`)."""
+        if self.kind is bool:
+            return "true or false"
+        if self.allowed == "month":
+            return "a month YYYY-MM"
+        if self.allowed:
+            return " or ".join(repr(v) for v in self.allowed)
+        return f"a {'whole ' if self.kind is int else ''}number in [{self.low}, {self.high}]"
 
 
 def _p(name, default, low, high, doc, source="ASSUMPTION", behavioural=False, kind=float):
@@ -35,10 +46,12 @@ _TABLE = [
     # --- run structure -------------------------------------------------------------------------------------
     _p("n_agents", 5000, 50, 5_000_000, "simulated agents; each stands for a weight of real token demand",
        "structural", kind=int),
-    Parameter("start", "2023-01", doc="first simulated month (YYYY-MM)", source="structural", kind=str),
-    Parameter("end", "2030-12", doc="last simulated month (YYYY-MM)", source="structural", kind=str),
+    Parameter("start", "2023-01", doc="first simulated month (YYYY-MM)", source="structural", kind=str,
+              allowed="month"),
+    Parameter("end", "2030-12", doc="last simulated month (YYYY-MM)", source="structural", kind=str,
+              allowed="month"),
     Parameter("network", "clustered", doc="'clustered' social graph, or 'complete' mixing (peer terms use "
-              "population averages)", source="structural", kind=str),
+              "population averages)", source="structural", kind=str, allowed=("clustered", "complete")),
     _p("mean_degree", 8.0, 1.0, 50.0, "average number of word-of-mouth ties per agent"),
     _p("homophily_region", 0.8, 0.0, 1.0, "share of an agent's ties inside its own region"),
     _p("homophily_segment", 0.5, 0.0, 1.0, "share of same-region ties that are also in the same segment"),
@@ -123,29 +136,29 @@ def defaults() -> dict[str, Any]:
 
 
 def check_value(name: str, value: Any) -> Any:
-    """Return `value` converted to the parameter's type, or raise ValueError saying what is allowed."""
+    """Return `value` converted to the parameter's type, or raise ValueError saying what is allowed (the table's
+    kind, range and allowed values decide; no parameter is special-cased here)."""
     if name not in PARAMETERS:
         raise KeyError(f"unknown parameter {name!r}; allowed: {', '.join(PARAMETERS)}")
     p = PARAMETERS[name]
     if p.kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false, got {value!r}")
-        return value
-    if p.kind is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{name} must be text, got {value!r}")
-        if name in ("start", "end"):
-            parse_month(value)
-        if name == "network" and value not in ("clustered", "complete"):
-            raise ValueError(f"network must be 'clustered' or 'complete', got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in [{p.low}, {p.high}], got {value!r}")
-    if p.kind is int and int(value) != value:
-        raise ValueError(f"{name} must be a whole number in [{p.low}, {p.high}], got {value!r}")
-    if not p.low <= value <= p.high:
-        raise ValueError(f"{name} must be in [{p.low}, {p.high}], got {value!r}")
+        ok = isinstance(value, bool)
+    elif p.kind is str:
+        ok = isinstance(value, str) and (_is_month(value) if p.allowed == "month" else
+                                         not p.allowed or value in p.allowed)
+    else:
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and p.low <= value <= p.high
+              and (p.kind is not int or int(value) == value))
+    if not ok:
+        raise ValueError(f"{name} must be {p.describe_allowed()}, got {value!r}")
     return p.kind(value)
+
+
+def _is_month(text: str) -> bool:
+    try:
+        return len(text) == 7 and parse_month(text) >= 0
+    except ValueError:
+        return False
 
 
 def resolve(overrides: dict[str, Any]) -> dict[str, Any]:

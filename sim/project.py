@@ -11,8 +11,10 @@ interrupted suite resumes without redoing work, and a changed scenario file or m
 
 Per scenario, `<out>/<scenario>/` holds quantiles.csv, diff_vs_baseline.csv (date YYYY-MM, metric, mean, q05,
 q25, q50, q75, q95), regimes.csv (share of members ending in each regime), manifest.json and fan charts; each
-folder is replaced as a whole. `<out>/summary.md` and the cross-scenario charts cover every scenario found in
-`<out>`, so projecting one more scenario later adds it to the comparison.
+folder is replaced as a whole. `<out>/summary.md` and the cross-scenario charts cover the scenarios of this
+invocation only (they share seeds and parameter draws, so the differences are paired); scenario folders left in
+`<out>` by earlier invocations stay on disk but are not compared. To compare more scenarios, project them together
+(finished members are reused from checkpoints).
 
 Scenario arguments are names in scenarios/ (`security_bans`), file paths, or several joined by '+'
 (`security_bans+us_open_push`), which composes them into one scenario (parameters of later files win, shocks add
@@ -26,7 +28,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
@@ -37,14 +38,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from sim import checks as check
 from sim import statistics
+from sim.checks import InputError
 from sim.observe import metric_names
 from sim.outputs import git_commit, versions, write_atomically
-from sim.parameters import check_value
 from sim.population import REGIONS
 from sim.posterior import POSTERIOR_CSV, describe_source, parameter_sets, provenance
 from sim.runner import default_workers, run_member
-from sim.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenarios
+from sim.scenario import SCENARIO_DIR, Scenario, load_scenarios, read as read_scenario
 
 OUT_DIR = Path("results") / "projections"
 MEMBERS_DIR = "_members"
@@ -98,10 +100,6 @@ REGIMES: list[tuple[str, str, Callable[[dict[str, float]], bool]]] = [
 ]
 
 
-class ProjectionError(ValueError):
-    """Bad projection options (member or agent counts); the message says what is allowed."""
-
-
 # --- scenarios ---------------------------------------------------------------------------------------------------
 def available() -> list[str]:
     """Names of the shipped scenario files, baseline first."""
@@ -114,7 +112,7 @@ def _path(part: str) -> Path:
         return Path(part)
     path = SCENARIO_DIR / f"{part}.toml"
     if not path.is_file():
-        raise ScenarioError(part, "scenario", f"no such scenario; available: {', '.join(available())} "
+        raise InputError(part, "scenario", f"no such scenario; available: {', '.join(available())} "
                             "(or give a path to a .toml file; join several with '+')")
     return path
 
@@ -128,8 +126,7 @@ def dedupe(scenario: Scenario) -> Scenario:
 
 def _own_text(path: Path) -> dict[str, Any]:
     """A file's own narrative keys, without those of the files it includes."""
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
+    data = read_scenario(path)
     return {key: data.get(key, default) for key, default in (("description", ""), ("rationale", ""), ("sources", []))}
 
 
@@ -140,7 +137,7 @@ def load_spec(spec: str) -> Scenario:
     baseline, whose text would otherwise open every summary."""
     parts = [p for p in spec.split("+")]
     if not all(parts):
-        raise ScenarioError(spec, "scenario", "empty name in a '+' composition; write e.g. security_bans+us_open_push")
+        raise InputError(spec, "scenario", "empty name in a '+' composition; write e.g. security_bans+us_open_push")
     paths = [_path(p) for p in parts]
     scenario = dedupe(load_scenarios(paths))  # validates every file
     texts = [_own_text(p) for p in paths]
@@ -159,7 +156,7 @@ def load_specs(specs: Iterable[str] | None) -> list[Scenario]:
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
-        raise ScenarioError(dup, "name", "given twice; each scenario writes its own folder")
+        raise InputError(dup, "name", "given twice; each scenario writes its own folder")
     if BASELINE not in names:
         scenarios.insert(0, load_spec(BASELINE))
     return sorted(scenarios, key=lambda s: s.name != BASELINE)
@@ -367,10 +364,10 @@ def _fmt_diff(metric: str, row) -> str:
     return f"{100 * row.q50:+.1f} ({100 * row.q05:+.1f} to {100 * row.q95:+.1f})"
 
 
-def read_results(out: Path) -> dict[str, dict[str, Any]]:
-    """Every scenario folder in `out` with complete results, baseline first."""
+def read_results(out: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The named scenarios' complete results in `out`, baseline first."""
     found = {}
-    for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+    for folder in (out / name for name in sorted(names)):
         files = [folder / f for f in ("quantiles.csv", "diff_vs_baseline.csv", "regimes.csv", "manifest.json")]
         if all(f.is_file() for f in files):
             found[folder.name] = {
@@ -382,25 +379,32 @@ def read_results(out: Path) -> dict[str, dict[str, Any]]:
     return dict(sorted(found.items(), key=lambda kv: kv[0] != BASELINE))
 
 
+SUMMARY_INTRO = [
+    "# Scenario projections to 2030",
+    "",
+    "Each scenario is an ensemble of simulation runs. Member k of every scenario uses the same random seed and "
+    "the same behavioural parameters, so the *difference from baseline* is paired: it is the effect of the "
+    "scenario in that member, and its interval is usually much narrower than the spread of the levels.",
+    "",
+    "How to read the numbers: a level is the median over members with the 90% interval (5th-95th percentile) "
+    "in brackets; a difference is in percentage points (median and 90% interval of the paired differences). "
+    "Intervals cover randomness in releases, awareness and choices and, when a calibration posterior exists, "
+    "parameter uncertainty; they do not cover errors in the model's structure or in a scenario's premises, "
+    "which each scenario file states with its sources and ASSUMPTIONS. 'Marketplace' means an OpenRouter-like "
+    "API marketplace (developers and apps), not all AI use.",
+    "",
+]
+
+
 def summary_markdown(results: dict[str, dict[str, Any]]) -> str:
-    """The policy-analyst summary: headline comparison, regime shares, then a table per scenario."""
-    lines = [
-        "# Scenario projections to 2030",
-        "",
-        "Each scenario is an ensemble of simulation runs. Member k of every scenario uses the same random seed and "
-        "the same behavioural parameters, so the *difference from baseline* is paired: it is the effect of the "
-        "scenario in that member, and its interval is usually much narrower than the spread of the levels.",
-        "",
-        "How to read the numbers: a level is the median over members with the 90% interval (5th-95th percentile) "
-        "in brackets; a difference is in percentage points (median and 90% interval of the paired differences). "
-        "Intervals cover randomness in releases, awareness and choices and, when a calibration posterior exists, "
-        "parameter uncertainty; they do not cover errors in the model's structure or in a scenario's premises, "
-        "which each scenario file states with its sources and ASSUMPTIONS. 'Marketplace' means an OpenRouter-like "
-        "API marketplace (developers and apps), not all AI use.",
-        "",
-    ]
+    """The policy-analyst summary: which scenarios it covers, headline comparison, regime shares, then a table per
+    scenario."""
     first = next(iter(results.values()))["manifest"]
-    lines += [f"Parameters: {first['parameter_source']}. Agents per run: {first['agents']}.", ""]
+    lines = SUMMARY_INTRO + [
+        f"Scenarios: {', '.join(results)}, all projected by one `odsim project` invocation with the same "
+        f"{first['members']} members (seeds {first['seeds']}) and the same parameter draws; other scenario folders in "
+        "this output folder, from earlier invocations, are not part of this summary.", "",
+        f"Parameters: {first['parameter_source']}. Agents per run: {first['agents']}.", ""]
 
     headline = ["or_share_cn", "or_share_open", "ent_share_open_us", "or_share_us"]
     lines += ["## Headline: change from baseline by 2030-12 (percentage points)", "",
@@ -452,11 +456,12 @@ def summary_markdown(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(out: Path, plots: bool = True) -> Path:
-    """summary.md and the cross-scenario charts from every scenario folder in `out` (each file atomically)."""
+def write_summary(out: Path, plots: bool, names: Iterable[str]) -> Path:
+    """summary.md and the cross-scenario charts from the named scenarios' folders in `out` (each file atomically):
+    the scenarios of one invocation, so every comparison is paired (same seeds and parameter draws)."""
     from sim import projection_plots
 
-    results = read_results(out)
+    results = read_results(out, names)
     if BASELINE not in results:
         raise RuntimeError(f"{out}: no baseline results to compare with")
     outputs = {"summary.md": lambda path: path.write_text(summary_markdown(results))}
@@ -493,14 +498,10 @@ def project(
 ) -> ProjectionReport:
     """Project each scenario (all shipped ones by default; baseline always) to 2030-12 and write the results.
     Member k takes parameter set k from `posterior` when that file exists (hand-set defaults otherwise)."""
-    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
-        raise ProjectionError(f"--members must be a whole number of at least 1, got {members!r}")
-    try:
-        agents = check_value("n_agents", agents)
-    except ValueError as err:
-        raise ProjectionError(f"--agents: {err}") from None
-    if workers is not None and workers < 1:
-        raise ProjectionError(f"--workers must be at least 1, got {workers}")
+    check.whole(check.Argument("members"), "", members, 1)
+    agents = check.parameter(check.Argument("agents"), "", "n_agents", agents)
+    if workers is not None:
+        check.whole(check.Argument("workers"), "", workers, 1)
     scenarios = load_specs(specs)
     out = Path(out)
     draws = parameter_sets(Path(posterior))
@@ -516,5 +517,5 @@ def project(
     for name in tqdm(plan, desc="writing results", unit="scenario", disable=not progress, dynamic_ncols=True):
         folders.append(write_scenario(out, by_name[name], plan[name], baseline_stack, dates, agents, base_seed,
                                       plots, posterior))
-    summary = write_summary(out, plots)
+    summary = write_summary(out, plots, [s.name for s in scenarios])
     return ProjectionReport([s.name for s in scenarios], members, agents, ran, total - ran, folders, summary)

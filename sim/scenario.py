@@ -16,32 +16,25 @@
     date = "2026-07"
     ban = { origin = "CN", regions = ["north_america", "europe"], segments = ["regulated_enterprise"] }
 
-Every key is checked before anything runs; a bad file raises ScenarioError naming the file, the key and what
-is allowed. Several scenarios compose: parameters of later ones win, shocks add up.
+Every key is checked before anything runs; a bad file raises InputError (sim/checks.py) naming the file, the key and
+what is allowed. Several scenarios compose: parameters of later ones win, shocks add up.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.parameters import PARAMETERS, check_value, resolve
-from sim.shocks import Shock, ShockError, parse_shock
+from sim import checks as check
+from sim.checks import InputError
+from sim.parameters import resolve
+from sim.shocks import Shock, parse_shock
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 TOP_KEYS = ("name", "description", "rationale", "sources", "includes", "run", "parameters", "shock")
 RUN_KEYS = ("seeds",)
 MAX_SEEDS = 10_000
-
-
-class ScenarioError(ValueError):
-    """A scenario file is invalid: says which file, which key and what is allowed."""
-
-    def __init__(self, path: Path | str, key: str, message: str):
-        super().__init__(f"{path}: {key}: {message}")
-        self.path, self.key = str(path), key
 
 
 @dataclass(frozen=True)
@@ -63,85 +56,54 @@ class Scenario:
         return resolve(self.parameters)
 
 
-def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise ScenarioError(path, "file", "no such scenario file")
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(path, "toml", f"not valid TOML ({err})") from None
-
-
-def _text(path, data, key) -> str:
-    value = data.get(key, "")
-    if not isinstance(value, str):
-        raise ScenarioError(path, key, "must be text")
-    return value
+def read(path: Path) -> dict[str, Any]:
+    """A scenario file's raw content (one InputError for a missing, binary, malformed or empty file)."""
+    return check.read_toml(path, "scenario file", "at least a name")
 
 
 def load_scenario(path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
     """Load and validate one scenario file, with its includes composed before it."""
     path = Path(path).resolve() if Path(path).exists() else Path(path)
     if path in _seen:
-        raise ScenarioError(path, "includes", "includes itself (directly or through another file)")
-    data = _read(path)
-    unknown = sorted(set(data) - set(TOP_KEYS))
-    if unknown:
-        raise ScenarioError(path, unknown[0], f"unknown key; allowed: {', '.join(TOP_KEYS)}")
-    name = data.get("name")
-    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
-        raise ScenarioError(path, "name", "required; letters, digits, '_' or '-' (it names the output folder)")
+        check.fail(path, "includes", "includes itself (directly or through another file)")
+    data = check.table(path, "", read(path), TOP_KEYS)
+    name = check.folder_name(path, "name", data.get("name"))
 
-    includes = data.get("includes", [])
-    if not isinstance(includes, list) or not all(isinstance(x, str) for x in includes):
-        raise ScenarioError(path, "includes", "must be a list of scenario file paths")
+    includes = check.texts(path, "includes", data.get("includes", []), what="scenario file paths")
+    for inc in includes:
+        if not (path.parent / inc).is_file():
+            check.fail(path, "includes", f"no such scenario file: {path.parent / inc}")
     parts = [load_scenario(path.parent / inc, _seen + (path,)) for inc in includes]
 
     parameters = data.get("parameters", {})
     if not isinstance(parameters, dict):
-        raise ScenarioError(path, "parameters", "must be a table of parameter = value")
-    checked = {}
-    for key, value in parameters.items():
-        if key not in PARAMETERS:
-            raise ScenarioError(path, f"parameters.{key}", f"unknown parameter; allowed: {', '.join(PARAMETERS)}")
-        try:
-            checked[key] = check_value(key, value)
-        except ValueError as err:
-            raise ScenarioError(path, f"parameters.{key}", str(err)) from None
+        check.fail(path, "parameters", "must be a table of parameter = value")
+    checked = {key: check.parameter(path, f"parameters.{key}", key, value) for key, value in parameters.items()}
 
-    run = data.get("run", {})
-    if not isinstance(run, dict):
-        raise ScenarioError(path, "run", f"must be a table with keys: {', '.join(RUN_KEYS)}")
-    for key in sorted(set(run) - set(RUN_KEYS)):
-        raise ScenarioError(path, f"run.{key}", f"unknown key; allowed: {', '.join(RUN_KEYS)}")
-    seeds = run.get("seeds", parts[-1].seeds if parts else 10)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
-        raise ScenarioError(path, "run.seeds", f"must be a whole number from 1 to {MAX_SEEDS}, got {seeds!r}")
+    run = check.table(path, "run", data.get("run", {}), RUN_KEYS)
+    seeds = check.whole(path, "run.seeds", run.get("seeds", parts[-1].seeds if parts else 10), 1, MAX_SEEDS)
 
+    composed = {**(compose(parts).parameters if parts else {}), **checked}
+    try:
+        resolved = resolve(composed)
+    except (KeyError, ValueError) as err:
+        check.fail(path, "parameters", str(err))
     shock_specs = data.get("shock", [])
     if not isinstance(shock_specs, list):
-        raise ScenarioError(path, "shock", "write shocks as [[shock]] tables")
+        check.fail(path, "shock", "write shocks as [[shock]] tables")
     shocks = []
     for number, spec in enumerate(shock_specs, start=1):
         try:
-            shocks.append(parse_shock(spec))
-        except ShockError as err:
-            raise ScenarioError(path, f"shock[{number}].{err.key}", str(err)) from None
+            shocks.append(parse_shock(spec, first=resolved["start"], last=resolved["end"]))
+        except InputError as err:
+            raise err.within(path, f"shock[{number}]") from None
 
-    sources = data.get("sources", [])
-    if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
-        raise ScenarioError(path, "sources", "must be a list of texts")
     own = Scenario(
-        name=name, description=_text(path, data, "description"), parameters=checked, shocks=tuple(shocks),
-        seeds=seeds, rationale=_text(path, data, "rationale"), sources=tuple(sources), files=(str(path),),
+        name=name, description=check.text(path, "description", data.get("description", "")), parameters=checked,
+        shocks=tuple(shocks), seeds=seeds, rationale=check.text(path, "rationale", data.get("rationale", "")),
+        sources=tuple(check.texts(path, "sources", data.get("sources", []))), files=(str(path),),
     )
-    scenario = compose([*parts, own], name=name) if parts else own
-    try:
-        scenario.resolved_parameters()
-    except (KeyError, ValueError) as err:
-        raise ScenarioError(path, "parameters", str(err)) from None
-    return scenario
+    return compose([*parts, own], name=name) if parts else own
 
 
 def compose(scenarios: list[Scenario], name: str | None = None) -> Scenario:

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.sweep import SpecError, SweepSpec, read_results
+from sim.checks import InputError
+from sim.sweep import read_results
+from sim.sweep_spec import SweepSpec
 
 METHODS = {"morris": "Morris elementary effects", "saltelli": "Sobol indices (Saltelli sampling)"}
 CONF_LEVEL = 0.95
@@ -24,7 +26,7 @@ CONF_LEVEL = 0.95
 
 def check_method(spec: SweepSpec) -> None:
     if spec.design not in METHODS:
-        raise SpecError(spec.path, "design", f"odsim sensitivity needs design 'morris' or 'saltelli', got "
+        raise InputError(spec.path, "design", f"odsim sensitivity needs design 'morris' or 'saltelli', got "
                         f"{spec.design!r} (use odsim sweep and odsim discover for other designs)")
 
 
@@ -50,7 +52,7 @@ def analyse(spec: SweepSpec, folder: Path) -> pd.DataFrame:
         values = y[output].to_numpy(dtype=float)
         missing = np.isnan(values).sum()
         if missing:
-            raise SpecError(spec.path, "sensitivity.outputs", f"{output} is undefined (nothing to divide) in "
+            raise InputError(spec.path, "sensitivity.outputs", f"{output} is undefined (nothing to divide) in "
                             f"{missing} of {len(values)} design points; choose another output")
         if spec.design == "morris":
             res = morris.analyze(problem, spec.unit_design(), values, num_levels=spec.levels,

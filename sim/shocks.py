@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from sim.calendar import month_label, parse_month
+from sim import checks as check
+from sim.calendar import month_label
 from sim.catalogue import LICENCE_CLASSES, ORIGINS, families
-from sim.parameters import PARAMETERS, check_value
+from sim.parameters import PARAMETERS
 from sim.population import REGIONS, SEGMENT_NAMES
 
 FAMILY_EFFECTS = ("price_factor", "capability_shift", "release_rate_factor", "licence")
@@ -32,14 +33,6 @@ BAN_KEYS = SELECTOR_KEYS + ("regions", "segments")
 # Parameters a shock may not change: they fix the run's structure at build time.
 STRUCTURAL = ("n_agents", "start", "end", "network", "choice", "mean_degree", "homophily_region",
               "homophily_segment")
-
-
-class ShockError(ValueError):
-    """A shock description is invalid; `key` names the offending key (dotted path inside the shock)."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
 
 
 @dataclass(frozen=True)
@@ -73,141 +66,109 @@ class Shock:
         return f"{span}: {self.note}" if self.note else span
 
 
-def _select(spec: Any, key: str) -> frozenset[str]:
+def _select(source, key: str, spec: Any) -> frozenset[str]:
     """Families chosen by a selector table: explicit names and/or origin and openness filters."""
-    if not isinstance(spec, dict):
-        raise ShockError(key, f"must be a table with keys {', '.join(SELECTOR_KEYS)}")
-    unknown = set(spec) - set(SELECTOR_KEYS)
-    if unknown:
-        raise ShockError(f"{key}.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(SELECTOR_KEYS)}")
+    check.table(source, key, spec, SELECTOR_KEYS)
     chosen = list(families())
     if "names" in spec:
-        names = spec["names"]
-        allowed = [f.name for f in families()]
-        bad = [n for n in names if n not in allowed] if isinstance(names, list) else [names]
-        if bad:
-            raise ShockError(f"{key}.names", f"unknown family {bad[0]!r}; allowed: {', '.join(allowed)}")
-        chosen = [f for f in chosen if f.name in names]
+        listed = check.names(source, f"{key}.names", spec["names"], [f.name for f in families()], what="family")
+        chosen = [f for f in chosen if f.name in listed]
     if "origin" in spec:
-        if spec["origin"] not in ORIGINS:
-            raise ShockError(f"{key}.origin", f"must be one of {', '.join(ORIGINS)}, got {spec['origin']!r}")
-        chosen = [f for f in chosen if f.origin == spec["origin"]]
+        origin = check.choice(source, f"{key}.origin", spec["origin"], ORIGINS)
+        chosen = [f for f in chosen if f.origin == origin]
     if "open_weights" in spec:
-        if not isinstance(spec["open_weights"], bool):
-            raise ShockError(f"{key}.open_weights", "must be true or false")
-        chosen = [f for f in chosen if f.open_weights == spec["open_weights"]]
+        open_weights = check.flag(source, f"{key}.open_weights", spec["open_weights"])
+        chosen = [f for f in chosen if f.open_weights == open_weights]
     return frozenset(f.name for f in chosen)
 
 
-def _names(values: Any, allowed: tuple[str, ...], key: str) -> frozenset[str]:
-    if not isinstance(values, list) or not values:
-        raise ShockError(key, f"must be a non-empty list of: {', '.join(allowed)}")
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise ShockError(key, f"unknown value {bad[0]!r}; allowed: {', '.join(allowed)}")
-    return frozenset(values)
-
-
-def _number(spec: dict, key: str, low: float, high: float) -> float:
-    value = spec[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ShockError(key, f"must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
-
-
-def parse_shock(spec: Any) -> Shock:
-    """Build a Shock from a TOML table, raising ShockError that names the offending key."""
+def parse_shock(spec: Any, source: str = "", first: str | None = None, last: str | None = None) -> Shock:
+    """Build a Shock from a TOML table, raising InputError (in `source`) that names the offending key. With
+    `first` and `last` (the simulated months), a shock dated outside them is refused: it would change nothing."""
     if not isinstance(spec, dict):
-        raise ShockError("shock", "each [[shock]] must be a table")
-    unknown = set(spec) - set(SHOCK_KEYS)
-    if unknown:
-        raise ShockError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(SHOCK_KEYS)}")
+        check.fail(source, "shock", "each [[shock]] must be a table")
+    check.table(source, "", spec, SHOCK_KEYS)
     if "date" not in spec:
-        raise ShockError("date", "missing; every shock needs a start month YYYY-MM")
-    months = {}
-    for key in ("date", "until"):
-        if key in spec:
-            try:
-                months[key] = parse_month(spec[key])
-            except ValueError as err:
-                raise ShockError(key, str(err)) from None
-    start = months["date"]
-    until = months.get("until", start)
+        check.fail(source, "date", "missing; every shock needs a start month YYYY-MM")
+    start = check.month(source, "date", spec["date"], first, last)
+    until = check.month(source, "until", spec["until"]) if "until" in spec else start
     if until < start:
-        raise ShockError("until", f"{spec['until']} is before date {spec['date']}")
-    fields: dict[str, Any] = {"start": start, "until": until, "note": str(spec.get("note", ""))}
+        check.fail(source, "until", f"{spec['until']} is before date {spec['date']}")
+    fields: dict[str, Any] = {"start": start, "until": until,
+                              "note": check.text(source, "note", spec.get("note", ""))}
 
     for change in PARAMETER_CHANGES:
         if change in spec:
-            fields[change] = _parameter_changes(spec[change], change)
+            fields[change] = _parameter_changes(source, change, spec[change])
 
     effects = [k for k in FAMILY_EFFECTS if k in spec]
     if effects and "families" not in spec:
-        raise ShockError(effects[0], "needs a 'families' selector saying which families it applies to")
+        check.fail(source, effects[0], "needs a 'families' selector saying which families it applies to")
     if "families" in spec:
-        if not effects:
-            raise ShockError("families", f"selects families but sets none of: {', '.join(FAMILY_EFFECTS)}")
-        fields["families"] = _select(spec["families"], "families")
-        if "price_factor" in spec:
-            fields["price_factor"] = _number(spec, "price_factor", 0.01, 100.0)
-        if "regions" in spec:
-            if set(effects) != {"price_factor"}:
-                raise ShockError("regions", "limits a price change only: use it with price_factor and no other "
-                                 "family effect (write other effects as a separate shock)")
-            fields["price_regions"] = _names(spec["regions"], REGIONS, "regions")
-        if "capability_shift" in spec:
-            fields["capability_shift"] = _number(spec, "capability_shift", -50.0, 50.0)
-        if "release_rate_factor" in spec:
-            fields["release_rate_factor"] = _number(spec, "release_rate_factor", 0.0, 20.0)
-        if "licence" in spec:
-            if spec["licence"] not in LICENCE_CLASSES:
-                raise ShockError("licence", f"must be one of {', '.join(LICENCE_CLASSES)}, got {spec['licence']!r}")
-            fields["licence"] = spec["licence"]
-
+        fields.update(_family_effects(source, spec, effects))
     if "ban" in spec:
-        ban = spec["ban"]
-        if not isinstance(ban, dict):
-            raise ShockError("ban", f"must be a table with keys {', '.join(BAN_KEYS)}")
-        unknown = set(ban) - set(BAN_KEYS)
-        if unknown:
-            raise ShockError(f"ban.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(BAN_KEYS)}")
-        selector = {k: v for k, v in ban.items() if k in SELECTOR_KEYS}
-        if not selector:
-            raise ShockError("ban", "say which families are banned (names, origin or open_weights)")
-        fields["ban_families"] = _select(selector, "ban")
-        fields["ban_regions"] = _names(ban["regions"], REGIONS, "ban.regions") if "regions" in ban else frozenset(REGIONS)
-        fields["ban_segments"] = (
-            _names(ban["segments"], SEGMENT_NAMES, "ban.segments") if "segments" in ban else frozenset(SEGMENT_NAMES)
-        )
+        fields.update(_ban(source, spec["ban"]))
     if "regions" in spec and "families" not in spec:
-        raise ShockError("regions", "limits a family price change: needs 'families' and 'price_factor'")
+        check.fail(source, "regions", "limits a family price change: needs 'families' and 'price_factor'")
     if not any(k in spec for k in (*PARAMETER_CHANGES, "families", "ban")):
-        raise ShockError("shock", "changes nothing; give 'set', 'add', 'scale', 'families' with an effect, or 'ban'")
+        check.fail(source, "shock", "changes nothing; give 'set', 'add', 'scale', 'families' with an effect, or "
+                   "'ban'")
     return Shock(**fields)
 
 
-def _parameter_changes(table: Any, change: str) -> tuple[tuple[str, float], ...]:
+def _family_effects(source, spec: dict, effects: list[str]) -> dict[str, Any]:
+    if not effects:
+        check.fail(source, "families", f"selects families but sets none of: {', '.join(FAMILY_EFFECTS)}")
+    fields: dict[str, Any] = {"families": _select(source, "families", spec["families"])}
+    if "price_factor" in spec:
+        fields["price_factor"] = check.number(source, "price_factor", spec["price_factor"], 0.01, 100.0)
+    if "regions" in spec:
+        if set(effects) != {"price_factor"}:
+            check.fail(source, "regions", "limits a price change only: use it with price_factor and no other "
+                       "family effect (write other effects as a separate shock)")
+        fields["price_regions"] = frozenset(check.names(source, "regions", spec["regions"], REGIONS))
+    if "capability_shift" in spec:
+        fields["capability_shift"] = check.number(source, "capability_shift", spec["capability_shift"], -50.0, 50.0)
+    if "release_rate_factor" in spec:
+        fields["release_rate_factor"] = check.number(source, "release_rate_factor", spec["release_rate_factor"],
+                                                     0.0, 20.0)
+    if "licence" in spec:
+        fields["licence"] = check.choice(source, "licence", spec["licence"], LICENCE_CLASSES)
+    return fields
+
+
+def _ban(source, ban: Any) -> dict[str, Any]:
+    check.table(source, "ban", ban, BAN_KEYS)
+    selector = {k: v for k, v in ban.items() if k in SELECTOR_KEYS}
+    if not selector:
+        check.fail(source, "ban", "say which families are banned (names, origin or open_weights)")
+    return {
+        "ban_families": _select(source, "ban", selector),
+        "ban_regions": frozenset(check.names(source, "ban.regions", ban["regions"], REGIONS)
+                                 if "regions" in ban else REGIONS),
+        "ban_segments": frozenset(check.names(source, "ban.segments", ban["segments"], SEGMENT_NAMES)
+                                  if "segments" in ban else SEGMENT_NAMES),
+    }
+
+
+def _parameter_changes(source, change: str, table: Any) -> tuple[tuple[str, float], ...]:
     """Validate a `set`, `add` or `scale` table: parameters a shock may change, with values it allows."""
     if not isinstance(table, dict) or not table:
-        raise ShockError(change, "must be a table of parameter = value")
+        check.fail(source, change, "must be a table of parameter = value")
     changes = []
     for name, value in table.items():
         key = f"{change}.{name}"
         if name in STRUCTURAL or name not in PARAMETERS or PARAMETERS[name].kind not in (int, float):
             allowed = [n for n, p in PARAMETERS.items() if n not in STRUCTURAL and p.kind in (int, float)]
-            raise ShockError(key, f"not a parameter a shock can change; allowed: {', '.join(allowed)}")
-        if change == "set":
-            try:
-                changes.append((name, check_value(name, value)))
-            except ValueError as err:
-                raise ShockError(key, str(err)) from None
-            continue
+            check.fail(source, key, f"not a parameter a shock can change; allowed: {', '.join(allowed)}")
         p = PARAMETERS[name]
-        if change == "add":
+        if change == "set":
+            changes.append((name, check.parameter(source, key, name, value)))
+        elif change == "add":
             span = p.high - p.low
-            changes.append((name, _number({key: value}, key, -span, span)))
+            changes.append((name, check.number(source, key, value, -span, span)))
         else:
-            changes.append((name, _number({key: value}, key, 0.0, 100.0)))
+            changes.append((name, check.number(source, key, value, 0.0, 100.0)))
     return tuple(changes)
 
 

@@ -43,17 +43,14 @@ ids already on disk. When every run is done the parts are merged, sorted by run 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-import math
 import multiprocessing
 import os
 import shutil
 import time
-import tomllib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -70,391 +67,14 @@ try:
 except ImportError:  # pragma: no cover
     fcntl = None
 
-from sim.calendar import month_label, parse_month
-from sim.observe import metric_names
-from sim.parameters import PARAMETERS, check_value, resolve
-from sim.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenario
+from sim.checks import InputError
+from sim.parameters import resolve
+from sim.sweep_spec import SweepSpec
 
-DESIGNS = ("grid", "lhs", "sobol", "morris", "saltelli")
-TOP_KEYS = ("name", "description", "scenario", "design", "samples", "levels", "replicates", "seed", "common_seeds",
-            "posterior", "months", "observables", "fixed", "parameters", "sensitivity")
-AXIS_KEYS = ("low", "high", "log", "steps", "values")
-ANALYSIS_KEYS = ("sensitivity",)  # sections that do not change the runs (not part of the spec's identity)
-NOT_SWEPT = ("start", "end")  # they fix the months every run records
-MAX_RUNS = 10_000_000
 RESULTS_ROOT = Path("results") / "sweeps"
 ID_COLUMNS = ("run_id", "point", "replicate", "seed", "month")
 MAX_BUFFER_ROWS = 20_000  # finished rows held in memory before they are written out
 MERGE_ROWS = 200_000  # rows sorted in memory at a time when merging the parts
-
-
-class SpecError(ScenarioError):
-    """A sweep spec is invalid (or does not match its output folder): names the file, the key and what is
-    allowed. A ScenarioError subclass so the command line reports it the same way: one line, exit 2."""
-
-
-# --- the swept parameters ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Axis:
-    """One swept parameter: a range [low, high] (linear or log) or a list of values."""
-
-    name: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    steps: int | None = None
-    values: tuple | None = None
-
-    @property
-    def kind(self) -> type:
-        return PARAMETERS[self.name].kind
-
-    def from_unit(self, u: np.ndarray) -> list:
-        """Map coordinates in [0, 1] to parameter values (values lists: equal-width bins of the unit interval)."""
-        u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
-        if self.values is not None:
-            index = np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
-            return [self.values[i] for i in index]
-        if self.log:
-            x = np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low)))
-        else:
-            x = self.low + u * (self.high - self.low)
-        x = np.clip(x, self.low, self.high)  # guard against rounding just outside the range
-        if self.kind is int:
-            return [int(v) for v in np.rint(x)]
-        return [float(v) for v in x]
-
-    def grid(self) -> list:
-        """The grid design's values: the list, or `steps` values evenly spaced (in log space if `log`)."""
-        if self.values is not None:
-            return list(self.values)
-        return list(dict.fromkeys(self.from_unit(np.linspace(0.0, 1.0, self.steps))))  # whole numbers may repeat
-
-    def describe(self) -> dict[str, Any]:
-        if self.values is not None:
-            return {"values": list(self.values)}
-        out: dict[str, Any] = {"low": self.low, "high": self.high}
-        if self.log:
-            out["log"] = True
-        if self.steps is not None:
-            out["steps"] = self.steps
-        return out
-
-    def arrow_type(self) -> pa.DataType:
-        return {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}[self.kind]
-
-
-# --- the spec ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SweepSpec:
-    path: Path
-    name: str
-    scenario: Scenario
-    design: str
-    axes: tuple[Axis, ...]
-    samples: int | None = None
-    levels: int = 4
-    replicates: int = 1
-    seed: int = 0
-    common_seeds: bool = True
-    posterior: bool = False
-    months: tuple[str, ...] = ()
-    observables: tuple[str, ...] = ()
-    fixed: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    sensitivity_outputs: tuple[tuple[str, str], ...] = ()
-    raw: dict[str, Any] = field(default_factory=dict, compare=False)
-    text: str = field(default="", compare=False)
-
-    @property
-    def parameter_names(self) -> list[str]:
-        return [a.name for a in self.axes]
-
-    def problem(self) -> dict[str, Any]:
-        """SALib problem on the unit cube; the spec maps unit coordinates to parameter values."""
-        return {"num_vars": len(self.axes), "names": self.parameter_names, "bounds": [[0.0, 1.0]] * len(self.axes)}
-
-    def unit_design(self) -> np.ndarray | None:
-        """Design points in the unit cube (None for a grid, which is built from the values directly)."""
-        d = len(self.axes)
-        if self.design == "grid":
-            return None
-        if self.design == "lhs":
-            from scipy.stats import qmc
-            return qmc.LatinHypercube(d, rng=np.random.default_rng(self.seed)).random(self.samples)
-        if self.design == "sobol":
-            from scipy.stats import qmc
-            return qmc.Sobol(d, scramble=True, rng=np.random.default_rng(self.seed)).random_base2(
-                int(math.log2(self.samples)))
-        if self.design == "morris":
-            from SALib.sample import morris
-            return morris.sample(self.problem(), self.samples, num_levels=self.levels, seed=self.seed)
-        from SALib.sample import sobol
-        return sobol.sample(self.problem(), self.samples, calc_second_order=False, seed=self.seed)
-
-    def design_table(self) -> pd.DataFrame:
-        """One row per design point: `point` and the value of every swept parameter."""
-        if self.design == "grid":
-            rows = list(itertools.product(*(a.grid() for a in self.axes)))
-            table = pd.DataFrame(rows, columns=self.parameter_names)
-        else:
-            unit = self.unit_design()
-            table = pd.DataFrame({a.name: a.from_unit(unit[:, j]) for j, a in enumerate(self.axes)})
-        for axis in self.axes:
-            table[axis.name] = table[axis.name].astype({int: "int64", float: "float64", bool: "bool",
-                                                        str: "object"}[axis.kind])
-        table.insert(0, "point", np.arange(len(table), dtype=np.int64))
-        return table
-
-    def n_points(self) -> int:
-        if self.design == "grid":
-            return math.prod(len(a.grid()) for a in self.axes)
-        d = len(self.axes)
-        return {"lhs": self.samples, "sobol": self.samples, "morris": self.samples * (d + 1),
-                "saltelli": self.samples * (d + 2)}[self.design]
-
-    def n_runs(self) -> int:
-        return self.n_points() * self.replicates
-
-    def run_seed(self, point: int, replicate: int) -> int:
-        """Seed of one run, fixed by the spec alone (so identical on any executor)."""
-        if self.common_seeds:
-            return self.seed + replicate
-        return int(np.random.SeedSequence([self.seed, point, replicate]).generate_state(1, np.uint32)[0])
-
-    def base_kwargs(self) -> dict[str, Any]:
-        """Model keyword arguments shared by every run (scenario parameters and shocks, then [fixed])."""
-        return {**self.scenario.model_kwargs(), **self.fixed}
-
-    def identity(self) -> str:
-        """Hash of everything that decides the runs: the spec (less analysis sections) and the scenario files."""
-        runs = {k: v for k, v in self.raw.items() if k not in ANALYSIS_KEYS and k != "description"}
-        digest = hashlib.sha256(json.dumps(runs, sort_keys=True, default=str).encode())
-        for file in self.scenario.files:
-            digest.update(Path(file).read_bytes())
-        return digest.hexdigest()[:16]
-
-    def schema(self) -> pa.Schema:
-        fields = [pa.field("run_id", pa.int64()), pa.field("point", pa.int64()), pa.field("replicate", pa.int64()),
-                  pa.field("seed", pa.int64()), pa.field("month", pa.string())]
-        fields += [pa.field(a.name, a.arrow_type()) for a in self.axes]
-        fields += [pa.field(o, pa.float64()) for o in self.observables]
-        return pa.schema(fields)
-
-
-def _fail(path, key, message):
-    raise SpecError(path, key, message)
-
-
-def _number(path, key, value, *, low=None, whole=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and int(value) != value):
-        _fail(path, key, f"must be a {'whole ' if whole else ''}number, got {value!r}")
-    if low is not None and value < low:
-        _fail(path, key, f"must be at least {low}, got {value!r}")
-    return int(value) if whole else value
-
-
-def _parse_axis(path, name, spec, design) -> Axis:
-    key = f"parameters.{name}"
-    if name not in PARAMETERS:
-        _fail(path, key, f"unknown parameter; allowed: {', '.join(p for p in PARAMETERS if p not in NOT_SWEPT)}")
-    if name in NOT_SWEPT:
-        _fail(path, key, "start and end cannot be swept (they fix the recorded months); set them in [fixed]")
-    if not isinstance(spec, dict):
-        _fail(path, key, "must be a table: { low = ..., high = ... } or { values = [...] }")
-    unknown = sorted(set(spec) - set(AXIS_KEYS))
-    if unknown:
-        _fail(path, f"{key}.{unknown[0]}", f"unknown key; allowed: {', '.join(AXIS_KEYS)}")
-    kind = PARAMETERS[name].kind
-    if "values" in spec:
-        extra = sorted(set(spec) & {"low", "high", "log", "steps"})
-        if extra:
-            _fail(path, f"{key}.{extra[0]}", "give either values or a range (low, high), not both")
-        values = spec["values"]
-        if not isinstance(values, list) or not values:
-            _fail(path, f"{key}.values", "empty: give a non-empty list of values")
-        checked = []
-        for value in values:
-            try:
-                checked.append(check_value(name, value))
-            except ValueError as err:
-                _fail(path, f"{key}.values", str(err))
-        if len(set(checked)) != len(checked):
-            _fail(path, f"{key}.values", "lists a value twice")
-        return Axis(name, values=tuple(checked))
-    if kind not in (int, float):
-        _fail(path, key, f"{name} is not a number: list its values as {{ values = [...] }}")
-    if "low" not in spec or "high" not in spec:
-        _fail(path, key, "a range needs both low and high (or give values = [...])")
-    try:
-        low, high = check_value(name, spec["low"]), check_value(name, spec["high"])
-    except ValueError as err:
-        _fail(path, key, str(err))
-    if not low < high:
-        _fail(path, key, f"empty range: low ({low}) must be below high ({high})")
-    log = spec.get("log", False)
-    if not isinstance(log, bool):
-        _fail(path, f"{key}.log", "must be true or false")
-    if log and low <= 0:
-        _fail(path, f"{key}.log", f"a log range needs low > 0, got {low}")
-    steps = spec.get("steps")
-    if design == "grid":
-        if steps is None:
-            _fail(path, f"{key}.steps", "the grid design needs steps (number of values, at least 2) for a range")
-        steps = _number(path, f"{key}.steps", steps, low=2, whole=True)
-        if kind is int and steps > high - low + 1:
-            _fail(path, f"{key}.steps", f"at most {high - low + 1} distinct whole numbers in [{low}, {high}]")
-    elif steps is not None:
-        _fail(path, f"{key}.steps", f"only the grid design uses steps; design {design!r} samples the range")
-    return Axis(name, low=low, high=high, log=log, steps=steps)
-
-
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec; raises SpecError (file, key, what is allowed) before anything runs."""
-    path = Path(path)
-    if not path.is_file():
-        _fail(path, "file", "no such sweep spec")
-    text = path.read_text()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        _fail(path, "toml", f"not valid TOML ({err})")
-    unknown = sorted(set(raw) - set(TOP_KEYS))
-    if unknown:
-        _fail(path, unknown[0], f"unknown key; allowed: {', '.join(TOP_KEYS)}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
-        _fail(path, "name", "required; letters, digits, '_' or '-' (it names the output folder)")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        _fail(path, "description", "must be text")
-
-    scenario_file = raw.get("scenario")
-    if scenario_file is None:
-        scenario_path = SCENARIO_DIR / "baseline.toml"
-    elif not isinstance(scenario_file, str):
-        _fail(path, "scenario", "must be the path of a scenario file (relative to this spec)")
-    else:
-        scenario_path = (path.parent / scenario_file).resolve()
-        if not scenario_path.is_file():
-            _fail(path, "scenario", f"no such scenario file: {scenario_path}")
-    scenario = load_scenario(scenario_path)  # a bad scenario raises ScenarioError naming that file
-
-    design = raw.get("design")
-    if design not in DESIGNS:
-        _fail(path, "design", f"unknown design {design!r}; allowed: {', '.join(DESIGNS)}")
-    samples = raw.get("samples")
-    if design == "grid":
-        if samples is not None:
-            _fail(path, "samples", "the grid design takes its size from the parameters' steps and values")
-    else:
-        if samples is None:
-            _fail(path, "samples", f"required for design {design!r}")
-        samples = _number(path, "samples", samples, low=2 if design == "lhs" else 1, whole=True)
-        if design in ("sobol", "saltelli") and samples & (samples - 1):
-            _fail(path, "samples", f"design {design!r} needs a power of 2 (keeps the Sobol sequence balanced), "
-                  f"got {samples}")
-    levels = raw.get("levels", 4)
-    if "levels" in raw and design != "morris":
-        _fail(path, "levels", "only the morris design uses levels")
-    levels = _number(path, "levels", levels, low=2, whole=True)
-    if levels % 2:
-        _fail(path, "levels", f"must be even (Morris design), got {levels}")
-    replicates = _number(path, "replicates", raw.get("replicates", 1), low=1, whole=True)
-    seed = _number(path, "seed", raw.get("seed", 0), low=0, whole=True)
-    for key in ("common_seeds", "posterior"):
-        if not isinstance(raw.get(key, False), bool):
-            _fail(path, key, "must be true or false")
-    common_seeds = raw.get("common_seeds", True)
-    posterior = raw.get("posterior", False)
-    if posterior:
-        from sim.posterior import load_posterior
-        if load_posterior() is None:
-            _fail(path, "posterior", "true needs calibration/posterior.csv, which does not exist; run calibration "
-                  "first or set posterior = false")
-
-    fixed_spec = raw.get("fixed", {})
-    if not isinstance(fixed_spec, dict):
-        _fail(path, "fixed", "must be a table of parameter = value")
-    fixed = {}
-    for key, value in fixed_spec.items():
-        if key not in PARAMETERS:
-            _fail(path, f"fixed.{key}", f"unknown parameter; allowed: {', '.join(PARAMETERS)}")
-        try:
-            fixed[key] = check_value(key, value)
-        except ValueError as err:
-            _fail(path, f"fixed.{key}", str(err))
-    try:
-        base = resolve({**scenario.parameters, **fixed})
-    except (KeyError, ValueError) as err:
-        _fail(path, "fixed", str(err))
-
-    axes_spec = raw.get("parameters")
-    if not isinstance(axes_spec, dict) or not axes_spec:
-        _fail(path, "parameters", "required: a table naming at least one parameter to sweep")
-    axes = []
-    for name_, spec in axes_spec.items():
-        if name_ in fixed:
-            _fail(path, f"parameters.{name_}", "also set in [fixed]; a parameter is either fixed or swept")
-        axes.append(_parse_axis(path, name_, spec, design))
-    all_months = [month_label(m) for m in range(parse_month(base["start"]), parse_month(base["end"]) + 1)]
-    months = raw.get("months", all_months)
-    if not isinstance(months, list) or not months or not all(isinstance(m, str) for m in months):
-        _fail(path, "months", "must be a non-empty list of months like \"2030-12\"")
-    for month in months:
-        try:
-            label = month_label(parse_month(month))
-        except ValueError as err:
-            _fail(path, "months", str(err))
-        if label != month or month not in all_months:
-            _fail(path, "months", f"{month!r} is not a simulated month; allowed: {all_months[0]} to {all_months[-1]}"
-                  " written YYYY-MM")
-    if len(set(months)) != len(months):
-        _fail(path, "months", "lists a month twice")
-    months = sorted(months)
-
-    allowed_obs = metric_names()
-    observables = raw.get("observables", allowed_obs)
-    if not isinstance(observables, list) or not observables:
-        _fail(path, "observables", "must be a non-empty list of observable names")
-    for obs in observables:
-        if obs not in allowed_obs:
-            _fail(path, "observables", f"unknown observable {obs!r}; allowed: {', '.join(allowed_obs)}")
-    if len(set(observables)) != len(observables):
-        _fail(path, "observables", "lists an observable twice")
-
-    analysis = raw.get("sensitivity", {})
-    if not isinstance(analysis, dict):
-        _fail(path, "sensitivity", "must be a table with key outputs")
-    for key in sorted(set(analysis) - {"outputs"}):
-        _fail(path, f"sensitivity.{key}", "unknown key; allowed: outputs")
-    outputs_spec = analysis.get("outputs", [f"{o}@{months[-1]}" for o in observables])
-    if not isinstance(outputs_spec, list) or not outputs_spec:
-        _fail(path, "sensitivity.outputs", "must be a non-empty list like [\"or_share_cn@2030-12\"]")
-    outputs = []
-    for item in outputs_spec:
-        obs, _, month = str(item).partition("@")
-        if obs not in observables or month not in months:
-            _fail(path, "sensitivity.outputs", f"{item!r}: write observable@month with a kept observable "
-                  f"({', '.join(observables)}) and a kept month ({', '.join(months)})")
-        outputs.append((obs, month))
-
-    spec = SweepSpec(
-        path=path, name=name, scenario=scenario, design=design, axes=tuple(axes), samples=samples, levels=levels,
-        replicates=replicates, seed=seed, common_seeds=common_seeds, posterior=posterior, months=tuple(months),
-        observables=tuple(observables), fixed=fixed, description=description, sensitivity_outputs=tuple(outputs),
-        raw=raw, text=text,
-    )
-    if spec.n_runs() > MAX_RUNS:
-        _fail(path, "parameters", f"{spec.n_runs():,} runs; at most {MAX_RUNS:,} (fewer steps, samples or "
-              "replicates)")
-    for axis in axes:  # every combination must resolve (e.g. a swept n_agents with everything else)
-        probe = axis.values[0] if axis.values else axis.low
-        try:
-            resolve({**scenario.parameters, **fixed, axis.name: probe})
-        except (KeyError, ValueError) as err:
-            _fail(path, f"parameters.{axis.name}", str(err))
-    return spec
 
 
 # --- one run -----------------------------------------------------------------------------------------------
@@ -652,7 +272,7 @@ class _Lock:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.fh.close()
-            raise SpecError(self.path.parent, "folder", "another sweep is writing here; wait for it or use "
+            raise InputError(self.path.parent, "folder", "another sweep is writing here; wait for it or use "
                             "--out") from None
         return self
 
@@ -795,10 +415,10 @@ def prepare(spec: SweepSpec, folder: Path) -> None:
     """Refuse a folder that holds another spec's runs (before anything is written)."""
     manifest = read_manifest(folder)
     if manifest is not None and manifest.get("identity") != spec.identity():
-        raise SpecError(spec.path, "name", f"{folder} holds results of a different spec (identity "
+        raise InputError(spec.path, "name", f"{folder} holds results of a different spec (identity "
                         f"{manifest.get('identity')}, this one {spec.identity()}); delete that folder or use --out")
     if manifest is None and folder.is_dir() and any(p.name != ".lock" for p in folder.iterdir()):
-        raise SpecError(spec.path, "name", f"{folder} exists and is not a sweep folder; use --out")
+        raise InputError(spec.path, "name", f"{folder} exists and is not a sweep folder; use --out")
 
 
 def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progress: bool = True,
@@ -832,7 +452,7 @@ def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progre
         design = spec.design_table()
         if design_path.is_file():
             if pd.read_parquet(design_path).to_dict("list") != design.to_dict("list"):
-                raise SpecError(spec.path, "design", f"{design_path} differs from the design this spec generates "
+                raise InputError(spec.path, "design", f"{design_path} differs from the design this spec generates "
                                 "now (another SciPy/SALib version?); delete the folder to start again")
         else:
             _atomic_write(design_path, lambda tmp: design.to_parquet(tmp, index=False))

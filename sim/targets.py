@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sim import checks as check
 from sim.calendar import month_label, parse_month
 
 TARGETS_TOML = Path(__file__).resolve().parent.parent / "calibration" / "targets.toml"
@@ -44,16 +44,10 @@ GRADES = ("Q", "S", "S?", "Q/S")
 REQUIRED = ("id", "metric", "start", "end", "statistic", "tolerance", "population", "source", "grade")
 OPTIONAL = ("value", "condition", "scale", "denominator", "other", "followed_by", "fit", "weight", "note")
 SCALES = ("linear", "log")
+QUALITATIVE = ("crossover", "order")  # statistics judged by their window and tolerance, with no `value`
+NEEDS = {"ratio_mean": "denominator", "ratio_increase": "denominator", "crossover": "other", "order": "followed_by"}
 LOG_FLOOR = 1e-3  # on a log scale a statistic below this fraction of the value counts as this fraction
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-class TargetError(ValueError):
-    """targets.toml is invalid: says which file, which target and key, and what is allowed."""
-
-    def __init__(self, path: Path | str, key: str, message: str):
-        super().__init__(f"{path}: {key}: {message}")
-        self.path, self.key = str(path), key
 
 
 @dataclass(frozen=True)
@@ -85,7 +79,7 @@ class Target:
 
     @property
     def qualitative(self) -> bool:
-        return self.statistic in ("crossover", "order")
+        return self.statistic in QUALITATIVE
 
     @property
     def hit_condition(self) -> str:
@@ -111,7 +105,7 @@ class Target:
                              f"{self.start}..{self.end}")
         stat = self.statistic
         if stat in ("value", "mean"):
-            return _nanmean(window[self.metric])
+            return nan_mean(window[self.metric])
         if stat == "max":
             return float(np.nanmax(window[self.metric].to_numpy(float)))
         if stat == "min":
@@ -119,12 +113,12 @@ class Target:
         if stat == "increase":
             return _increase(run, self.metric, self.start, self.end)
         if stat == "ratio_mean":
-            return _ratio(_nanmean(window[self.metric]), _nanmean(window[list(self.denominator)].sum(axis=1)))
+            return _ratio(nan_mean(window[self.metric]), nan_mean(window[list(self.denominator)].sum(axis=1)))
         if stat == "ratio_increase":
             denominator = sum(_increase(run, m, self.start, self.end) for m in self.denominator)
             return _ratio(_increase(run, self.metric, self.start, self.end), denominator)
         if stat == "order":
-            means = [_nanmean(window[m]) for m in (self.metric, *self.followed_by)]
+            means = [nan_mean(window[m]) for m in (self.metric, *self.followed_by)]
             gaps = [math.log(max(a, 1e-12) / max(b, 1e-12)) for a, b in zip(means, means[1:])]
             return float(min(gaps))
         raise AssertionError(stat)
@@ -169,7 +163,8 @@ class Target:
         return f"{statistic:.3g}"
 
 
-def _nanmean(series) -> float:
+def nan_mean(series) -> float:
+    """Mean of the finite values; NaN (and no RuntimeWarning) when there are none."""
     values = np.asarray(series, dtype=float)
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")
@@ -215,90 +210,53 @@ def _known_metrics() -> set[str]:
 
 def _parse(path: Path, spec: dict, index: int, metrics: set[str]) -> Target:
     where = f"target[{index}]" + (f" ({spec['id']})" if isinstance(spec.get("id"), str) else "")
+    check.table(path, where, spec, REQUIRED + OPTIONAL, required=REQUIRED)
 
     def fail(key, message):
-        raise TargetError(path, f"{where}.{key}", message)
+        check.fail(path, f"{where}.{key}", message)
 
-    unknown = sorted(set(spec) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        fail(unknown[0], f"unknown key; allowed: {', '.join(REQUIRED + OPTIONAL)}")
-    for key in REQUIRED:
-        if key not in spec:
-            fail(key, "missing")
     for key in ("id", "metric", "start", "end", "statistic", "population", "source", "grade"):
-        if not isinstance(spec[key], str) or not spec[key].strip():
-            fail(key, "must be non-empty text")
+        check.text(path, f"{where}.{key}", spec[key], required=True)
     if not _ID.match(spec["id"]):
         fail("id", "must start with a letter and contain only letters, digits and _")
-    stat = spec["statistic"]
-    if stat not in STATISTICS:
-        fail("statistic", f"{stat!r} is not allowed; allowed: {', '.join(STATISTICS)}")
-    for key in ("metric",):
-        if spec[key] not in metrics:
-            fail(key, f"unknown observable {spec[key]!r}; allowed: observables from sim/observe.py, e.g. "
-                      "or_share_cn, hf_downloads_cum_qwen")
-    for key in ("start", "end"):
-        try:
-            parse_month(spec[key])
-        except ValueError as err:
-            fail(key, str(err))
-        if len(spec[key]) != 7:
-            fail(key, f"{spec[key]!r} must be a month written YYYY-MM")
-    if parse_month(spec["end"]) < parse_month(spec["start"]):
+    stat = check.choice(path, f"{where}.statistic", spec["statistic"], STATISTICS)
+    if spec["metric"] not in metrics:
+        fail("metric", f"unknown observable {spec['metric']!r}; allowed: observables from sim/observe.py, e.g. "
+                       "or_share_cn, hf_downloads_cum_qwen")
+    start, end = (check.month(path, f"{where}.{key}", spec[key]) for key in ("start", "end"))
+    if end < start:
         fail("end", f"{spec['end']} is before start {spec['start']}")
-    if spec["grade"] not in GRADES:
-        fail("grade", f"{spec['grade']!r} is not allowed; allowed: {', '.join(GRADES)}")
-    tolerance = spec["tolerance"]
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
-        fail("tolerance", f"must be a positive number, got {tolerance!r}")
-    condition = spec.get("condition", "within")
-    if condition not in CONDITIONS:
-        fail("condition", f"{condition!r} is not allowed; allowed: {', '.join(CONDITIONS)}")
-    if stat in ("crossover", "order"):
-        if "value" in spec:
-            fail("value", f"not used by statistic {stat!r} (the window and tolerance say what is a hit)")
-        if "condition" in spec:
-            fail("condition", f"not used by statistic {stat!r}")
+    check.choice(path, f"{where}.grade", spec["grade"], GRADES)
+    tolerance = check.number(path, f"{where}.tolerance", spec["tolerance"], 0, low_open=True)
+    condition = check.choice(path, f"{where}.condition", spec.get("condition", "within"), CONDITIONS)
+    if stat in QUALITATIVE:
+        for key in ("value", "condition"):
+            if key in spec:
+                fail(key, f"not used by statistic {stat!r} (the window and tolerance say what is a hit)")
         # an ordering holds when the smallest log-gap between neighbours is positive
         value, condition = (0.0, "above") if stat == "order" else (float("nan"), "within")
     else:
-        value = spec.get("value")
-        if value is None:
+        if "value" not in spec:
             fail("value", "missing")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            fail("value", f"must be a number, got {value!r}")
-    scale = spec.get("scale", "linear")
-    if scale not in SCALES:
-        fail("scale", f"{scale!r} is not allowed; allowed: {', '.join(SCALES)}")
-    if scale == "log" and (stat in ("crossover", "order") or not value > 0):
+        value = check.number(path, f"{where}.value", spec["value"])
+    scale = check.choice(path, f"{where}.scale", spec.get("scale", "linear"), SCALES)
+    if scale == "log" and (stat in QUALITATIVE or not value > 0):
         fail("scale", "log needs a positive value (and is not used by crossover or order)")
-    needs = {"ratio_mean": "denominator", "ratio_increase": "denominator", "crossover": "other",
-             "order": "followed_by"}
     for key in ("denominator", "other", "followed_by"):
-        if key in spec and needs.get(stat) != key:
-            fail(key, f"only used by statistic {', '.join(s for s, k in needs.items() if k == key)}")
-    if stat in needs and needs[stat] not in spec:
-        fail(needs[stat], f"required by statistic {stat!r}")
+        if key in spec and NEEDS.get(stat) != key:
+            fail(key, f"only used by statistic {', '.join(s for s, k in NEEDS.items() if k == key)}")
     listed: list = []
-    if stat in needs:
-        key = needs[stat]
-        listed = [spec[key]] if key == "other" else spec[key]
-        if key == "other" and not isinstance(spec[key], str):
-            fail(key, "must be the name of one observable")
-        if not isinstance(listed, list) or not listed or not all(isinstance(m, str) for m in listed):
-            fail(key, "must be a non-empty list of observable names")
-        for name in listed:
-            if name not in metrics:
-                fail(key, f"unknown observable {name!r}")
-    fit = spec.get("fit", True)
-    if not isinstance(fit, bool):
-        fail("fit", "must be true or false")
-    weight = spec.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 10:
-        fail("weight", f"must be a number in (0, 10], got {weight!r}")
-    note = spec.get("note", "")
-    if not isinstance(note, str):
-        fail("note", "must be text")
+    if stat in NEEDS:
+        key = NEEDS[stat]
+        if key not in spec:
+            fail(key, f"required by statistic {stat!r}")
+        if key == "other":
+            listed = [check.choice(path, f"{where}.other", spec[key], sorted(metrics))]
+        else:
+            listed = check.names(path, f"{where}.{key}", spec[key], sorted(metrics), what="observable")
+    fit = check.flag(path, f"{where}.fit", spec.get("fit", True))
+    weight = check.number(path, f"{where}.weight", spec.get("weight", 1.0), 0, 10, low_open=True)
+    note = check.text(path, f"{where}.note", spec.get("note", ""))
     return Target(
         id=spec["id"], metric=spec["metric"], start=spec["start"], end=spec["end"], statistic=stat,
         value=float(value), tolerance=float(tolerance), population=spec["population"], source=spec["source"],
@@ -310,29 +268,20 @@ def _parse(path: Path, spec: dict, index: int, metrics: set[str]) -> Target:
 
 
 def load_targets(path: Path = TARGETS_TOML, missing_ok: bool = True) -> list[Target]:
-    """All targets, validated; raises TargetError naming the file, target and key for anything wrong.
+    """All targets, validated; raises InputError naming the file, target and key for anything wrong.
     A missing file gives [] when `missing_ok` (plots without calibration data)."""
     path = Path(path)
-    if not path.is_file():
-        if missing_ok:
-            return []
-        raise TargetError(path, "file", "no such targets file")
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise TargetError(path, "toml", f"not valid TOML ({err})") from None
-    extra = sorted(set(data) - {"target"})
-    if extra:
-        raise TargetError(path, extra[0], "unknown top-level key; only [[target]] tables are allowed")
+    if not path.is_file() and missing_ok:
+        return []
+    data = check.table(path, "", check.read_toml(path, "targets file", "at least one [[target]] table"), ("target",))
     specs = data.get("target", [])
     if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
-        raise TargetError(path, "target", "needs at least one [[target]] table")
+        check.fail(path, "target", "needs at least one [[target]] table")
     metrics = _known_metrics()
     targets = [_parse(path, spec, i, metrics) for i, spec in enumerate(specs)]
     seen: set[str] = set()
     for t in targets:
         if t.id in seen:
-            raise TargetError(path, f"target ({t.id}).id", "duplicate id")
+            check.fail(path, f"target ({t.id}).id", "duplicate id")
         seen.add(t.id)
     return targets

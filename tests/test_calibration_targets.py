@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from sim.calendar import month_label, parse_month
-from sim.calibrate import CalibrationError, load_config
+from sim.calibration_config import load_config
+from sim.checks import InputError
 from sim.cli import main
-from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, TargetError, load_targets
+from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, load_targets
 
 GOOD = """
 [[target]]
@@ -75,16 +76,16 @@ def _refusal(path: Path, text: str, old: str, new: str, load, error) -> str:
 ])
 def test_bad_targets_are_refused(tmp_path, old, new, key, words):
     path = tmp_path / "targets.toml"
-    message = _refusal(path, GOOD, old, new, lambda p: load_targets(p, missing_ok=False), TargetError)
+    message = _refusal(path, GOOD, old, new, lambda p: load_targets(p, missing_ok=False), InputError)
     assert str(path) in message and f".{key}" in message and words in message
 
 
 def test_duplicate_ids_and_empty_files_are_refused(tmp_path):
-    with pytest.raises(TargetError, match="duplicate id"):
+    with pytest.raises(InputError, match="duplicate id"):
         load_targets(_write(tmp_path, GOOD + GOOD), missing_ok=False)
-    with pytest.raises(TargetError, match="at least one"):
+    with pytest.raises(InputError, match="at least one"):
         load_targets(_write(tmp_path, "# nothing\n"), missing_ok=False)
-    with pytest.raises(TargetError, match="not valid TOML"):
+    with pytest.raises(InputError, match="not valid TOML"):
         load_targets(_write(tmp_path, "[[target]\n"), missing_ok=False)
 
 
@@ -111,7 +112,7 @@ CONFIG = Path(__file__).resolve().parent.parent / "calibration" / "config.toml"
     ("[priors.peer_weight]\nlow = 0.0", "[priors.peer_weight]\nlow = -3.0", "priors.peer_weight", "low <"),
     ("n_agents = 4000\n", "", "recovery.n_agents", "missing"),
     ("n_agents = 4000", "n_agents = 0", "recovery.n_agents", "n_agents"),
-    ("replicates = 3", "replicates = 0", "recovery.replicates", "must be in [1, 100]"),
+    ("replicates = 3", "replicates = 0", "recovery.replicates", "in [1, 100]"),
     ("replicates = 3", "replicates = 3\nrepeats = 2", "recovery.repeats", "unknown key"),
     ("data_seed = 777", "data_seed = 800", "recovery.data_seed", "must differ from the calibration seeds"),
 ])
@@ -119,7 +120,7 @@ def test_bad_config_is_refused(tmp_path, old, new, key, words):
     """One message naming the file once, the key and what is allowed. (data_seed 800: replicate 2's data seeds
     1000-1008 would include the calibration seeds 1000 and 1001.)"""
     bad = tmp_path / "config.toml"
-    message = _refusal(bad, CONFIG.read_text(), old, new, load_config, CalibrationError)
+    message = _refusal(bad, CONFIG.read_text(), old, new, load_config, InputError)
     assert key in message and words in message and message.count(str(bad)) == 1, message
 
 

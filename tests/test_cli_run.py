@@ -99,3 +99,30 @@ def test_help_explains_every_command():
     result = odsim("--help")
     assert result.returncode == 0
     assert "run" in result.stdout
+
+
+def test_quiet_run_prints_only_what_it_wrote(tmp_path):
+    """--quiet: no progress bar, and no warnings (e.g. RuntimeWarning) in normal output."""
+    result = odsim("run", "--seeds", "2", "--agents", "100", "--workers", "1", "--quiet", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout == f"baseline: wrote {tmp_path / 'baseline'}\n"
+
+
+def test_version_and_params(capsys):
+    from importlib.metadata import version
+
+    from sim.calibration_config import load_config
+    from sim.cli import main
+    from sim.parameters import PARAMETERS
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"odsim {version('odsim')}"
+    assert main(["params"]) == 0
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and not line.startswith("| parameter")}
+    assert set(rows) == set(PARAMETERS)
+    fitted = {p.name for p in load_config().priors}
+    assert {name for name, cells in rows.items() if cells[3] == "yes"} == fitted
+    assert "trust_us_china" in fitted and "'clustered' or 'complete'" in rows["network"][2]
+    assert rows["price_sensitivity"][2] == "a number in [0.05, 4.0]" and rows["n_agents"][1] == "5000"

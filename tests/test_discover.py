@@ -8,7 +8,8 @@ import pytest
 
 from sim.cli import main
 from sim.discover import discover
-from sim.sweep import load_spec, run_sweep
+from sim.sweep import run_sweep
+from sim.sweep_spec import load_spec
 from test_sweep import write_spec
 
 PARAMS = ('price_sensitivity = { low = 0.1, high = 2.0 }\n'

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from sim import project as P
-from sim.statistics import nan_quantiles
+from sim.checks import InputError
 from sim.observe import metric_names
+from sim.statistics import nan_quantiles
 
 AGENTS = 200  # tiny runs: these tests check the machinery, not the model
 SCENARIOS = ["security_bans"]
@@ -139,9 +140,9 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path, finished):
 
 
 def test_bad_options_are_refused_before_running(tmp_path):
-    for kwargs, message in (({"members": 0}, "--members"), ({"agents": 5}, "--agents"), ({"workers": 0}, "--workers")):
+    for kwargs, message in (({"members": 0}, "members"), ({"agents": 5}, "agents"), ({"workers": 0}, "workers")):
         args = {"members": 2, "agents": AGENTS, "workers": 1} | kwargs
-        with pytest.raises(P.ProjectionError, match=message):
+        with pytest.raises(InputError, match=f"^{message}: "):
             P.project(SCENARIOS, out=tmp_path, progress=False, **args)
     assert not any(tmp_path.iterdir())
 
@@ -182,3 +183,16 @@ def test_list_shows_every_shipped_scenario(capsys):
     assert main(["project", "--list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == P.available()
+
+
+def test_summary_covers_only_this_invocations_scenarios(tmp_path):
+    """Issue 15, defect 2: a security_bans ensemble left in --out by an earlier invocation (seeds 0-1) must not be
+    shown as a paired difference against a new baseline on other seeds (7-8)."""
+    run(tmp_path, members=2)
+    assert "## security_bans" in (tmp_path / "summary.md").read_text()
+    run(tmp_path, members=2, specs=["baseline"], base_seed=7)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## security_bans" not in summary and "| security_bans |" not in summary
+    assert "Scenarios: baseline, all projected by one `odsim project` invocation" in summary
+    assert "seeds 7 to 8" in summary
+    assert (tmp_path / "security_bans" / "quantiles.csv").is_file()  # earlier results stay on disk, uncompared

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.checks import InputError
 from sim.cli import main
 from sim.model import DiffusionModel
 from sim.parameters import PARAMETERS
 from sim.population import REGIONS
 from sim.project import available, load_spec
-from sim.scenario import SCENARIO_DIR, ScenarioError, load_scenario
-from sim.shocks import ShockError, effective_parameters, family_modifiers, parse_shock, regional_price_factors
+from sim.scenario import SCENARIO_DIR, load_scenario
+from sim.shocks import effective_parameters, family_modifiers, parse_shock, regional_price_factors
 
 REQUIRED = ["baseline", "export_controls_tighten", "export_controls_relax", "us_open_push", "security_bans",
             "closed_price_war", "closed_frontier_leap", "licence_tightening", "global_south_access"]
@@ -25,7 +26,7 @@ def test_the_issue_scenarios_are_shipped():
 @pytest.mark.parametrize("name", available())
 def test_every_shipped_file_is_valid_and_documented(name):
     path = SCENARIO_DIR / f"{name}.toml"
-    scenario = load_scenario(path)  # raises ScenarioError on any invalid key
+    scenario = load_scenario(path)  # raises InputError on any invalid key
     assert scenario.name == name, "the name key must match the file name (it names the output folder)"
     own = load_spec(name)
     assert len(own.description.split()) >= 15, "a narrative a policy analyst can read"
@@ -63,9 +64,9 @@ def test_a_shock_reached_through_two_includes_counts_once(tmp_path):
 
 
 def test_unknown_scenario_name_is_refused():
-    with pytest.raises(ScenarioError, match="no such scenario; available: baseline"):
+    with pytest.raises(InputError, match="no such scenario; available: baseline"):
         load_spec("no_such_scenario")
-    with pytest.raises(ScenarioError, match="empty name"):
+    with pytest.raises(InputError, match="empty name"):
         load_spec("security_bans+")
 
 
@@ -136,7 +137,7 @@ def test_regional_price_reaches_the_agents_choice():
      "unknown value 'mars'"),
 ])
 def test_bad_shocks_name_the_key(spec, key, message):
-    with pytest.raises(ShockError, match=message) as err:
+    with pytest.raises(InputError, match=message) as err:
         parse_shock(spec)
     assert err.value.key == key
 

@@ -4,8 +4,9 @@ import pytest
 
 from sim import DiffusionModel
 from sim.calendar import parse_month
+from sim.checks import InputError
 from sim.parameters import defaults
-from sim.shocks import ShockError, effective_parameters, family_modifiers, parse_shock
+from sim.shocks import effective_parameters, family_modifiers, parse_shock
 
 
 def test_set_shock_ramps_linearly_from_base_to_target():
@@ -52,6 +53,6 @@ def test_lab_prices_and_capability_follow_family_shocks():
     ({"set": {"cn_lag_months": 9}}, "date"),
 ])
 def test_invalid_shocks_name_the_key(spec, key):
-    with pytest.raises(ShockError) as err:
+    with pytest.raises(InputError) as err:
         parse_shock(spec)
     assert err.value.key == key
