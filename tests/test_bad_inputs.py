@@ -316,6 +316,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case, tmp_path, capsys
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow  # a Python start-up each (about 2 s of CPU, importing the model)
 @pytest.mark.parametrize("args, words", [
     (["run", "--workers", "-2"], ["--workers"]),
     (["project", "--seed", "-1"], ["--seed"]),

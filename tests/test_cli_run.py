@@ -101,6 +101,7 @@ def test_help_explains_every_command():
     assert "run" in result.stdout
 
 
+@pytest.mark.slow
 def test_quiet_run_prints_only_what_it_wrote(tmp_path):
     """--quiet: no progress bar, and no warnings (e.g. RuntimeWarning) in normal output."""
     result = odsim("run", "--seeds", "2", "--agents", "100", "--workers", "1", "--quiet", "--out", str(tmp_path))

@@ -185,6 +185,7 @@ def test_list_shows_every_shipped_scenario(capsys):
     assert [line.split(":")[0] for line in lines] == P.available()
 
 
+@pytest.mark.slow
 def test_summary_covers_only_this_invocations_scenarios(tmp_path):
     """Issue 15, defect 2: a security_bans ensemble left in --out by an earlier invocation (seeds 0-1) must not be
     shown as a paired difference against a new baseline on other seeds (7-8)."""
