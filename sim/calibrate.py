@@ -33,8 +33,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from sim.calendar import month_label, parse_month
-from sim.calibration_config import (CALIBRATION_DIR, CONFIG_TOML,  # noqa: F401 (CALIBRATION_DIR: for the CLI) NOISE_FLOOR_SEEDS, RECOVERY_DATA_SEED_STRIDE, Budget,
-                                    Config, Prior, RunSettings, check_targets, load_config, parameter_set, prior_draws)
+# CALIBRATION_DIR is imported for the command line, which reads it here (tests point it elsewhere).
+from sim.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, NOISE_FLOOR_SEEDS,  # noqa: F401
+                                    RECOVERY_DATA_SEED_STRIDE, Budget, Config, Prior, RunSettings, check_targets,
+                                    load_config, parameter_set, prior_draws)
 from sim.statistics import weighted_quantiles
 from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets, nan_mean
 

@@ -51,6 +51,8 @@ def read_toml(path: Path | str, what: str, needs: str) -> dict[str, Any]:
     """A TOML file's content; one InputError (not a traceback) for a missing, unreadable, binary, malformed or
     empty file. `what` names the kind of file in messages ("scenario file", ...), `needs` what an empty one lacks."""
     path = Path(path)
+    if path.is_dir():
+        fail(path, "file", f"a folder, not a {what}")
     if not path.is_file():
         fail(path, "file", f"no such {what}")
     try:

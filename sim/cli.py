@@ -14,12 +14,13 @@ from pathlib import Path
 
 from sim import checks as check
 from sim.checks import InputError
-from sim.scenario import SCENARIO_DIR
+from sim.scenario import MAX_SEEDS, SCENARIO_DIR
 
 RESULTS_DIR = Path("results")
 
-# Command-line options checked before any command runs (one place): option -> the least value allowed.
-LEAST = {"seeds": 1, "members": 1, "workers": 1, "boxes": 1, "seed": 0}
+# Command-line options checked before any command runs (one place): whole-number option -> (least, most) allowed.
+WHOLE = {"seeds": (1, MAX_SEEDS), "members": (1, None), "workers": (1, None), "boxes": (1, None), "seed": (0, None),
+         "port": (1, 65535)}
 POSITIVE = ("connect_timeout", "checkpoint_every")  # seconds
 OUTPUTS = {"run": "results folder", "project": "projections folder", "sweep": "sweep folder",
            "sensitivity": "sweep folder", "calibrate": "calibration folder"}  # commands whose --out they write
@@ -32,16 +33,14 @@ def _option(name: str) -> str:
 def check_options(args) -> None:
     """Every option a command was given, checked before any work, so a bad one is one line naming it."""
     given = {name: value for name, value in vars(args).items() if value is not None}
-    for name, least in LEAST.items():
+    for name, (least, most) in WHOLE.items():
         if name in given:
-            check.whole(_option(name), "", given[name], least)
+            check.whole(_option(name), "", given[name], least, most)
     for name in POSITIVE:
         if name in given:
             check.number(_option(name), "", given[name], 0.0, low_open=True)
     if "agents" in given:
         check.parameter("--agents", "", "n_agents", given["agents"])
-    if "port" in given:
-        check.whole("--port", "", given["port"], 1, 65535)
     if "min_density" in given:
         check.number("--min-density", "", given["min_density"], 0.0, 1.0, low_open=True)
     if given.get("month"):
