@@ -34,12 +34,12 @@ from mesa.visualization.utils import update_counter  # noqa: E402
 from sim import figures  # noqa: E402
 from sim.calendar import month_label  # noqa: E402
 from sim.catalogue import ORIGINS  # noqa: E402
+from sim.checks import InputError  # noqa: E402
 from sim.model import DiffusionModel  # noqa: E402
 from sim.observe import slug  # noqa: E402
 from sim.parameters import PARAMETERS, defaults  # noqa: E402
 from sim.population import REGIONS, SEGMENT_NAMES  # noqa: E402
 from sim.posterior import describe_source, posterior_median  # noqa: E402
-from sim.checks import InputError  # noqa: E402
 from sim.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
 
 MAX_NETWORK_NODES = 2000  # agents drawn in the network view; more would hide structure and slow each step
