@@ -75,9 +75,10 @@ class Firm(ModelUser):
 class Lab(Agent):
     """A lab and its model family: follows the release catalogue, then releases stochastically.
 
-    After the catalogue ends, a release comes with probability (family's 2024-2025 release rate / 12) a month;
-    its capability is the closed-frontier trend delayed by the lab's lag, plus noise. Prices fall at the
-    family's yearly rate. Scenario shocks scale prices and release rates, shift capability or change the licence.
+    A catalogue release brings its capability as the run drew it (imputed ones vary, DiffusionModel.release_capability).
+    After the catalogue ends, a release comes with probability (family's 2024-2025 release rate x
+    release_pace / 12) a month; its capability is the closed-frontier trend delayed by the lab's lag, plus
+    noise. Prices fall at the open or closed yearly rate. Scenario shocks scale prices and release rates, shift capability or change the licence.
     """
 
     def __init__(self, model, family: Family, rng: np.random.Generator):
@@ -130,16 +131,18 @@ class Lab(Agent):
             for r in self._catalogue:
                 due = parse_month(r.date) == month or (month == model.start_month and parse_month(r.date) < month)
                 if due and not (math.isnan(r.capability) and math.isnan(r.price)):
-                    self.adopt_release(r.capability, r.price, r.licence)
+                    self.adopt_release(model.release_capability[r], r.price, r.licence)
             if month == model.start_month and self.family.name == INCUMBENT and not self.released:
                 first = self._catalogue[0]
-                self.adopt_release(first.capability, first.price, first.licence)
+                self.adopt_release(model.release_capability[first], first.price, first.licence)
             return
         params = model.params
         years_after = (month - parse_month(trend.end)) / 12
-        decline = self.family.price_decline_per_year * params["price_decline_factor"]
+        side = "open" if self.family.open_weights else "closed"
+        decline = params[f"price_decline_{side}"] * params["price_decline_factor"]
         self.base_price *= max(0.0, 1 - min(decline, 0.99)) ** (1 / 12)
-        rate = release_rate_per_year(self.family.name) / 12 * self._modifiers["release_rate_factor"]
+        rate = (release_rate_per_year(self.family.name) / 12 * params["release_pace"]
+                * self._modifiers["release_rate_factor"])
         if release_draw < min(rate, 1.0):
             lag = params[f"{self.family.lag_class}_lag_months"]
             frontier = trend.level_at_end + params["frontier_growth"] * years_after + params["frontier_shift"]

@@ -4,12 +4,15 @@ The CSV beside this module is a copy of the project's shared release catalogue (
 each with its public source). This module turns it into per-family release events on one capability scale,
 the Epoch Capabilities Index (ECI), which has the widest coverage (77 of 104 rows). Rows without an ECI get
 one from a least-squares line on another benchmark over the rows that have both, as the catalogue notes
-suggest; rows with no capability figure at all keep the family's previous capability.
+suggest. Rows with no capability figure at all are missing, not zero: they get the closed-frontier trend at their
+date plus their family's mean offset from it (its lab's lag), with the spread of that offset as uncertainty.
+Every release carries the standard deviation of its capability (0 when rated), so a run can draw it.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -59,7 +62,6 @@ class Family:
     open_weights: bool
     lag_class: str
     sizes: int
-    price_decline_per_year: float
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,11 @@ class Release:
     family: str
     model: str
     date: str  # YYYY-MM
-    capability: float  # ECI (imputed where the catalogue has none), NaN if no figure at all
+    capability: float  # ECI: rated, imputed from another benchmark, or from the lab's lag (never NaN)
     price: float  # blended USD per 1M tokens, NaN if unknown
     licence: str  # licence class
+    capability_sd: float = 0.0  # uncertainty of an imputed capability (ECI points); 0 when the ECI is rated
+    capability_from: str = "eci"  # "eci" (rated), "benchmark" (imputed from another benchmark) or "lag"
 
 
 @cache
@@ -88,24 +92,53 @@ def _rows() -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def _imputed_eci(rows: list[dict]) -> np.ndarray:
-    """ECI per row; missing values filled from a linear fit on the Aug-2025 arena, then AA v3, then Nov-2025 arena."""
+def _imputed_eci(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """ECI per row and its standard deviation: missing values filled from a linear fit on the Aug-2025 arena, then
+    AA v3, then Nov-2025 arena (sd = the fit's residual standard deviation)."""
     eci = np.array([_float(r["eci"]) for r in rows])
+    sd = np.zeros(len(rows))
     for column in ("arena_elo_20250804", "aa_index_v3", "arena_elo_2025_11"):
         other = np.array([_float(r[column]) for r in rows])
         both = ~np.isnan(eci) & ~np.isnan(other)
-        slope, intercept = np.polyfit(other[both], eci[both], 1)
+        (slope, intercept), residuals = np.polyfit(other[both], eci[both], 1, full=True)[:2]
         fill = np.isnan(eci) & ~np.isnan(other)
         eci[fill] = intercept + slope * other[fill]
-    return eci
+        sd[fill] = math.sqrt(residuals[0] / (both.sum() - 2))
+    return eci, sd
+
+
+def _frontier_line(months: np.ndarray, capability: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept of the least-squares line through the running best of dated capabilities."""
+    order = np.argsort(months, kind="stable")
+    slope, intercept = np.polyfit(months[order], np.maximum.accumulate(capability[order]), 1)
+    return float(slope), float(intercept)
+
+
+def _lag_imputed(rows: list[dict], eci: np.ndarray, sd: np.ndarray, simulated: np.ndarray) -> None:
+    """Fill rows with no capability figure in place, from the lab's lag: the closed-frontier trend at the row's date
+    plus the mean offset from it of the family's rated releases of the same openness; sd = the spread (standard
+    deviation) of those offsets. Missing capability is missing, not zero (a zero made such a family unusable)."""
+    months = np.array([month_index(r["release_date"][:7]) for r in rows], float)
+    closed = simulated & (np.array([r["weights_open"] for r in rows]) == "no") & ~np.isnan(eci)
+    slope, intercept = _frontier_line(months[closed], eci[closed])
+    offset = eci - (intercept + slope * months)
+    for i in np.flatnonzero(np.isnan(eci) & simulated):
+        peers = [j for j, r in enumerate(rows) if simulated[j] and not np.isnan(eci[j])
+                 and r["family"] == rows[i]["family"] and r["weights_open"] == rows[i]["weights_open"]]
+        eci[i] = intercept + slope * months[i] + offset[peers].mean()
+        sd[i] = offset[peers].std(ddof=1)
 
 
 @cache
 def releases() -> tuple[Release, ...]:
     """Releases of the simulated families, in date order, restricted to each family's openness class."""
     rows = _rows()
-    eci = _imputed_eci(rows)
     by_name = {f.name: f for f in families()}
+    simulated = np.array([r["family"] in by_name and (r["weights_open"] == "yes") == by_name[r["family"]].open_weights
+                          for r in rows])
+    eci, eci_sd = _imputed_eci(rows)
+    before_lag = eci.copy()
+    _lag_imputed(rows, eci, eci_sd, simulated)
     open_prices = [
         blended_price(_float(r["api_price_in_usd_per_mtok"]), _float(r["api_price_out_usd_per_mtok"]))
         for r in rows
@@ -115,22 +148,23 @@ def releases() -> tuple[Release, ...]:
     # catalogue, so they take the median first-party price of the priced open releases (a data-derived rule).
     open_fallback = float(np.median(open_prices))
     out = []
-    for row, capability in zip(rows, eci):
-        family = by_name.get(row["family"])
-        open_weights = row["weights_open"] == "yes"
-        if family is None or open_weights != family.open_weights:
+    for row, capability, capability_sd, lag_filled, wanted in zip(rows, eci, eci_sd, before_lag, simulated):
+        if not wanted:
             continue
+        open_weights = row["weights_open"] == "yes"
         price = blended_price(_float(row["api_price_in_usd_per_mtok"]), _float(row["api_price_out_usd_per_mtok"]))
         if np.isnan(price) and open_weights:
             price = open_fallback
         out.append(
             Release(
-                family=family.name,
+                family=row["family"],
                 model=row["model"],
                 date=row["release_date"][:7],
                 capability=float(capability),
                 price=float(price),
                 licence=licence_class(row["licence"], open_weights),
+                capability_sd=float(capability_sd),
+                capability_from="eci" if row["eci"].strip() else "lag" if math.isnan(lag_filled) else "benchmark",
             )
         )
     return tuple(sorted(out, key=lambda r: (r.date, r.family, r.model)))
@@ -147,10 +181,9 @@ class FrontierTrend:
 
 @cache
 def frontier_trend() -> FrontierTrend:
-    closed = [r for r in releases() if r.licence == "closed" and not np.isnan(r.capability)]
+    closed = [r for r in releases() if r.licence == "closed" and r.capability_from != "lag"]
     months = np.array([month_index(r.date) for r in closed], dtype=float)
-    best = np.maximum.accumulate(np.array([r.capability for r in closed]))
-    slope, intercept = np.polyfit(months, best, 1)
+    slope, intercept = _frontier_line(months, np.array([r.capability for r in closed]))
     end = max(r.date for r in releases())
     return FrontierTrend(
         eci_per_year=float(slope * 12), level_at_end=float(intercept + slope * month_index(end)), end=end

@@ -23,8 +23,8 @@ from mesa.discrete_space import Network
 from sim import observe
 from sim.agents import LICENCE_DERIVATIVE_FACTOR, LICENCE_PENALTY, Developer, Firm, Lab
 from sim.calendar import month_label, parse_month
-from sim.catalogue import ORIGINS, families
-from sim.parameters import resolve
+from sim.catalogue import ORIGINS, families, releases
+from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, resolve
 from sim.population import (NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network,
                             build_population)
 from sim.shocks import Shock, effective_parameters, regional_price_factors
@@ -48,14 +48,16 @@ class DiffusionModel(mesa.Model):
         self.start_month = parse_month(self.base_params["start"])
         self.end_month = parse_month(self.base_params["end"])
         self.month = self.start_month
-        self.params = effective_parameters(self.base_params, self.shocks, self.month)
-        streams = self.rng.spawn(5 + len(families()))
+        n_families = len(families())
+        streams = self.rng.spawn(6 + n_families)  # spawned children are fixed by index: adding one kept the rest
         self._awareness_rng, self._switch_rng, pop_rng, net_rng, self._flow_rng = streams[:5]
+        self.release_capability = self._draw_uncertain_inputs(streams[5 + n_families], set(parameters))
+        self.params = effective_parameters(self.base_params, self.shocks, self.month)
 
         # Supply: one Lab per family.
         self.families = families()
         self.family_names = [f.name for f in self.families]
-        self.labs = [Lab(self, f, s) for f, s in zip(self.families, streams[5:])]
+        self.labs = [Lab(self, f, s) for f, s in zip(self.families, streams[5:5 + n_families])]
         self.is_open = np.array([f.open_weights for f in self.families])
         self.origin = np.array([ORIGINS.index(f.origin) for f in self.families])
         self.sizes_factor = np.array([f.sizes for f in self.families], float) ** self.base_params["sizes_exponent"]
@@ -68,7 +70,6 @@ class DiffusionModel(mesa.Model):
         self.inverse_degree = (1 / np.maximum(np.asarray(self.graph.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
         self.cell = pop.region * len(SEGMENTS) + pop.segment
         self.log_selfhost_discount = np.log(np.minimum(1.0, pop.selfhost_factor))  # <= 0: cheaper to self-host
-        n_families = len(self.families)
         self.aware = np.zeros((n, n_families), dtype=bool)
         self.work = np.zeros((n, n_families), np.float32)  # single precision: shares need no more, and it is faster
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
@@ -76,6 +77,7 @@ class DiffusionModel(mesa.Model):
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
         self.uses_marketplace = np.zeros(n, dtype=bool)
         self.new_derivatives = np.zeros(n_families)
+        self.builder_months = np.zeros(n_families)  # months of all builders' work on each family, summed
         for i in range(n):
             (Firm if pop.is_firm[i] else Developer)(self, i)
         self._space = None
@@ -84,6 +86,22 @@ class DiffusionModel(mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters=observe.model_reporters())
         self._advance()
         self.datacollector.collect(self)
+
+    def _draw_uncertain_inputs(self, rng: np.random.Generator, given: set[str]) -> dict:
+        """Draw this run's uncertain inputs on their own stream (a fixed number of draws, so member k gets the same
+        draws in every scenario): each catalogue release's capability, rated or imputed with its standard deviation
+        (catalogue.py), and each projection assumption not given explicitly, uniform in its documented range
+        (sim/parameters.py). With `draw_assumptions` off, central values. Returns release -> capability."""
+        catalogue = releases()
+        z = rng.standard_normal(len(catalogue))
+        u = rng.random(len(PROJECTION_ASSUMPTIONS))
+        if not self.base_params["draw_assumptions"]:
+            return {r: r.capability for r in catalogue}
+        for name, share in zip(PROJECTION_ASSUMPTIONS, u):
+            if name not in given:
+                low, high = PARAMETERS[name].drawn
+                self.base_params[name] = low + share * (high - low)
+        return {r: r.capability + r.capability_sd * draw for r, draw in zip(catalogue, z)}
 
     # --- Mesa interface ---------------------------------------------------------------------------------------
     @property
@@ -219,8 +237,7 @@ class DiffusionModel(mesa.Model):
         log_cost = log_price + np.outer(self.log_selfhost_discount[rows], self.is_open)
         licence = np.array([LICENCE_PENALTY[x] for x in self.licence])
         trust_weight = np.where(pop.regulated[rows], p["regulated_trust_multiplier"], 1.0)
-        ecosystem = np.log1p(self.derivatives_cum / 1000.0) * self.is_open
-        family_terms = p["ecosystem_weight"] * ecosystem
+        family_terms = p["ecosystem_weight"] * self.ecosystem()
         u = -p["price_sensitivity"] * pop.price_weight[rows, None] * log_cost
         u -= p["licence_weight"] * np.outer(pop.licence_friction[rows], licence)
         u += p["openness_weight"] * np.outer(pop.open_need[rows], self.is_open)
@@ -228,6 +245,15 @@ class DiffusionModel(mesa.Model):
         u += family_terms
         u += p["peer_weight"] * self._neighbour_means(rows, slice(len(self.families), None))
         return u.astype(np.float32)
+
+    def ecosystem(self) -> np.ndarray:
+        """Each family's ecosystem in [0, 1): the builder-months spent on it so far (integrations, tooling and
+        apps on closed APIs; fine-tunes and tooling on open weights), saturating with half-saturation
+        `ecosystem_half_months` (docs/ODD.md 7.4). Former form (`ecosystem_form = "open_log"`, for ablations):
+        log(1 + derivatives / 1000), open families only and unbounded."""
+        if self.base_params["ecosystem_form"] == "open_log":
+            return np.log1p(self.derivatives_cum / 1000.0) * self.is_open
+        return self.builder_months / (self.builder_months + self.params["ecosystem_half_months"])
 
     def _work_split(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
         """Each agent's split of work over families: every use (coding, chat/roleplay, agents) is a separate
@@ -313,6 +339,9 @@ class DiffusionModel(mesa.Model):
     def _publish_and_download(self) -> None:
         p = self.params
         builder_use = self.usage["builders"]
+        builders = self._group_weights[self._group_names.index("builders")].sum()
+        if builders > 0:  # a tiny population may have no builder
+            self.builder_months += builder_use / builders
         licence_factor = np.array([LICENCE_DERIVATIVE_FACTOR[x] for x in self.licence])
         # Hugging Face grows: the same use brings more downloads and uploads each year (level 1 in 2025-01),
         # up to the end of the data; projections hold it there rather than extrapolate an unmeasured rate.

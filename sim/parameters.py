@@ -26,6 +26,7 @@ class Parameter:
     behavioural: bool = False  # fitted by calibration
     kind: type = float
     allowed: tuple[str, ...] | str = ()  # text parameters: the allowed values, or "month" for a YYYY-MM label
+    drawn: tuple[float, float] | None = None  # projection assumption: each run draws it uniformly in this range
 
     def describe_allowed(self) -> str:
         """What the parameter accepts, in words (for messages and `odsim params`)."""
@@ -38,8 +39,8 @@ class Parameter:
         return f"a {'whole ' if self.kind is int else ''}number in [{self.low}, {self.high}]"
 
 
-def _p(name, default, low, high, doc, source="ASSUMPTION", behavioural=False, kind=float):
-    return Parameter(name, default, low, high, doc, source, behavioural, kind)
+def _p(name, default, low, high, doc, source="ASSUMPTION", behavioural=False, kind=float, drawn=None):
+    return Parameter(name, default, low, high, doc, source, behavioural, kind, drawn=drawn)
 
 
 _TABLE = [
@@ -55,6 +56,10 @@ _TABLE = [
     _p("mean_degree", 8.0, 1.0, 50.0, "average number of word-of-mouth ties per agent"),
     _p("homophily_region", 0.8, 0.0, 1.0, "share of an agent's ties inside its own region"),
     _p("homophily_segment", 0.5, 0.0, 1.0, "share of same-region ties that are also in the same segment"),
+    Parameter("draw_assumptions", True, doc="each run draws its uncertain inputs from their documented ranges on its "
+              "own stream: imputed capabilities of unrated releases and the projection assumptions (parameters with "
+              "a `drawn` range) that the run is not given explicitly; off: central values (docs/ODD.md 7.1)",
+              source="structural", kind=bool),
     Parameter("choice", True, doc="agents choose by utility; off: they split work evenly over the families "
               "they know (for checking the awareness model alone)", source="structural", kind=bool),
     # --- demand: choice weights (calibrated) ---------------------------------------------------------------
@@ -67,8 +72,13 @@ _TABLE = [
        behavioural=True),
     _p("openness_weight", 0.2, 0.0, 4.0, "value of open weights for agents that need data control and tuning",
        behavioural=True),
-    _p("ecosystem_weight", 0.3, 0.0, 2.0, "weight on a family's derivative ecosystem (log of derivatives)",
-       behavioural=True),
+    _p("ecosystem_weight", 0.3, 0.0, 4.0, "weight on a family's ecosystem (0 to 1: builder-months on it, "
+       "saturating; docs/ODD.md 7.4)", behavioural=True),
+    _p("ecosystem_half_months", 12.0, 1.0, 60.0, "months of all builders' work on a family at which its ecosystem "
+       "is half built. ASSUMPTION (docs/ODD.md 7.4)"),
+    Parameter("ecosystem_form", "saturating", doc="'saturating': builder-months on open and closed families alike, "
+              "bounded; 'open_log': the former log of derivatives, open families only (for ablations)",
+              source="structural", kind=str, allowed=("saturating", "open_log")),
     _p("peer_weight", 1.5, 0.0, 6.0, "weight on the share of neighbours' work done with a family",
        behavioural=True),
     _p("trust_cn_north_america", 1.5, 0.0, 6.0, "utility penalty for Chinese-origin models in North America",
@@ -116,19 +126,29 @@ _TABLE = [
     _p("frontier_growth", 11.7, 2.0, 25.0, "closed-frontier ECI points per year after the catalogue ends",
        "catalogue: least-squares slope of the best closed ECI 2023-2026"),
     _p("frontier_shift", 0.0, -20.0, 40.0, "extra ECI points added to the closed frontier (scenario shocks)"),
-    _p("frontier_lag_months", 1.0, 0.0, 12.0, "months US closed labs' new releases trail the frontier trend"),
+    _p("frontier_lag_months", 1.0, 0.0, 12.0, "months US closed labs' new releases trail the frontier trend",
+       drawn=(0.0, 12.0)),
     _p("cn_lag_months", 7.0, 0.0, 36.0, "months Chinese labs' new releases trail the frontier",
-       "CAP3: average Chinese lag 7 months (min 4, max 14)"),
-    _p("us_open_lag_months", 9.0, 0.0, 36.0, "months US open-weight releases trail the frontier"),
-    _p("eu_lag_months", 9.0, 0.0, 36.0, "months European releases trail the frontier"),
+       "CAP3: average Chinese lag 7 months (min 4, max 14); drawn in that range", drawn=(4.0, 14.0)),
+    _p("us_open_lag_months", 9.0, 0.0, 36.0, "months US open-weight releases trail the frontier",
+       drawn=(3.0, 18.0)),
+    _p("eu_lag_months", 9.0, 0.0, 36.0, "months European releases trail the frontier", drawn=(3.0, 18.0)),
     _p("capability_noise", 2.0, 0.0, 8.0, "standard deviation (ECI) of a new release around its lab's trend"),
-    _p("price_decline_factor", 1.0, 0.0, 3.0, "multiplies every family's yearly price decline after 2026-01"),
+    _p("price_decline_closed", 0.3, 0.0, 0.9, "yearly fractional fall of closed families' prices after 2026-01. "
+       "ASSUMPTION: the same range as open families (no figure says either side's prices fall faster)",
+       drawn=(0.1, 0.6)),
+    _p("price_decline_open", 0.3, 0.0, 0.9, "yearly fractional fall of open families' prices after 2026-01 "
+       "(ASSUMPTION, as price_decline_closed)", drawn=(0.1, 0.6)),
+    _p("release_pace", 1.0, 0.1, 4.0, "multiplies every lab's 2024-2025 release rate after 2026-01 "
+       "(ASSUMPTION: labs keep their recent pace within a factor 1.5 either way)", drawn=(2 / 3, 1.5)),
+    _p("price_decline_factor", 1.0, 0.0, 3.0, "multiplies both yearly price declines after 2026-01 (scenario shocks)"),
 ]
 
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _TABLE}
 assert all(f"trust_cn_{region}" in PARAMETERS for region in REGIONS)
 
 BEHAVIOURAL = [p.name for p in _TABLE if p.behavioural]
+PROJECTION_ASSUMPTIONS = [p.name for p in _TABLE if p.drawn]
 
 
 def defaults() -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""The constructs of issue 18 that do not touch the choice rule: imputed capability, assumption draws, ecosystems."""
+
+import math
+
+import numpy as np
+import pytest
+
+from sim.catalogue import frontier_trend, releases
+from sim.model import DiffusionModel
+from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS
+
+
+def test_every_catalogue_release_has_a_capability_and_only_imputed_ones_are_uncertain():
+    """Missing capability is missing, not zero: no release is NaN; rated ECIs are exact, imputed ones carry a spread;
+    the unrated Qwen-72B sits near its lab's later releases, not at zero."""
+    for r in releases():
+        assert math.isfinite(r.capability), r.model
+        assert (r.capability_sd == 0) == (r.capability_from == "eci"), r.model
+    qwen = next(r for r in releases() if r.model == "Qwen-72B")
+    assert qwen.capability_from == "lag" and 0 < qwen.capability_sd < 10
+    trend = frontier_trend()
+    assert abs(qwen.capability - (trend.level_at_end - trend.eci_per_year * 26 / 12)) < 25
+
+
+def test_imputed_capabilities_are_drawn_per_run_with_their_spread_and_central_without_draws():
+    qwen = next(r for r in releases() if r.model == "Qwen-72B")
+    llama = next(r for r in releases() if r.model == "Llama 2 70B")
+    draws = [DiffusionModel(rng=seed, n_agents=50, end="2023-01").release_capability for seed in range(200)]
+    values = np.array([d[qwen] for d in draws])
+    assert values.std() == pytest.approx(qwen.capability_sd, rel=0.2)
+    assert {d[llama] for d in draws} == {llama.capability}  # rated: never drawn
+    central = DiffusionModel(rng=0, n_agents=50, end="2023-01", draw_assumptions=False).release_capability
+    assert central[qwen] == qwen.capability
+
+
+def test_projection_assumptions_are_drawn_in_their_range_unless_given_and_repeat_with_the_seed():
+    assert {"cn_lag_months", "price_decline_open", "price_decline_closed", "release_pace"} <= set(
+        PROJECTION_ASSUMPTIONS)
+    models = [DiffusionModel(rng=seed, n_agents=50, end="2023-01", cn_lag_months=5.0) for seed in range(30)]
+    for name in PROJECTION_ASSUMPTIONS:
+        low, high = PARAMETERS[name].drawn
+        values = [m.base_params[name] for m in models]
+        if name == "cn_lag_months":
+            assert set(values) == {5.0}  # given explicitly: kept
+        else:
+            assert all(low <= v <= high for v in values) and len(set(values)) == 30
+    again = DiffusionModel(rng=3, n_agents=50, end="2023-01", cn_lag_months=5.0)
+    assert again.base_params == models[3].base_params
+    fixed = DiffusionModel(rng=3, n_agents=50, end="2023-01", draw_assumptions=False)
+    assert all(fixed.base_params[n] == PARAMETERS[n].default for n in PROJECTION_ASSUMPTIONS)
+
+
+def test_ecosystem_is_bounded_and_reaches_closed_families_and_the_former_form_remains_for_ablations():
+    model = DiffusionModel(rng=4, n_agents=400, end="2025-06", ecosystem_half_months=2.0)
+    while model.running:
+        model.step()
+    eco = model.ecosystem()
+    assert ((eco >= 0) & (eco < 1)).all()
+    gpt = model.family_names.index("GPT")
+    assert eco[gpt] > 0.5  # the incumbent's builders have built on it for years
+    half = model.builder_months / (model.builder_months + 2.0)
+    np.testing.assert_allclose(eco, half)
+    old = DiffusionModel(rng=4, n_agents=400, end="2024-06", ecosystem_form="open_log")
+    while old.running:
+        old.step()
+    np.testing.assert_allclose(old.ecosystem(), np.log1p(old.derivatives_cum / 1000) * old.is_open)
+    assert old.ecosystem()[gpt] == 0
+
+
+def test_a_bad_ecosystem_form_is_refused():
+    with pytest.raises(ValueError, match="ecosystem_form"):
+        DiffusionModel(rng=0, n_agents=50, ecosystem_form="linear")
