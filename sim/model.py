@@ -24,7 +24,7 @@ from sim import observe
 from sim.agents import LICENCE_DERIVATIVE_FACTOR, LICENCE_PENALTY, Developer, Firm, Lab
 from sim.calendar import month_label, parse_month
 from sim.catalogue import ORIGINS, families, releases
-from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, resolve
+from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, TRUST_SHARED_REGIONS, resolve
 from sim.population import (NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network,
                             build_population)
 from sim.shocks import Shock, effective_parameters, regional_price_factors
@@ -276,11 +276,14 @@ class DiffusionModel(mesa.Model):
         return shares
 
     def trust_matrix(self) -> np.ndarray:
-        """Utility penalty by (region, origin of the model)."""
+        """Utility penalty by (region, origin of the model): for Chinese models a shared level plus a regional offset
+        outside China and the restricted markets (docs/ODD.md 7.4), so the data can tell the level from the
+        differences."""
         p = self.params
         trust = np.zeros((len(REGIONS), len(ORIGINS)))
         for r, region in enumerate(REGIONS):
-            trust[r, ORIGINS.index("CN")] = p[f"trust_cn_{region}"]
+            shared = p["trust_cn_shared"] if region in TRUST_SHARED_REGIONS else 0.0
+            trust[r, ORIGINS.index("CN")] = shared + p[f"trust_cn_{region}"]
         trust[REGIONS.index("china"), ORIGINS.index("US")] = p["trust_us_china"]
         return trust
 

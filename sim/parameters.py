@@ -81,13 +81,15 @@ _TABLE = [
               source="structural", kind=str, allowed=("saturating", "open_log")),
     _p("peer_weight", 1.5, 0.0, 6.0, "weight on the share of neighbours' work done with a family",
        behavioural=True),
-    _p("trust_cn_north_america", 1.5, 0.0, 6.0, "utility penalty for Chinese-origin models in North America",
-       behavioural=True),
-    _p("trust_cn_europe", 1.0, 0.0, 6.0, "same, Europe", behavioural=True),
-    _p("trust_cn_china", 0.0, 0.0, 6.0, "same, China"),
-    _p("trust_cn_asia_pacific", 0.6, 0.0, 6.0, "same, Asia-Pacific (ex-China)", behavioural=True),
-    _p("trust_cn_global_south", 0.2, 0.0, 6.0, "same, Global South", behavioural=True),
-    _p("trust_cn_restricted", 0.0, 0.0, 6.0, "same, restricted markets"),
+    _p("trust_cn_shared", 0.0, 0.0, 6.0, "utility penalty for Chinese-origin models shared by North America, "
+       "Europe, Asia-Pacific and the Global South; each adds its own offset (trust_cn_<region>)", behavioural=True),
+    _p("trust_cn_north_america", 1.5, -3.0, 6.0, "North America's offset to trust_cn_shared", behavioural=True),
+    _p("trust_cn_europe", 1.0, -3.0, 6.0, "same, Europe", behavioural=True),
+    _p("trust_cn_china", 0.0, 0.0, 6.0, "utility penalty for Chinese-origin models in China (not shared)"),
+    _p("trust_cn_asia_pacific", 0.6, -3.0, 6.0, "same offset, Asia-Pacific (ex-China)", behavioural=True),
+    _p("trust_cn_global_south", 0.2, -3.0, 6.0, "same offset, Global South", behavioural=True),
+    _p("trust_cn_restricted", 0.0, 0.0, 6.0, "utility penalty for Chinese-origin models in restricted markets "
+       "(not shared)"),
     _p("trust_us_china", 0.5, 0.0, 6.0, "utility penalty for US-origin open models in China"),
     _p("regulated_trust_multiplier", 2.0, 1.0, 5.0, "how much more regulated firms weigh origin trust"),
     _p("min_share", 0.05, 0.0, 0.3, "a family below this share of an agent's work is dropped (multi-homing "
@@ -146,6 +148,7 @@ _TABLE = [
 
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _TABLE}
 assert all(f"trust_cn_{region}" in PARAMETERS for region in REGIONS)
+TRUST_SHARED_REGIONS = ("north_america", "europe", "asia_pacific", "global_south")  # add trust_cn_shared
 
 BEHAVIOURAL = [p.name for p in _TABLE if p.behavioural]
 PROJECTION_ASSUMPTIONS = [p.name for p in _TABLE if p.drawn]

@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from sim.catalogue import frontier_trend, releases
+from sim.catalogue import ORIGINS, frontier_trend, releases
 from sim.model import DiffusionModel
-from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS
+from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, TRUST_SHARED_REGIONS
+from sim.population import REGIONS
 
 
 def test_every_catalogue_release_has_a_capability_and_only_imputed_ones_are_uncertain():
@@ -70,3 +71,14 @@ def test_ecosystem_is_bounded_and_reaches_closed_families_and_the_former_form_re
 def test_a_bad_ecosystem_form_is_refused():
     with pytest.raises(ValueError, match="ecosystem_form"):
         DiffusionModel(rng=0, n_agents=50, ecosystem_form="linear")
+
+
+def test_chinese_origin_penalty_is_a_shared_level_plus_regional_offsets_outside_china_and_restricted_markets():
+    base = DiffusionModel(rng=0, n_agents=50, end="2023-01")
+    raised = DiffusionModel(rng=0, n_agents=50, end="2023-01", trust_cn_shared=1.25)
+    diff = raised.trust_matrix() - base.trust_matrix()
+    expected = np.zeros_like(diff)
+    for region in TRUST_SHARED_REGIONS:
+        expected[REGIONS.index(region), ORIGINS.index("CN")] = 1.25
+    np.testing.assert_array_equal(diff, expected)
+    assert "china" not in TRUST_SHARED_REGIONS and "restricted" not in TRUST_SHARED_REGIONS
