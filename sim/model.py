@@ -337,7 +337,13 @@ class DiffusionModel(mesa.Model):
         comes_for_resale = (self.marketplace_availability.reshape(-1, n_families) & ~direct).any(axis=1)
         routed = np.where(comes_for_resale[:, None] & direct, np.float32(self.params["marketplace_home_share"]),
                           np.float32(1.0))
-        return (self.population.weight[rows] @ (self.work[rows] * routed[self.cell[rows]])).astype(float)
+        routed_work = self.work[rows] * routed[self.cell[rows]]
+        weight, region = self.population.weight[rows], self.population.region[rows]
+        # By the agent's region too (OR15 counts spend by region), and each agent's routed total (its task mix).
+        self.marketplace_by_region = np.stack([weight[region == r] @ routed_work[region == r]
+                                               for r in range(len(REGIONS))]).astype(float)
+        self.marketplace_rows, self.marketplace_routed = rows, routed_work.sum(axis=1)
+        return (weight @ routed_work).astype(float)
 
     def _publish_and_download(self) -> None:
         p = self.params

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 
 from sim.catalogue import ORIGINS, families
-from sim.population import REGIONS
+from sim.population import REGIONS, SEGMENT_NAMES, USES
+
+ASIA = ("china", "asia_pacific")  # OpenRouter's "Asia" (OR15: China, Singapore, ...) in the model's regions
+LARGE_FIRMS = ("enterprise", "regulated_enterprise")  # ENT4's "large enterprises"
 
 
 def slug(family: str) -> str:
@@ -29,6 +33,10 @@ def metric_names() -> list[str]:
     names += [f"hf_derivatives_cum_{slug(f.name)}" for f in fams if f.open_weights]
     names += ["hf_downloads_cum_cn", "hf_downloads_cum_us", "hf_new_derivatives_share_cn", "ent_share_open_us"]
     names += [f"share_cn_{region}" for region in REGIONS]
+    names += ["hf_downloads_cum_open", "or_share_programming", "or_revenue_share_closed", "or_spend_share_asia"]
+    names += [f"or_spend_share_{region}" for region in REGIONS]
+    names += [f"ent_spend_share_{slug(f.name)}" for f in fams]
+    names += ["ent_multihoming_3plus"]
     return names
 
 
@@ -67,6 +75,35 @@ def measure(model) -> dict[str, float]:
     for region in REGIONS:
         tokens = usage[f"region_{region}"]
         out[f"share_cn_{region}"] = _share(tokens[cn].sum(), tokens.sum())
+    out.update(_spend_and_mix(model))
+    return out
+
+
+def _spend_and_mix(model) -> dict[str, float]:
+    """Spend shares (tokens x list price: what OpenRouter's revenue by region and Menlo's spend by vendor count),
+    the programming share of marketplace tokens (OR9) and multi-homing among large US firms (ENT4)."""
+    out: dict[str, float] = {"hf_downloads_cum_open": float(model.downloads_cum[model.is_open].sum())}
+    pop = model.population
+    spend = model.marketplace_by_region * model.price_by_region  # region x family
+    total = spend.sum()
+    for r, region in enumerate(REGIONS):
+        out[f"or_spend_share_{region}"] = _share(spend[r].sum(), total)
+    out["or_spend_share_asia"] = _share(spend[[REGIONS.index(r) for r in ASIA]].sum(), total)
+    out["or_revenue_share_closed"] = _share(spend[:, ~model.is_open].sum(), total)
+    rows, routed = model.marketplace_rows, model.marketplace_routed * pop.weight[model.marketplace_rows]
+    coding = pop.use_mix[rows, USES.index("coding")]
+    out["or_share_programming"] = _share(float(routed @ coding), float(routed.sum()))
+
+    north_america = REGIONS.index("north_america")
+    firms_spend = model.usage["us_firms"] * model.price_by_region[north_america]
+    for name, value in zip(model.family_names, firms_spend):
+        out[f"ent_spend_share_{slug(name)}"] = _share(value, firms_spend.sum())
+    large = np.flatnonzero((pop.region == north_america)
+                           & np.isin(pop.segment, [SEGMENT_NAMES.index(s) for s in LARGE_FIRMS]))
+    families_used = (model.work[large] > 0).sum(axis=1)
+    active = families_used > 0
+    out["ent_multihoming_3plus"] = _share(float(pop.weight[large] @ (families_used >= 3)),
+                                          float(pop.weight[large] @ active))
     return out
 
 

@@ -82,3 +82,32 @@ def test_chinese_origin_penalty_is_a_shared_level_plus_regional_offsets_outside_
         expected[REGIONS.index(region), ORIGINS.index("CN")] = 1.25
     np.testing.assert_array_equal(diff, expected)
     assert "china" not in TRUST_SHARED_REGIONS and "restricted" not in TRUST_SHARED_REGIONS
+
+
+def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views():
+    """Recomputed agent by agent through the Mesa views: OpenRouter spend shares by region (and Asia), the closed
+    share of marketplace revenue, the programming share of marketplace tokens, Anthropic's share of US firms'
+    spend and the share of large US firms using three or more families."""
+    model = DiffusionModel(rng=5, n_agents=1500, end="2025-06", marketplace_home_share=0.5)
+    while model.running:
+        model.step()
+    obs = model.observations
+    assert sum(obs[f"or_spend_share_{r}"] for r in REGIONS) == pytest.approx(1.0)
+    assert obs["or_spend_share_asia"] == pytest.approx(obs["or_spend_share_china"] + obs["or_spend_share_asia_pacific"])
+    np.testing.assert_allclose(model.marketplace_by_region.sum(axis=0), model.usage["marketplace"], rtol=1e-5)
+    spend = model.marketplace_by_region * model.price_by_region
+    assert obs["or_revenue_share_closed"] == pytest.approx(spend[:, ~model.is_open].sum() / spend.sum())
+    routed = dict(zip(model.marketplace_rows, model.marketplace_routed))
+    coding = sum(a.weight * routed[a.index] * a.use_mix["coding"] for a in model.users if a.index in routed)
+    assert obs["or_share_programming"] == pytest.approx(coding / sum(
+        a.weight * routed[a.index] for a in model.users if a.index in routed), rel=1e-5)
+    claude = model.family_names.index("Claude")
+    us_firms = [a for a in model.users if a.region == "north_america" and a.segment in (
+        "sme", "enterprise", "regulated_enterprise")]
+    price = model.price_by_region[REGIONS.index("north_america")]
+    firm_spend = np.array([a.weight * model.work[a.index] * price for a in us_firms]).sum(axis=0)
+    assert obs["ent_spend_share_claude"] == pytest.approx(firm_spend[claude] / firm_spend.sum(), rel=1e-5)
+    large = [a for a in us_firms if a.segment != "sme" and a.workload]
+    three = sum(a.weight for a in large if len(a.workload) >= 3) / sum(a.weight for a in large)
+    assert obs["ent_multihoming_3plus"] == pytest.approx(three, rel=1e-6)
+    assert 0 < three < 1
