@@ -38,7 +38,7 @@ from sim.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, NOISE_FLOOR_SE
                                     RECOVERY_DATA_SEED_STRIDE, Budget, Config, Prior, RunSettings, check_targets,
                                     load_config, parameter_set, prior_draws)
 from sim.statistics import weighted_quantiles
-from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets, nan_mean
+from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets, nan_mean, with_solved_scales
 
 METHOD_VERSION = 4  # bump when the fitting procedure changes, so cached stages are not reused
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
@@ -89,6 +89,8 @@ class Simulator:
         """Array (seeds, targets) of statistics."""
         params = self.params(u)
         frames = [run_once(params, self.run, seed, self.metrics) for seed in self.run.seeds]
+        # Observation scales: solved, not sampled (unless a prior is given for one).
+        frames = with_solved_scales(self.targets, frames, params, [p.name for p in self.priors])
         return np.array([[t.statistic_of(frame) for t in self.targets] for frame in frames], float)
 
     def distance(self, stats: np.ndarray) -> float:
@@ -354,6 +356,15 @@ def predictive_runs(
         frames += got
     bar.close()
     return index, frames
+
+
+def _solved_per_draw(targets: list[Target], priors: tuple[Prior, ...], particles: pd.DataFrame, index: np.ndarray,
+                     frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Predictive runs with each draw's observation scales solved on its own run against the fitted targets
+    (the scales are not particles' coordinates: they are solved, sim/targets.py)."""
+    sampled = [p.name for p in priors]
+    return [with_solved_scales(targets, [frame], particles.iloc[i].to_dict(), sampled)[0]
+            for i, frame in zip(index, frames)]
 
 
 def target_series(target: Target, frame: pd.DataFrame) -> dict[str, pd.Series]:
@@ -639,9 +650,10 @@ def calibrate(
         data["fit_particles"], data["fit_generations"] = fit.particles, fit.generations
         summary["fit_stopped"] = fit.stopped
         if "predictive" in stages:
-            _, frames = timed("predictive", lambda: predictive_runs(
+            index, frames = timed("predictive", lambda: predictive_runs(
                 "predictive", fit.particles, config.priors, config.draws, config.seed, config.predictive_seed_base,
                 config.run, metrics, cache, executor, progress))
+            frames = _solved_per_draw(fitted, config.priors, fit.particles, index, frames)
             stats = target_statistics(targets, frames)
             data["predictive_fit"] = stats
             data["summary_fit"] = summarise(targets, stats)
@@ -650,9 +662,10 @@ def calibrate(
             in_sample = [t for t in fitted if parse_month(t.end) <= parse_month(config.cutoff)]
             oos = timed("oos", lambda: run_abc("oos", in_sample, config, config.oos, config.run, cache, executor,
                                                progress, hook("oos")))
-            _, frames = timed("oos_predictive", lambda: predictive_runs(
+            index, frames = timed("oos_predictive", lambda: predictive_runs(
                 "oos_predictive", oos.particles, config.priors, config.oos_draws, config.seed + 1,
                 config.predictive_seed_base + 100_000, config.run, metrics, cache, executor, progress))
+            frames = _solved_per_draw(in_sample, config.priors, oos.particles, index, frames)
             stats = target_statistics(targets, frames)
             summary_oos = summarise(targets, stats)
             summary_oos["in_sample"] = [t in in_sample for t in targets]

@@ -50,7 +50,8 @@ class DiffusionModel(mesa.Model):
         self.month = self.start_month
         n_families = len(families())
         streams = self.rng.spawn(6 + n_families)  # spawned children are fixed by index: adding one kept the rest
-        self._awareness_rng, self._switch_rng, pop_rng, net_rng, self._flow_rng = streams[:5]
+        # streams[4] drew Poisson derivative counts; now unused, kept so every other stream keeps its index.
+        self._awareness_rng, self._switch_rng, pop_rng, net_rng = streams[:4]
         self.release_capability = self._draw_uncertain_inputs(streams[5 + n_families], set(parameters))
         self.params = effective_parameters(self.base_params, self.shocks, self.month)
 
@@ -356,8 +357,9 @@ class DiffusionModel(mesa.Model):
         # up to the end of the data; projections hold it there rather than extrapolate an unmeasured rate.
         activity = p["hf_growth"] ** ((min(self.month, HF_GROWTH_END) - HF_REFERENCE_MONTH) / 12)
         per_use = activity * self.sizes_factor * self.is_open
-        expected = p["derivatives_scale"] * builder_use * licence_factor * per_use
-        self.new_derivatives = self._flow_rng.poisson(expected).astype(float)
+        # Expected counts, not Poisson draws: a pure observation scale stays exactly proportional (it is solved,
+        # sim/targets.py), and the counts are thousands a month, where Poisson noise is below a percent.
+        self.new_derivatives = p["derivatives_scale"] * builder_use * licence_factor * per_use
         downloads = p["downloads_scale"] * self.usage["all"] * per_use
         for lab, new, down in zip(self.labs, self.new_derivatives, downloads):
             lab.derivatives_cum += new

@@ -33,7 +33,7 @@ def metric_names() -> list[str]:
     names += [f"hf_derivatives_cum_{slug(f.name)}" for f in fams if f.open_weights]
     names += ["hf_downloads_cum_cn", "hf_downloads_cum_us", "hf_new_derivatives_share_cn", "ent_share_open_us"]
     names += [f"share_cn_{region}" for region in REGIONS]
-    names += ["hf_downloads_cum_open", "or_share_programming", "or_revenue_share_closed", "or_spend_share_asia"]
+    names += ["hf_downloads_cum_open", "or_programming_share", "or_revenue_share_closed", "or_spend_share_asia"]
     names += [f"or_spend_share_{region}" for region in REGIONS]
     names += [f"ent_spend_share_{slug(f.name)}" for f in fams]
     names += ["ent_multihoming_3plus"]
@@ -92,7 +92,7 @@ def _spend_and_mix(model) -> dict[str, float]:
     out["or_revenue_share_closed"] = _share(spend[:, ~model.is_open].sum(), total)
     rows, routed = model.marketplace_rows, model.marketplace_routed * pop.weight[model.marketplace_rows]
     coding = pop.use_mix[rows, USES.index("coding")]
-    out["or_share_programming"] = _share(float(routed @ coding), float(routed.sum()))
+    out["or_programming_share"] = _share(float(routed @ coding), float(routed.sum()))
 
     north_america = REGIONS.index("north_america")
     firms_spend = model.usage["us_firms"] * model.price_by_region[north_america]

@@ -116,9 +116,10 @@ _TABLE = [
        "for the US closed APIs not sold there. ASSUMPTION (docs/ODD.md 7.6)"),
     # --- builders and Hugging Face (calibrated scale factors) ----------------------------------------------
     _p("derivatives_scale", 6e5, 100.0, 5e6, "new derivatives a month if every builder worked only with one "
-       "permissively licensed single-size family, in 2025-01 (see hf_growth)", behavioural=True),
+       "permissively licensed single-size family, in 2025-01 (see hf_growth); an observation scale, solved for each "
+       "parameter set in calibration (sim/targets.py)"),
     _p("downloads_scale", 3.5e8, 1e5, 1e10, "downloads a month if all demand were on one single-size open "
-       "family, in 2025-01 (see hf_growth)", behavioural=True),
+       "family, in 2025-01 (see hf_growth); an observation scale, solved for each parameter set in calibration"),
     _p("hf_growth", 3.0, 1.0, 8.0, "yearly growth factor of Hugging Face activity (downloads and derivative "
        "uploads per unit of open-model use; 1 = none) up to 2026-01, the end of the data; the scales above are "
        "its level in 2025-01. ASSUMPTION, motivated by HF7 (< 50M -> > 1B cumulative open downloads, 2024-01 to "

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,6 +200,67 @@ def _crossover(run: pd.DataFrame, metric: str, other: str) -> float:
     closing = (gap - (b[-4] - a[-4])) / -3.0 if len(a) >= 4 else 0.0
     wait = gap / closing if closing > 0 else CROSSOVER_HORIZON
     return float(months[-1] + min(max(wait, 1.0), CROSSOVER_HORIZON))
+
+
+# --- observation scales ---------------------------------------------------------------------------------------------
+# Pure observation scales: each multiplies a group of observables and nothing else in the model (no feedback on
+# choice), so for a given parameter set it is solved on the runs, not sampled (issue 18).
+OBSERVATION_SCALES = {"downloads_scale": "hf_downloads_cum_", "derivatives_scale": "hf_derivatives_cum_"}
+LEVEL_STATISTICS = ("value", "mean", "max", "min", "increase")  # statistics proportional to their metric's scale
+
+
+def scale_targets(targets: list[Target], prefix: str) -> list[Target]:
+    """Fitted level targets that read only observables with `prefix`: they set that observation scale."""
+    return [t for t in targets if t.fit and t.statistic in LEVEL_STATISTICS and t.scale == "log"
+            and all(m.startswith(prefix) for m in t.metrics)]
+
+
+def solve_observation_scales(targets: list[Target], frames: list[pd.DataFrame], params: dict,
+                             sampled: Iterable[str] = ()) -> dict[str, float]:
+    """For each observation scale, the value that minimises the weighted sum of squared discrepancies of its level
+    targets over the runs (made at `params`), within the parameter's range. Every level statistic is proportional
+    to the scale and each discrepancy is convex in its logarithm, so a bounded one-dimensional search is exact.
+    A scale no target reads, or one the calibration samples (in `sampled`: a prior was given for it), keeps its value."""
+    from scipy.optimize import minimize_scalar
+
+    from sim.parameters import PARAMETERS
+
+    solved = {}
+    for name, prefix in OBSERVATION_SCALES.items():
+        fitted = scale_targets(targets, prefix)
+        current = float(params.get(name, PARAMETERS[name].default))
+        if not fitted or name in sampled:
+            solved[name] = current
+            continue
+        at_current = [(t, t.statistic_of(f)) for t in fitted for f in frames]
+
+        def loss(log_factor: float) -> float:
+            factor = math.exp(log_factor)
+            return sum(t.weight * min(t.discrepancy(v * factor), 1e3) ** 2 for t, v in at_current)
+
+        low, high = PARAMETERS[name].low / current, PARAMETERS[name].high / current
+        best = minimize_scalar(loss, bounds=(math.log(low), math.log(high)), method="bounded",
+                               options={"xatol": 1e-6})
+        solved[name] = current * math.exp(best.x)
+    return solved
+
+
+def rescale(frame: pd.DataFrame, params: dict, solved: dict[str, float]) -> pd.DataFrame:
+    """The run's table as if it had been made with the solved scales (only observation columns change)."""
+    from sim.parameters import PARAMETERS
+
+    out = frame.copy()
+    for name, prefix in OBSERVATION_SCALES.items():
+        columns = [c for c in out.columns if c.startswith(prefix)]
+        out[columns] = out[columns] * (solved[name] / float(params.get(name, PARAMETERS[name].default)))
+    return out
+
+
+def with_solved_scales(targets: list[Target], frames: list[pd.DataFrame], params: dict,
+                       sampled: Iterable[str] = ()) -> list[pd.DataFrame]:
+    """The runs of one parameter set with its observation scales solved on them (solve_observation_scales)."""
+    solved = solve_observation_scales(targets, frames, params, sampled)
+    return [rescale(frame, params, solved) for frame in frames]
 
 
 # --- loading and validation ------------------------------------------------------------------------------------

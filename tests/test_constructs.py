@@ -99,7 +99,7 @@ def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views(
     assert obs["or_revenue_share_closed"] == pytest.approx(spend[:, ~model.is_open].sum() / spend.sum())
     routed = dict(zip(model.marketplace_rows, model.marketplace_routed))
     coding = sum(a.weight * routed[a.index] * a.use_mix["coding"] for a in model.users if a.index in routed)
-    assert obs["or_share_programming"] == pytest.approx(coding / sum(
+    assert obs["or_programming_share"] == pytest.approx(coding / sum(
         a.weight * routed[a.index] for a in model.users if a.index in routed), rel=1e-5)
     claude = model.family_names.index("Claude")
     us_firms = [a for a in model.users if a.region == "north_america" and a.segment in (
@@ -111,3 +111,36 @@ def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views(
     three = sum(a.weight for a in large if len(a.workload) >= 3) / sum(a.weight for a in large)
     assert obs["ent_multihoming_3plus"] == pytest.approx(three, rel=1e-6)
     assert 0 < three < 1
+
+
+def test_observation_scales_have_no_feedback_and_are_solved_back_from_their_level_targets():
+    """downloads_scale and derivatives_scale change only the Hugging Face counts, in proportion (so they can be
+    solved rather than sampled), and the solver recovers the factor at which level targets were generated; a scale
+    with a prior (sampled) is left alone."""
+    from dataclasses import replace
+
+    from sim.runner import run_member
+    from sim.targets import OBSERVATION_SCALES, load_targets, scale_targets, solve_observation_scales
+
+    base = {"n_agents": 300, "end": "2026-01", "downloads_scale": 1e8, "derivatives_scale": 1e5}
+    a = run_member(base, 9).drop(columns="date", errors="ignore")
+    b = run_member({**base, "downloads_scale": 4e8, "derivatives_scale": 5e5}, 9).drop(columns="date", errors="ignore")
+    downloads = [c for c in a.columns if c.startswith("hf_downloads_cum_")]
+    derivatives = [c for c in a.columns if c.startswith("hf_derivatives_cum_")]
+    others = [c for c in a.columns if c not in downloads + derivatives]
+    np.testing.assert_allclose(b[others].to_numpy(float), a[others].to_numpy(float), rtol=1e-12)  # ratios round
+    np.testing.assert_allclose(b[downloads].to_numpy(float), 4 * a[downloads].to_numpy(float), rtol=1e-12)
+    np.testing.assert_allclose(b[derivatives].to_numpy(float), 5 * a[derivatives].to_numpy(float), rtol=1e-12)
+
+    targets = load_targets()
+    truth = {"downloads_scale": 2.5e8, "derivatives_scale": 3e5}
+    generated = []
+    for name, prefix in OBSERVATION_SCALES.items():
+        assert scale_targets(targets, prefix)  # each scale is set by at least one level target
+        for t in scale_targets(targets, prefix):
+            generated.append(replace(t, value=t.statistic_of(a) * truth[name] / base[name]))
+    solved = solve_observation_scales(generated, [a], base)
+    assert solved == pytest.approx(truth, rel=1e-4)
+    kept = solve_observation_scales(generated, [a], base, sampled=["downloads_scale"])
+    assert kept["downloads_scale"] == base["downloads_scale"]
+    assert kept["derivatives_scale"] == pytest.approx(truth["derivatives_scale"], rel=1e-4)
