@@ -93,7 +93,7 @@ def test_add_and_scale_are_relative_to_the_run_value_and_ramp():
 
 def test_relative_changes_stay_in_the_allowed_range():
     low = PARAMETERS["trust_cn_global_south"].low
-    shock = parse_shock({"date": "2026-01", "add": {"trust_cn_global_south": -0.5}})
+    shock = parse_shock({"date": "2026-01", "add": {"trust_cn_global_south": -5.0}})  # below the offset range
     assert effective_parameters({"trust_cn_global_south": 0.2}, (shock,), month("2026-01"))[
         "trust_cn_global_south"] == low
 
