@@ -27,7 +27,9 @@ def test_morris_ranks_an_inert_parameter_at_zero(tmp_path, capsys):
     table = _indices(out)
     for output in ("or_share_open@2024-06", "or_share_cn@2024-06"):
         assert table.loc[(output, "downloads_scale", "mu_star"), "value"] == 0
-        assert table.loc[(output, "price_sensitivity", "mu_star"), "value"] > 0.01
+        # active: a positive effect (the Chinese share is under 1% in mid-2024, so its effect is small in absolute
+        # terms since the two-sided ecosystem); inert: exactly zero
+        assert table.loc[(output, "price_sensitivity", "mu_star"), "value"] > 0
         assert table.loc[(output, "price_sensitivity", "mu_star"), "conf"] >= 0
     assert (out / "sensitivity" / "sensitivity.png").stat().st_size > 10_000
     assert "| price_sensitivity |" in (out / "sensitivity" / "summary.md").read_text()
