@@ -17,10 +17,9 @@ from typing import Any
 import mesa
 import networkx as nx
 import numpy as np
-import scipy.sparse as sp
 from mesa.discrete_space import Network
 
-from sim import observe
+from sim import kernels, observe
 from sim.agents import LICENCE_DERIVATIVE_FACTOR, LICENCE_PENALTY, Developer, Firm, Lab
 from sim.calendar import month_label, parse_month
 from sim.catalogue import ORIGINS, families, releases
@@ -68,21 +67,29 @@ class DiffusionModel(mesa.Model):
         self.population = pop = build_population(n, pop_rng)
         self.graph = build_network(pop, self.base_params["mean_degree"], self.base_params["homophily_region"],
                                    self.base_params["homophily_segment"], net_rng)
+        self.graph.sort_indices()  # kernels.pass_on_changes sums each agent's neighbours in index order
         self.inverse_degree = (1 / np.maximum(np.asarray(self.graph.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
         self.cell = pop.region * len(SEGMENTS) + pop.segment
+        # Stratum of an agent: (region, segment, builder); the step sums use by stratum and by whether the agent
+        # routes through a marketplace, and every group the observation model needs is a sum of strata.
+        self._stratum = self.cell * 2 + pop.is_builder
+        self._builders_weight = float(pop.weight[pop.is_builder].sum())
         self.log_selfhost_discount = np.log(np.minimum(1.0, pop.selfhost_factor))  # <= 0: cheaper to self-host
+        assert n_families <= kernels.PAIRWISE_BLOCK, "kernels.row_sum sums rows of at most PAIRWISE_BLOCK families"
         self.aware = np.zeros((n, n_families), dtype=bool)
         self.work = np.zeros((n, n_families), np.float32)  # single precision: shares need no more, and it is faster
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
         self.availability = self.marketplace_availability = None
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
+        self._changes = np.zeros((n, 2 * n_families), np.float32)  # kernels.choose's work areas
+        self._slot = np.full(n, -1, np.int32)
+        self._changed_agents = np.zeros(n, np.int64)
+        self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), n_families))
+        self._awareness_draws = np.empty((n, n_families), np.float32)
         self.uses_marketplace = np.zeros(n, dtype=bool)
         self.new_derivatives = np.zeros(n_families)
         self.builder_months = np.zeros(n_families)  # months of all builders' work on each family, summed
-        for i in range(n):
-            (Firm if pop.is_firm[i] else Developer)(self, i)
         self._space = None
-        self._group_weights = None
 
         self.datacollector = mesa.DataCollector(model_reporters=observe.model_reporters())
         self._advance()
@@ -122,9 +129,10 @@ class DiffusionModel(mesa.Model):
 
     @functools.cached_property
     def users(self) -> list:
-        """Developers and firms in index order."""
-        users = sorted(self.agents_by_type[Developer] | self.agents_by_type[Firm], key=lambda a: a.index)
-        return list(users)
+        """Developers and firms in index order, as Mesa agents that read their own row of the model's arrays;
+        created on first use, because a million Python agent objects cost gigabytes the step never needs."""
+        is_firm = self.population.is_firm
+        return [(Firm if is_firm[i] else Developer)(self, i) for i in range(len(is_firm))]
 
     def step(self) -> None:
         if self.month >= self.end_month:
@@ -143,8 +151,7 @@ class DiffusionModel(mesa.Model):
         self._update_family_arrays()
         self.availability, self.marketplace_availability = self._availability()  # (region, segment, family)
         self._spread_awareness()
-        self._choose()
-        self.usage = self._usage_by_group()
+        self._choose()  # also sets self.usage
         self._publish_and_download()
         self.observations = observe.measure(self)
 
@@ -185,31 +192,24 @@ class DiffusionModel(mesa.Model):
             direct[REGIONS.index(region), :, us_closed] = False
         return direct, cell_mask
 
-    def _neighbour_means(self, rows=slice(None), cols=slice(None)) -> np.ndarray:
-        """Mean over each agent's neighbours of [uses family f (0/1) ..., share of work on f ...] (2F columns),
-        for the given rows and columns; under complete mixing, demand-weighted population means instead."""
-        if self.base_params["network"] == "complete":
-            weight = self.population.weight
-            stacked = np.hstack([self.work > 0, self.work])[:, cols]
-            mean = weight @ stacked / weight.sum()
-            return np.broadcast_to(mean, (len(self.work[rows]), len(mean))).astype(np.float32)
-        return self._neighbour_sums[rows, cols] * self.inverse_degree[rows, None]
+    def _population_means(self) -> tuple[np.ndarray, np.ndarray]:
+        """Under complete mixing, the demand-weighted population means of [uses family f (0/1), share of work on
+        f] that stand in for every agent's neighbour means (float32, as the step keeps them)."""
+        weight = self.population.weight
+        mean = weight @ np.hstack([self.work > 0, self.work]) / weight.sum()
+        return np.split(mean.astype(np.float32), 2)
 
-    def _set_work(self, rows: np.ndarray, shares: np.ndarray) -> None:
-        """Change the work split of `rows`, keeping the neighbours' sums up to date incrementally: only agents
-        who changed their mix touch their neighbours' sums, which is what makes a step cheap at scale."""
-        old = self.work[rows]
-        delta = np.hstack([(shares > 0).astype(np.float32) - (old > 0), shares - old])
-        self.work[rows] = shares
-        self.active[rows] = shares.any(axis=1)
-        if self.base_params["network"] != "complete":
-            self._neighbour_sums += np.asarray(self.graph[rows].T @ delta)
+    def _peers(self) -> tuple:
+        """What the kernels read of the neighbours: their sums, each agent's 1/degree, and under complete mixing
+        the population means instead."""
+        complete = self.base_params["network"] == "complete"
+        mean_share = self._population_means()[1] if complete else np.zeros(len(self.families), np.float32)
+        return self._neighbour_sums, self.inverse_degree, complete, mean_share
 
     def _spread_awareness(self) -> None:
         p = self.params
-        n_families = len(self.families)
         # Draw for every agent and family each month, so the stream stays aligned across scenarios.
-        draws = self._awareness_rng.random((len(self.work), n_families), dtype=np.float32)
+        draws = self._awareness_rng.random(self._awareness_draws.shape, dtype=np.float32, out=self._awareness_draws)
         if self.month == self.start_month:
             self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
             return
@@ -218,34 +218,40 @@ class DiffusionModel(mesa.Model):
         headline = self.released_now & (gap <= p["headline_gap"])
         external = np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
                               + headline * p["awareness_release"])
-        # chance = 1 - (1 - external) * (1 - q * share of neighbours using the family), computed in place
-        keep_unaware = self._neighbour_means(cols=slice(0, n_families))
-        keep_unaware *= -p["awareness_internal"]
-        keep_unaware += 1.0
-        keep_unaware *= (1 - external).astype(np.float32)
-        learn = draws > keep_unaware  # i.e. draw < chance
-        learn &= self.released
-        self.aware |= learn
+        complete = self.base_params["network"] == "complete"
+        mean_use = self._population_means()[0] if complete else np.zeros(len(self.families), np.float32)
+        kernels.spread_awareness(self.aware, draws, self.released, self._neighbour_sums, self.inverse_degree,
+                                 mean_use, complete, (1 - external).astype(np.float32), p["awareness_internal"])
+
+    def _agent_arrays(self) -> tuple:
+        """Per-agent attributes the choice reads, in kernels.utility's and kernels.work_split's order."""
+        pop = self.population
+        return (pop.region, pop.price_weight, self.log_selfhost_discount, pop.licence_friction, pop.open_need,
+                pop.regulated, pop.use_slack, pop.use_mix.astype(np.float32))
+
+    def _choice_terms(self) -> tuple:
+        """This month's per-family and per-region terms of the utility and the rule's constants, in
+        kernels.utility's and kernels.work_split's order (docs/ODD.md, submodel "Choice"). Built here as small
+        arrays so that a change to a family quantity (price, capability, ecosystem, licence, trust) never
+        touches the kernels."""
+        p = self.params
+        licence = np.array([LICENCE_PENALTY[x] for x in self.licence])
+        gap = (self.frontier - self.capability).astype(np.float32)  # ECI points behind the frontier
+        return (np.log(self.price_by_region), self.is_open.astype(float), licence,
+                self.trust_matrix()[:, self.origin], p["ecosystem_weight"] * self.ecosystem(), p["price_sensitivity"],
+                p["licence_weight"], p["openness_weight"], p["regulated_trust_multiplier"],
+                np.float32(p["peer_weight"]), gap, np.float32(p["quality_weight"] / CAPABILITY_SCALE),
+                np.float32(p["capability_weight"] / CAPABILITY_SCALE), np.float32(p["min_share"]))
 
     def utility(self, rows: np.ndarray) -> np.ndarray:
-        """Utility of each family for the agents in `rows`, all terms but capability (docs/ODD.md, submodel
-        "Choice"); the capability shortfall depends on the use and is added per use in `_work_split`.
-
-        Built from per-agent columns and per-family rows so that no transcendental function runs on the
-        agents-by-families matrix: log cost = log API price + (open weights) * log self-hosting discount."""
-        p, pop = self.params, self.population
-        log_price = np.log(self.price_by_region)[pop.region[rows]]  # region x family table, gathered per agent
-        log_cost = log_price + np.outer(self.log_selfhost_discount[rows], self.is_open)
-        licence = np.array([LICENCE_PENALTY[x] for x in self.licence])
-        trust_weight = np.where(pop.regulated[rows], p["regulated_trust_multiplier"], 1.0)
-        family_terms = p["ecosystem_weight"] * self.ecosystem()
-        u = -p["price_sensitivity"] * pop.price_weight[rows, None] * log_cost
-        u -= p["licence_weight"] * np.outer(pop.licence_friction[rows], licence)
-        u += p["openness_weight"] * np.outer(pop.open_need[rows], self.is_open)
-        u -= self.trust_matrix()[:, self.origin][pop.region[rows]] * trust_weight[:, None]
-        u += family_terms
-        u += p["peer_weight"] * self._neighbour_means(rows, slice(len(self.families), None))
-        return u.astype(np.float32)
+        """Utility of each family for the agents in `rows`, all terms but capability (kernels.utility); the
+        capability shortfall depends on the use and is added per use in `_work_split`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        n_families = len(self.families)
+        out = np.empty((len(rows), n_families), np.float32)
+        kernels.utilities(rows, self._agent_arrays(), self._choice_terms(), self._peers(), out,
+                          np.empty(n_families, np.float32), np.arange(n_families))
+        return out
 
     def ecosystem(self) -> np.ndarray:
         """Each family's ecosystem in [0, 1): the builder-months spent on it so far (integrations, tooling and
@@ -257,24 +263,19 @@ class DiffusionModel(mesa.Model):
         return self.builder_months / (self.builder_months + self.params["ecosystem_half_months"])
 
     def _work_split(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
-        """Each agent's split of work over families: every use (coding, chat/roleplay, agents) is a separate
-        logit choice, because a use's capability need decides which families can serve it (coding goes to the
-        frontier, roleplay to cheap models; OR9-OR11), and the agent's shares are the use-mix-weighted sum."""
-        p, pop = self.params, self.population
-        gap = (self.frontier - self.capability).astype(np.float32)  # ECI points behind the frontier
-        base = self.utility(rows) - np.float32(p["quality_weight"] / CAPABILITY_SCALE) * gap
-        per_point = np.float32(p["capability_weight"] / CAPABILITY_SCALE)
-        shares = np.zeros(base.shape, np.float32)
-        slack, mix = pop.use_slack[rows], pop.use_mix[rows].astype(np.float32)
-        for k in range(slack.shape[1]):
-            utility = gap - slack[:, k, None]
-            np.maximum(utility, np.float32(0.0), out=utility)  # ECI points below this use's need
-            utility *= per_point
-            np.subtract(base, utility, out=utility)
-            split = logit_shares(utility, options, p["min_share"])
-            split *= mix[:, k, None]
-            shares += split
-        return shares
+        """Each agent's split of work over the allowed `options` (kernels.work_split), without changing state."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), len(self.families)), np.float32)
+        kernels.work_splits(rows, np.ascontiguousarray(options), self._agent_arrays(), self._choice_terms(),
+                            self._peers(), out, *self._choice_work_areas()[1:3])
+        return out
+
+    def _choice_work_areas(self) -> tuple:
+        """Small work areas for the kernels (they allocate nothing): new split, the split's work area and option
+        list (kernels.work_split), options, and the neighbour gather's row."""
+        n_families = len(self.families)
+        return (np.empty(n_families, np.float32), np.empty((4, n_families), np.float32),
+                np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32))
 
     def trust_matrix(self) -> np.ndarray:
         """Utility penalty by (region, origin of the model): for Chinese models a shared level plus a regional offset
@@ -289,69 +290,65 @@ class DiffusionModel(mesa.Model):
         return trust
 
     def _choose(self) -> None:
+        """Who re-evaluates, their new split and the neighbours' sums, in one pass (kernels.choose); the month's
+        use by group follows from the stratum sums that pass accumulates."""
         p, pop = self.params, self.population
-        routing = (np.array([s.marketplace_share for s in SEGMENTS])[pop.segment]
-                   * np.array(list(REGION_MARKETPLACE.values()))[pop.region] * p["marketplace_routing"])
-        self.uses_marketplace = pop.marketplace_propensity < np.minimum(1.0, routing)
-        switch_rate = np.where(pop.is_firm, p["switch_rate_firm"], p["switch_rate_developer"])
-        due = (self._switch_rng.random(len(self.work)) < switch_rate) | (self.month == self.start_month)
-        allowed = self.available()
-        idle = np.flatnonzero(~self.active)  # uses nothing yet: chooses as soon as it knows an option
-        due[idle[(self.aware[idle] & allowed[idle]).any(axis=1)]] = True
-        # A ban, or leaving the marketplace: everyone using a family no longer allowed must choose again.
-        due |= ((self.work > 0) & ~allowed).any(axis=1)
-        rows = np.flatnonzero(due)
-        if not p["choice"]:  # everyone splits evenly over what they know, every month
-            options = self.aware & allowed
-            counts = options.sum(axis=1, keepdims=True)
-            self._set_work(np.arange(len(self.work)), np.divide(
-                options, counts, out=np.zeros(options.shape, np.float32), where=counts > 0))
-        elif len(rows):
-            options = self.aware[rows] & allowed[rows]
-            self._set_work(rows, self._work_split(rows, options))
+        routing_by_cell = (np.array([s.marketplace_share for s in SEGMENTS])[None, :]
+                           * np.array(list(REGION_MARKETPLACE.values()))[:, None] * p["marketplace_routing"])
+        n_families = len(self.families)
+        allowed_by_cell = np.concatenate([self.availability.reshape(-1, n_families),
+                                          self.marketplace_availability.reshape(-1, n_families)])
+        switch_draws = self._switch_rng.random(len(self.work))
+        new, area, option, options, total = self._choice_work_areas()
+        kernels.choose(self.work, self.aware, self.active, self.uses_marketplace, self._changes, self._slot,
+                       self._usage_by_stratum, self.cell, self._stratum, pop.weight, pop.is_firm,
+                       pop.marketplace_propensity, self.graph.indptr, self.graph.indices, self._agent_arrays(),
+                       self._choice_terms(), self._peers(), switch_draws, self.month == self.start_month,
+                       bool(p["choice"]), routing_by_cell.ravel(), allowed_by_cell, p["switch_rate_firm"],
+                       p["switch_rate_developer"], new, options, area, option, self._changed_agents, total)
+        self.usage = self._usage_from_strata()
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:
-        """Demand-weighted use of each family summed over the groups the observation model and the builders
-        need, in one matrix product (the groups' weight rows are fixed at build time), plus what the marketplace
-        sees (`_marketplace_usage`)."""
-        if self._group_weights is None:
-            pop = self.population
-            us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
-            rows = {"all": pop.weight, "builders": pop.weight * pop.is_builder,
-                    "us_firms": pop.weight * us_firms}
-            rows.update({f"region_{r}": pop.weight * (pop.region == i) for i, r in enumerate(REGIONS)})
-            self._group_names = list(rows)
-            self._group_weights = np.stack(list(rows.values())).astype(np.float32)
-        usage = dict(zip(self._group_names, (self._group_weights @ self.work).astype(float)))
-        usage["marketplace"] = self._marketplace_usage()
+        """Demand-weighted use of each family by group, recomputed from the current state (the step gets the
+        same sums from kernels.choose's pass)."""
+        kernels.usage_by_stratum(self.work, self.uses_marketplace, self._stratum, self.population.weight,
+                                 self._usage_by_stratum)
+        return self._usage_from_strata()
+
+    def _usage_from_strata(self) -> dict[str, np.ndarray]:
+        """Use of each family summed over the groups the observation model and the builders need: all agents,
+        builders, US firms, each region, and what a marketplace like OpenRouter sees (`_marketplace_usage`)."""
+        # axes: region, segment, builder, routes through a marketplace, family
+        strata = self._usage_by_stratum.reshape(len(REGIONS), len(SEGMENTS), 2, 2, len(self.families))
+        firms = np.array([s.kind == "firm" for s in SEGMENTS])
+        usage = {"all": strata.sum(axis=(0, 1, 2, 3)), "builders": strata[:, :, 1].sum(axis=(0, 1, 2)),
+                 "us_firms": strata[REGIONS.index("north_america"), firms].sum(axis=(0, 1, 2))}
+        usage.update({f"region_{r}": strata[i].sum(axis=(0, 1, 2)) for i, r in enumerate(REGIONS)})
+        usage["marketplace"] = self._marketplace_usage(strata[:, :, :, 1].sum(axis=2))
         return usage
 
-    def _marketplace_usage(self) -> np.ndarray:
-        """Use routed through a marketplace like OpenRouter, which sees only what passes through it. An agent who
-        comes to the marketplace for families not sold to it directly (US closed APIs in China and restricted
-        markets) buys what is sold directly (its domestic models) at home and routes only
-        `marketplace_home_share` of that use through the marketplace; every other marketplace agent routes all
-        its use (docs/ODD.md 7.6)."""
+    def _marketplace_usage(self, market_use_by_cell: np.ndarray) -> np.ndarray:
+        """Use routed through a marketplace like OpenRouter, which sees only what passes through it, from the
+        marketplace agents' use by (region, segment) cell. An agent who comes to the marketplace for families
+        not sold to it directly (US closed APIs in China and restricted markets) buys what is sold directly (its
+        domestic models) at home and routes only `marketplace_home_share` of that use through the marketplace;
+        every other marketplace agent routes all its use (docs/ODD.md 7.6). Also kept: the same by the agents'
+        region (OR15 counts spend by region) and each marketplace agent's routed total (its task mix, OR9)."""
+        direct = self.availability
+        comes_for_resale = (self.marketplace_availability & ~direct).any(axis=2)
+        routed = np.where(comes_for_resale[:, :, None] & direct, self.params["marketplace_home_share"], 1.0)
+        self.marketplace_by_region = (market_use_by_cell * routed).sum(axis=1)
         rows = np.flatnonzero(self.uses_marketplace)
-        n_families = len(self.families)
-        direct = self.availability.reshape(-1, n_families)  # per (region, segment) cell
-        comes_for_resale = (self.marketplace_availability.reshape(-1, n_families) & ~direct).any(axis=1)
-        routed = np.where(comes_for_resale[:, None] & direct, np.float32(self.params["marketplace_home_share"]),
-                          np.float32(1.0))
-        routed_work = self.work[rows] * routed[self.cell[rows]]
-        weight, region = self.population.weight[rows], self.population.region[rows]
-        # By the agent's region too (OR15 counts spend by region), and each agent's routed total (its task mix).
-        self.marketplace_by_region = np.stack([weight[region == r] @ routed_work[region == r]
-                                               for r in range(len(REGIONS))]).astype(float)
-        self.marketplace_rows, self.marketplace_routed = rows, routed_work.sum(axis=1)
-        return (weight @ routed_work).astype(float)
+        routed_by_cell = routed.reshape(-1, len(self.families)).astype(np.float32)
+        self.marketplace_rows = rows
+        self.marketplace_routed = (self.work[rows] * routed_by_cell[self.cell[rows]]).sum(axis=1)
+        return self.marketplace_by_region.sum(axis=0)
 
     def _publish_and_download(self) -> None:
         p = self.params
         builder_use = self.usage["builders"]
-        builders = self._group_weights[self._group_names.index("builders")].sum()
-        if builders > 0:  # a tiny population may have no builder
-            self.builder_months += builder_use / builders
+        if self._builders_weight > 0:  # a tiny population may have no builder
+            self.builder_months += builder_use / self._builders_weight
         licence_factor = np.array([LICENCE_DERIVATIVE_FACTOR[x] for x in self.licence])
         # Hugging Face grows: the same use brings more downloads and uploads each year (level 1 in 2025-01),
         # up to the end of the data; projections hold it there rather than extrapolate an unmeasured rate.
@@ -367,21 +364,3 @@ class DiffusionModel(mesa.Model):
         self.derivatives_cum = np.array([lab.derivatives_cum for lab in self.labs])
         self.downloads_cum = np.array([lab.downloads_cum for lab in self.labs])
 
-
-def logit_shares(utility: np.ndarray, options: np.ndarray, min_share: float) -> np.ndarray:
-    """Multinomial-logit split of work over the allowed options; shares below `min_share` are dropped and the
-    rest renormalised (an agent does not route a sliver of its work to a family). Rows with no option get zeros."""
-    u = np.where(options, utility.astype(np.float32, copy=False), np.float32(-np.inf))
-    top = u.max(axis=1, keepdims=True)
-    top[~np.isfinite(top)] = 0.0
-    u -= top
-    weights = np.exp(u, out=u)
-    total = weights.sum(axis=1, keepdims=True)
-    has_option = total > 0  # False for a row without options (all weights exp(-inf) = 0) or with a NaN utility
-    weights[~has_option[:, 0]] = 0.0
-    shares = np.divide(weights, total, out=weights, where=has_option)  # in place
-    # The largest share is the top option's, exp(0) / total: no second pass over the matrix to find it.
-    best = np.divide(np.float32(1.0), total, out=np.zeros_like(total), where=has_option)
-    shares[(shares < min_share) & (shares < best)] = 0.0
-    total = shares.sum(axis=1, keepdims=True)
-    return np.divide(shares, total, out=shares, where=total > 0)

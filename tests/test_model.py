@@ -235,29 +235,3 @@ def test_marketplace_sees_only_what_china_routes_through_it(home_share):
         assert market[gpt] == pytest.approx(0.5 * total, rel=1e-5), name
         assert market[qwen] == pytest.approx(0.5 * total * seen_qwen, rel=1e-5, abs=1e-6 * total), name
 
-
-def test_logit_split_is_a_softmax_over_the_options_without_slivers():
-    """The work split the step computes in place equals the textbook rule, row by row: a softmax of utility over
-    the allowed families, shares under min_share dropped (never the top one) and the rest renormalised; a row
-    without options uses nothing. Covers the ties, one-option and no-option rows the in-place code special-cases."""
-    from sim.model import logit_shares
-
-    rng = np.random.default_rng(11)
-    utility = rng.normal(0, 2, (400, 7)).astype(np.float32)
-    utility[0] = 1.5  # a tie everywhere
-    options = rng.random((400, 7)) < 0.6
-    options[1], options[2] = False, False
-    options[2, 3] = True  # one option
-    min_share = 0.05
-    shares = logit_shares(utility.copy(), options, min_share)
-    for row in range(len(utility)):
-        allowed = np.flatnonzero(options[row])
-        expected = np.zeros(7)
-        if len(allowed):
-            w = np.exp(utility[row, allowed].astype(float) - utility[row, allowed].max())
-            s = w / w.sum()
-            s[(s < min_share) & (s < s.max())] = 0.0
-            expected[allowed] = s / s.sum()
-        np.testing.assert_allclose(shares[row], expected, atol=1e-6)
-    assert (shares[1] == 0).all() and shares[2, 3] == 1.0
-    assert np.allclose(shares[0][options[0]], 1 / options[0].sum())

@@ -1,0 +1,130 @@
+"""The month's agent phases written as textbook NumPy over the agents-by-families matrices: the reference the
+compiled kernels (sim/kernels.py) are checked against in tests/test_kernels.py. Not used by the model.
+
+Each function takes a DiffusionModel and does what the model's method of the same name does, reading the same
+draws from the same generators in the same order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.agents import LICENCE_PENALTY
+from sim.model import CAPABILITY_SCALE
+from sim.population import REGION_MARKETPLACE, REGIONS, SEGMENTS
+
+
+def logit_shares(utility: np.ndarray, options: np.ndarray, min_share: float) -> np.ndarray:
+    """Multinomial-logit split over the allowed options, row by row; shares below `min_share` are dropped (never
+    the top one) and the rest renormalised; a row without options, or with a NaN utility, gets zeros."""
+    u = np.where(options, utility.astype(np.float32), np.float32(-np.inf))
+    top = u.max(axis=1, keepdims=True)
+    top[~np.isfinite(top)] = 0.0
+    weights = np.exp(u - top)
+    total = weights.sum(axis=1, keepdims=True)
+    has_option = (total > 0)[:, 0]
+    shares = np.zeros_like(weights)
+    shares[has_option] = weights[has_option] / total[has_option]
+    best = shares.max(axis=1, keepdims=True)
+    shares[(shares < min_share) & (shares < best)] = 0.0
+    total = shares.sum(axis=1, keepdims=True)
+    return np.divide(shares, total, out=shares, where=total > 0)
+
+
+def neighbour_means(model, rows=slice(None), cols=slice(None)) -> np.ndarray:
+    """Mean over each agent's neighbours of [uses family f (0/1) ..., share of work on f ...], from the graph
+    itself (complete mixing: demand-weighted population means)."""
+    weight = model.population.weight
+    stacked = np.hstack([model.work > 0, model.work])
+    if model.base_params["network"] == "complete":
+        mean = weight @ stacked / weight.sum()
+        return np.broadcast_to(mean[cols], (len(model.work[rows]), len(mean[cols]))).astype(np.float32)
+    sums = np.asarray(model.graph @ stacked, dtype=np.float32)
+    return sums[rows, cols] * model.inverse_degree[rows, None]
+
+
+def spread_awareness(model) -> None:
+    p = model.params
+    n_families = len(model.families)
+    draws = model._awareness_rng.random((len(model.work), n_families), dtype=np.float32)
+    if model.month == model.start_month:
+        model.aware[:, model.released] = draws[:, model.released] < p["initial_awareness"]
+        return
+    gap = np.maximum(0.0, model.frontier - model.capability)
+    headline = model.released_now & (gap <= p["headline_gap"])
+    external = np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
+                          + headline * p["awareness_release"])
+    using = neighbour_means(model, cols=slice(0, n_families))
+    keep_unaware = (1 - np.float32(p["awareness_internal"]) * using) * (1 - external).astype(np.float32)
+    model.aware |= (draws > keep_unaware) & model.released
+
+
+def utility(model, rows: np.ndarray) -> np.ndarray:
+    p, pop = model.params, model.population
+    log_cost = np.log(model.price_by_region)[pop.region[rows]] + np.outer(model.log_selfhost_discount[rows],
+                                                                           model.is_open)
+    licence = np.array([LICENCE_PENALTY[x] for x in model.licence])
+    trust_weight = np.where(pop.regulated[rows], p["regulated_trust_multiplier"], 1.0)
+    u = -p["price_sensitivity"] * pop.price_weight[rows, None] * log_cost
+    u -= p["licence_weight"] * np.outer(pop.licence_friction[rows], licence)
+    u += p["openness_weight"] * np.outer(pop.open_need[rows], model.is_open)
+    u -= model.trust_matrix()[:, model.origin][pop.region[rows]] * trust_weight[:, None]
+    u += p["ecosystem_weight"] * model.ecosystem()
+    u += p["peer_weight"] * neighbour_means(model, rows, slice(len(model.families), None))
+    return u.astype(np.float32)
+
+
+def work_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+    p, pop = model.params, model.population
+    gap = (model.frontier - model.capability).astype(np.float32)
+    base = utility(model, rows) - np.float32(p["quality_weight"] / CAPABILITY_SCALE) * gap
+    shares = np.zeros(base.shape, np.float32)
+    for k in range(pop.use_slack.shape[1]):
+        shortfall = np.maximum(gap - pop.use_slack[rows, k, None], np.float32(0.0))
+        split = logit_shares(base - np.float32(p["capability_weight"] / CAPABILITY_SCALE) * shortfall, options,
+                             p["min_share"])
+        shares += split * pop.use_mix[rows, k, None].astype(np.float32)
+    return shares
+
+
+def choose(model) -> None:
+    p, pop = model.params, model.population
+    routing = (np.array([s.marketplace_share for s in SEGMENTS])[pop.segment]
+               * np.array(list(REGION_MARKETPLACE.values()))[pop.region] * p["marketplace_routing"])
+    model.uses_marketplace = pop.marketplace_propensity < np.minimum(1.0, routing)
+    switch_rate = np.where(pop.is_firm, p["switch_rate_firm"], p["switch_rate_developer"])
+    due = (model._switch_rng.random(len(model.work)) < switch_rate) | (model.month == model.start_month)
+    allowed = model.available()
+    options = model.aware & allowed
+    due |= ~model.active & options.any(axis=1)
+    due |= ((model.work > 0) & ~allowed).any(axis=1)
+    if not p["choice"]:
+        counts = options.sum(axis=1, keepdims=True)
+        rows = np.arange(len(model.work))
+        shares = np.divide(options, counts, out=np.zeros(options.shape, np.float32), where=counts > 0)
+    else:
+        rows = np.flatnonzero(due)
+        shares = work_split(model, rows, options[rows])
+    model.work[rows] = shares
+    model.active[rows] = shares.any(axis=1)
+    model._neighbour_sums[:] = np.asarray(model.graph @ np.hstack([model.work > 0, model.work]), np.float32)
+    model.usage = usage_by_group(model)
+
+
+def usage_by_group(model) -> dict[str, np.ndarray]:
+    pop = model.population
+    weight, work = pop.weight, model.work.astype(float)
+    us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
+    usage = {"all": weight @ work, "builders": (weight * pop.is_builder) @ work,
+             "us_firms": (weight * us_firms) @ work}
+    usage.update({f"region_{r}": (weight * (pop.region == i)) @ work for i, r in enumerate(REGIONS)})
+    n_families = len(model.families)
+    direct = model.availability.reshape(-1, n_families)
+    comes_for_resale = (model.marketplace_availability.reshape(-1, n_families) & ~direct).any(axis=1)
+    routed = np.where(comes_for_resale[:, None] & direct, model.params["marketplace_home_share"], 1.0)
+    market = np.flatnonzero(model.uses_marketplace)
+    routed_work = work[market] * routed[model.cell[market]]
+    model.marketplace_by_region = np.stack([weight[market][pop.region[market] == r] @ routed_work[
+        pop.region[market] == r] for r in range(len(REGIONS))])
+    model.marketplace_rows, model.marketplace_routed = market, routed_work.sum(axis=1)
+    usage["marketplace"] = weight[market] @ routed_work
+    return usage

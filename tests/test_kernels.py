@@ -1,0 +1,102 @@
+"""The compiled step (sim/kernels.py) against the textbook NumPy formulas (tests/reference_step.py), month by
+month on small populations: each month both start from the same state and draw the same random numbers.
+
+Awareness is compared exactly. Work splits, neighbours' sums and group sums are compared within a stated bound:
+the kernels use the C library's float32 exp where NumPy uses its own SIMD exp (they differ in the last bit for
+about 4 in 10 arguments), and sum groups in float64 where NumPy's float32 matrix product rounds per block."""
+
+import copy
+import types
+
+import numpy as np
+import pytest
+
+import reference_step
+from sim import DiffusionModel, kernels
+from sim.scenario import load_scenario
+from golden_cases import ROOT
+
+SHARE_BOUND = 2e-6  # absolute, on a share of an agent's work (a few float32 steps of 1)
+USAGE_BOUND = 1e-5  # relative to the group's total use
+CONFIGS = {
+    "clustered": {},
+    "complete": {"network": "complete"},
+    "no_choice": {"choice": False},
+    "bans": load_scenario(ROOT / "scenarios" / "security_bans.toml").model_kwargs(),
+}
+
+
+def paired_months(config: dict, months: int, seed: int = 3):
+    """Yield (kernel model, reference model) after each month, both stepped from the same state (2025-12 to
+    2026-09: the security_bans scenario's bans start in 2026-07)."""
+    model = DiffusionModel(rng=seed, n_agents=1500, start="2025-11", end="2026-12", **config)
+    for _ in range(months):
+        reference = copy.deepcopy(model)
+        reference._spread_awareness = types.MethodType(reference_step.spread_awareness, reference)
+        reference._choose = types.MethodType(reference_step.choose, reference)
+        model.step()
+        reference.step()
+        yield model, reference
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_kernels_match_the_numpy_reference_month_by_month(name):
+    moved = 0
+    before = None
+    for model, reference in paired_months(CONFIGS[name], months=10):
+        np.testing.assert_array_equal(model.aware, reference.aware)
+        np.testing.assert_array_equal(model.uses_marketplace, reference.uses_marketplace)
+        np.testing.assert_array_equal(model.active, reference.active)
+        np.testing.assert_allclose(model.work, reference.work, rtol=0, atol=SHARE_BOUND)
+        np.testing.assert_array_equal(model.work > 0, reference.work > 0)  # the same families in use
+        if name != "complete":  # incremental sums equal the graph's sums from scratch
+            np.testing.assert_allclose(model._neighbour_sums, reference._neighbour_sums, rtol=0,
+                                       atol=SHARE_BOUND * model.graph.sum(axis=1).max())
+        for group, use in reference.usage.items():
+            np.testing.assert_allclose(model.usage[group], use, rtol=0, atol=USAGE_BOUND * max(use.sum(), 1e-300),
+                                       err_msg=group)
+        np.testing.assert_allclose(model.marketplace_by_region, reference.marketplace_by_region, rtol=0,
+                                   atol=USAGE_BOUND * max(reference.usage["marketplace"].sum(), 1e-300))
+        np.testing.assert_array_equal(model.marketplace_rows, reference.marketplace_rows)
+        np.testing.assert_allclose(model.marketplace_routed, reference.marketplace_routed, rtol=0, atol=SHARE_BOUND)
+        moved += before is not None and (model.work != before).any()
+        before = model.work.copy()
+    assert moved >= 8  # agents changed their splits in the months compared
+
+
+def test_work_split_and_utility_api_match_the_reference():
+    model = DiffusionModel(rng=5, n_agents=800, end="2025-06")
+    while model.running:
+        model.step()
+    rows = np.arange(0, 800, 3)
+    options = model.aware[rows] | model.released  # more options than agents know, to exercise the split
+    np.testing.assert_allclose(model.utility(rows), reference_step.utility(model, rows), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(model._work_split(rows, options), reference_step.work_split(model, rows, options),
+                               rtol=0, atol=SHARE_BOUND)
+
+
+def test_row_sum_is_numpys_pairwise_sum():
+    rng = np.random.default_rng(2)
+    for n in range(0, 40):
+        rows = rng.random((50, n)).astype(np.float32) * np.float32(1e3) ** rng.random((50, n)).astype(np.float32)
+        np.testing.assert_array_equal([kernels.row_sum(r) for r in rows], rows.sum(axis=1), err_msg=f"n={n}")
+
+
+def test_logit_split_is_a_softmax_over_the_options_without_slivers():
+    """Ties, one option, no option and a NaN utility, plus random rows, against the textbook rule."""
+    rng = np.random.default_rng(11)
+    utility = rng.normal(0, 2, (400, 7)).astype(np.float32)
+    utility[0] = 1.5  # a tie everywhere
+    options = rng.random((400, 7)) < 0.6
+    options[1], options[2] = False, False
+    options[2, 3] = True  # one option
+    utility[3, options[3].argmax()] = np.nan
+    min_share = np.float32(0.05)
+    expected = reference_step.logit_shares(utility, options, min_share)
+    shares = np.empty_like(utility)
+    for row in range(len(utility)):
+        option = np.flatnonzero(options[row])
+        kernels.logit_split(utility[row], option, len(option), min_share, shares[row])
+    np.testing.assert_allclose(shares, expected, rtol=0, atol=SHARE_BOUND)
+    assert (shares[1] == 0).all() and shares[2, 3] == 1.0 and (shares[3] == 0).all()
+    assert np.allclose(shares[0][options[0]], 1 / options[0].sum())
