@@ -447,78 +447,6 @@ def _covers(t: Target, lo: float, hi: float, observed: tuple[float, float]) -> b
     return lo <= observed[1] and hi >= observed[0]
 
 
-# --- logistic baseline ---------------------------------------------------------------------------------------------
-BASELINE_METRICS = ("or_share_cn", "or_share_open")
-
-
-def baseline_targets(targets: list[Target]) -> list[Target]:
-    """OpenRouter figures a single logistic curve of one series can be compared with."""
-    return [t for t in targets if t.metric in BASELINE_METRICS and t.statistic in ("value", "mean", "max", "min")
-            and not t.denominator]
-
-
-def logistic_curves(L, k, t0, months: np.ndarray) -> np.ndarray:
-    return L[:, None] / (1.0 + np.exp(-k[:, None] * (months[None, :] - t0[:, None])))
-
-
-def _window_statistic(t: Target, curves: np.ndarray, months: np.ndarray) -> np.ndarray:
-    window = (months >= parse_month(t.start)) & (months <= parse_month(t.end))
-    part = curves[:, window]
-    return {"value": part.mean, "mean": part.mean, "max": part.max, "min": part.min}[t.statistic](axis=1)
-
-
-def fit_logistic(metric: str, fitted: list[Target], config: Config, months: np.ndarray,
-                 seed: int) -> dict[str, np.ndarray]:
-    """Rejection ABC for one series: prior draws accepted when every fitted figure is within tolerance (at least
-    the `keep` closest). With no figure to fit, the prior itself is returned."""
-    rng = np.random.default_rng(seed)
-    n = config.baseline_samples
-    b = config.baseline_bounds
-    L = rng.uniform(*b["L"], n)
-    k = np.exp(rng.uniform(math.log(b["k"][0]), math.log(b["k"][1]), n))
-    t0 = rng.uniform(*b["t0"], n)
-    curves = logistic_curves(L, k, t0, months)
-    if not fitted:
-        keep = np.arange(n)
-    else:
-        stats = [_window_statistic(t, curves, months) for t in fitted]
-        disc = np.array([[t.discrepancy(v) for v in values] for t, values in zip(fitted, stats)])
-        hits = np.array([[t.hit(v) for v in values] for t, values in zip(fitted, stats)]).all(axis=0)
-        rms = np.sqrt((disc ** 2).mean(axis=0))
-        keep = np.flatnonzero(hits)
-        if len(keep) < config.baseline_keep:
-            keep = np.argsort(rms, kind="stable")[:config.baseline_keep]
-    return {"L": L[keep], "k": k[keep], "t0": t0[keep], "curves": curves[keep]}
-
-
-def baseline_stage(targets: list[Target], config: Config, cutoff: str | None) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                                                       pd.DataFrame]:
-    """Fit the logistic baseline per series; returns (per-target summary, bands, fitted curve parameters)."""
-    end = parse_month(config.run.end)
-    months = np.arange(parse_month("2023-01"), end + 1)
-    dates = [month_label(m) for m in months]
-    label = "logistic_oos" if cutoff else "logistic_full"
-    summaries, band_rows, params = [], [], []
-    usable = baseline_targets(targets)
-    for j, metric in enumerate(BASELINE_METRICS):
-        series_targets = [t for t in usable if t.metric == metric]
-        fitted = [t for t in series_targets if cutoff is None or parse_month(t.end) <= parse_month(cutoff)]
-        fit = fit_logistic(metric, fitted, config, months, config.seed + 17 * (j + 1) + (1 if cutoff else 0))
-        curves = fit["curves"]
-        stats = pd.DataFrame({t.id: _window_statistic(t, curves, months) for t in series_targets})
-        summary = summarise(series_targets, stats)
-        summary["in_sample"] = [t in fitted for t in series_targets]
-        summaries.append(summary.assign(stage=label, series=metric))
-        qs = {name: np.quantile(curves, q, axis=0) for name, q in BAND_QUANTILES.items()}
-        for t in series_targets:
-            band_rows.append(pd.DataFrame({"stage": label, "target": t.id, "series": metric, "date": dates, **qs}))
-        params.append(pd.DataFrame({"stage": label, "series": metric, "L": fit["L"], "k": fit["k"],
-                                    "t0": [month_label(int(round(x))) for x in fit["t0"]],
-                                    "fitted_on": ",".join(t.id for t in fitted) or "(none: prior)"}))
-    return (pd.concat(summaries, ignore_index=True), pd.concat(band_rows, ignore_index=True),
-            pd.concat(params, ignore_index=True))
-
-
 # --- recovery ------------------------------------------------------------------------------------------------------
 def synthetic_targets(targets: list[Target], frame: pd.DataFrame) -> list[Target]:
     """The targets with their observed values replaced by one model run's statistics (tolerances kept; relative
@@ -674,6 +602,8 @@ def calibrate(
             data["bands"] = pd.concat([data.get("bands"), bands("oos", targets, frames)], ignore_index=True)
             summary["oos_stopped"] = oos.stopped
         if "baseline" in stages:
+            from sim.baselines import baseline_stage
+
             full = baseline_stage(targets, config, None)
             cut = baseline_stage(targets, config, config.cutoff)
             data["summary_baseline"] = pd.concat([full[0], cut[0]], ignore_index=True)
