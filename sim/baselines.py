@@ -246,7 +246,7 @@ def month_grid(end: str) -> np.ndarray:
 
 
 def fit_baselines(in_sample: list[Target], families: dict[str, CurveFamily], end: str,
-                  cutoff: str | None, samples: int, keep: int, seed: int,
+                  cutoff: str | None, samples: int, keep: int, seed: int | list[int],
                   series: tuple[str, ...] = SHARE_SERIES) -> dict[tuple[str, str], BaselineFit | None]:
     """Every curve family fitted to every series' in-sample figures (a curve's figures only); None marks a series
     with no in-sample figure. Seeds differ by family and series, so fits draw independent random numbers."""
@@ -257,7 +257,7 @@ def fit_baselines(in_sample: list[Target], families: dict[str, CurveFamily], end
         for j, name in enumerate(series):
             price = relative_price(name, cutoff, end) if family.uses_price else None
             fits[family.name, name] = fit_curve(family, name, usable, months, price, samples, keep,
-                                                [seed, i, j])
+                                                [*np.atleast_1d(seed).tolist(), i, j])
     return fits
 
 

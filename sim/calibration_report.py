@@ -366,6 +366,11 @@ def write_report(out: Path, targets: list[Target]) -> Path:
             lines += _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figure_dir, bands,
                                        targets)
 
+    hindcast = _read(data, "hindcast_table")
+    if hindcast is not None:
+        from sim.hindcast import markdown as hindcast_markdown
+
+        lines += hindcast_markdown(hindcast)
     if recovery is not None:
         lines += _recovery_section(recovery, budget["recovery"])
     path = Path(out) / "report.md"
@@ -421,6 +426,10 @@ def _recovery_section(recovery: pd.DataFrame, budget: dict) -> list[str]:
     return lines + [""]
 
 
+def _error(discrepancy: float) -> str:
+    return f"{discrepancy:.2f}" if np.isfinite(discrepancy) else "n/a (no forecast)"
+
+
 def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figure_dir, bands, targets):
     plot_out_of_sample(bands, targets, cutoff, figure_dir / "out_of_sample.png")
     lines = [
@@ -449,7 +458,7 @@ def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff,
             errors["logistic"].append(r.median_discrepancy)
         lines.append(f"| {t.id}{'' if held else ' (in sample)'} | {_observed_text(t)} | {_fmt(t, m.q50)} "
                      f"({_fmt(t, m.q05)} .. {_fmt(t, m.q95)}) | {m.median_discrepancy:.2f} | {_fmt(t, r.q50)} "
-                     f"({_fmt(t, r.q05)} .. {_fmt(t, r.q95)}) | {r.median_discrepancy:.2f} | up to {cutoff} |")
+                     f"({_fmt(t, r.q05)} .. {_fmt(t, r.q95)}) | {_error(r.median_discrepancy)} | up to {cutoff} |")
     fitted_model = summary_fit.set_index("target") if summary_fit is not None else None
     for target_id, r in full.iterrows():
         t = by_id[target_id]
