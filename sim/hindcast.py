@@ -4,7 +4,9 @@ For each cutoff in calibration/config.toml [hindcast]:
   1. fit (run_abc) on the fitted targets whose window ends by the cutoff, with every run's labs following the
      release catalogue only up to the cutoff (`catalogue_cutoff`) and releasing by their own stochastic process
      after it; the closed frontier's growth after the cutoff is the trend fitted on the releases known by then;
-  2. predict every target ending after the cutoff from posterior draws, each run once with a fresh seed;
+  2. predict every target ending after the cutoff from posterior draws, each run once with a fresh seed; scored
+     as they are ("odsim") and with the figure error the baselines assume added ("odsim + figure error":
+     sim/scoring.figure_draws), so that neither comparison favours one side by its error model;
   3. fit the baselines (sim/baselines.py: logistic, Bass, generalized Bass per share series) on the same in-sample
      figures and predict the held-out figures they can express;
   4. score every forecast with the CRPS, the 90% interval score and 90% coverage (sim/scoring.py), in tolerance
@@ -32,10 +34,12 @@ from sim.calibrate import Executor, needed_metrics, predictive_runs, run_abc, ta
 from sim.calibration_config import Config, RunSettings
 from sim.catalogue import frontier_trend
 from sim.parameters import PARAMETERS
-from sim.scoring import score
+from sim.scoring import figure_draws, score
 from sim.targets import Target
 
 MODEL = "odsim"
+MODEL_WITH_NOISE = "odsim + figure error"  # the model's runs plus the error the baselines assume (figure_draws)
+NOISE_STREAM = 7  # seeds the model's figure errors apart from the baselines'
 STREAM = 1000  # run_abc stream of the fit at cutoff k: STREAM + k (the recovery replicates use 1, 2, ...)
 SEED_STRIDE = 100_000  # predictive seeds of cutoff k start at predictive.seed_base + (k + 2) * SEED_STRIDE
 #                        (the out-of-sample stage uses + 1 * SEED_STRIDE)
@@ -73,8 +77,13 @@ def hindcast_cutoff(k: int, cutoff: str, targets: list[Target], config: Config, 
                                 config.predictive_seed_base + (k + 2) * SEED_STRIDE, run, needed_metrics(targets),
                                 cache, executor, progress)
     stats = target_statistics(held_out, frames)
-    rows = [{"forecaster": MODEL, "target": t.id, "forecast": "yes", **score(t, stats[t.id].to_numpy(float))}
-            for t in held_out]
+    rows = []
+    for name, noisy in ((MODEL, False), (MODEL_WITH_NOISE, True)):
+        for j, t in enumerate(held_out):
+            draws = stats[t.id].to_numpy(float)
+            if noisy:
+                draws = figure_draws(t, draws, [config.seed, STREAM + k, NOISE_STREAM, j])
+            rows.append({"forecaster": name, "target": t.id, "forecast": "yes", **score(t, draws)})
     fits = fit_baselines(in_sample, curve_families(config.baseline_bounds), config.run.end, cutoff,
                          config.baseline_samples, config.baseline_keep, [config.seed, STREAM + k])
     expressible = curve_targets(held_out)
@@ -90,7 +99,7 @@ def hindcast_cutoff(k: int, cutoff: str, targets: list[Target], config: Config, 
     scores = pd.DataFrame(rows)
     scores.insert(0, "cutoff", cutoff)
     scores["openrouter"] = [openrouter(by_id[i]) for i in scores.target]
-    fitted_on = {MODEL: ",".join(t.id for t in in_sample)}
+    fitted_on = dict.fromkeys((MODEL, MODEL_WITH_NOISE), ",".join(t.id for t in in_sample))
     for (family, _), baseline in fits.items():
         if baseline is not None:
             fitted_on[family] = ",".join(filter(None, [fitted_on.get(family, ""), *baseline.fitted_on]))

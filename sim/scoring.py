@@ -109,6 +109,17 @@ def observation(target: Target) -> Observation:
     return Observation(low, high, unit, log_value)
 
 
+def figure_draws(target: Target, statistics: np.ndarray, seed) -> np.ndarray:
+    """Draws of the published figure from draws of the target's statistic: each plus N(0, 1) tolerance units on
+    the target's scoring scale (a factor, on a log scale). It is the error between a statistic and its figure
+    that the baselines' likelihood assumes (sim/baselines.py), so their forecasts include it; applied to the
+    model's runs, it puts the model's forecast on the same footing."""
+    obs = observation(target)
+    x = np.asarray(statistics, float)
+    noise = obs.unit * np.random.default_rng(seed).standard_normal(len(x))
+    return x * np.exp(noise) if obs.log_value is not None else x + noise
+
+
 def score(target: Target, statistics: np.ndarray) -> dict:
     """Scores of an ensemble of `target`'s statistic: CRPS and 90% interval score, raw (on the scoring scale) and
     in tolerance units, the interval, coverage, and the PIT (share of the ensemble below a point figure). Members

@@ -11,7 +11,7 @@ import pytest
 
 from sim.calibrate import Executor, load_config
 from sim.checks import InputError
-from sim.hindcast import MODEL, hindcast_cutoff, split, summary_table
+from sim.hindcast import MODEL, MODEL_WITH_NOISE, hindcast_cutoff, split, summary_table
 from sim.targets import TARGETS_TOML, load_targets
 from tests.test_calibration_fit import SMALL
 from tests.test_catalogue_cutoff import read_log  # noqa: F401 (fixture)
@@ -37,7 +37,10 @@ def test_a_hindcast_knows_only_the_past_and_scores_every_held_out_figure(tmp_pat
     assert list(model.index) == [t.id for t in held_out]
     assert np.isfinite(model.crps_tol).all() and (model.crps_tol >= 0).all() and (model.members == 10).all()
     assert (model.is90_tol >= 0).all() and model.covered90.isin([True, False]).all()
-    baselines = scores[scores.forecaster != MODEL]
+    noisy = scores[scores.forecaster == MODEL_WITH_NOISE].set_index("target")
+    assert list(noisy.index) == list(model.index)
+    assert ((noisy.hi90 - noisy.lo90) / (model.hi90 - model.lo90)).mean() > 1.1  # the figure error widens them
+    baselines = scores[~scores.forecaster.isin([MODEL, MODEL_WITH_NOISE])]
     assert set(baselines.forecaster) == {"logistic", "bass", "generalized_bass"}
     # no OpenRouter open-share figure ends by 2025-06: no forecast for OR4, OR5, and it says why
     open_share = baselines[baselines.target.isin(["OR4", "OR5"])]

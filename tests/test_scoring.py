@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from sim.scoring import crps_ensemble, crps_normal, interval_score, observation, score
+from sim.scoring import crps_ensemble, crps_normal, figure_draws, interval_score, observation, score
 from sim.targets import TARGETS_TOML, load_targets
 
 
@@ -84,3 +84,12 @@ def test_target_scores_are_in_tolerance_units_on_each_targets_scale():
     s = score(or3, np.array([np.nan, 0.13, 0.13]))
     assert s["members"] == 2 and s["crps"] == 0.0
     assert math.isnan(score(or3, np.array([np.nan]))["crps"])
+
+
+def test_figure_draws_add_one_tolerance_unit_of_error_on_the_targets_scale():
+    targets = {t.id: t for t in load_targets(TARGETS_TOML)}
+    or3, hf5a = targets["OR3"], targets["HF5a"]
+    linear = figure_draws(or3, np.full(20000, 0.13), 1) - 0.13
+    assert abs(linear.mean()) < 0.002 and linear.std() == pytest.approx(0.04, rel=0.03)
+    logs = np.log(figure_draws(hf5a, np.full(20000, 7e8), 1) / 7e8)
+    assert logs.std() == pytest.approx(np.log1p(2.5 / 7), rel=0.03)
