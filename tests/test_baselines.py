@@ -30,6 +30,7 @@ def figures_from(curve: np.ndarray, months: np.ndarray, tolerance: float, every:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["bass", "generalized_bass"])
 def test_a_curve_fitted_to_figures_from_a_known_curve_recovers_its_parameters(name):
     family = curve_families(LOGISTIC_PRIORS)[name]
