@@ -37,6 +37,7 @@ from sim.calendar import parse_month
 from sim.targets import LOG_FLOOR, Target
 
 ALPHA = 0.1  # 90% central intervals
+SIGNED_STATISTICS = ("crossover", "order")  # a month index and a log-gap; every other statistic is >= 0
 
 
 def crps_ensemble(samples: np.ndarray, low: float, high: float | None = None) -> float:
@@ -111,13 +112,17 @@ def observation(target: Target) -> Observation:
 
 def figure_draws(target: Target, statistics: np.ndarray, seed) -> np.ndarray:
     """Draws of the published figure from draws of the target's statistic: each plus N(0, 1) tolerance units on
-    the target's scoring scale (a factor, on a log scale). It is the error between a statistic and its figure
+    the target's scoring scale (a factor, on a log scale), kept >= 0 where the statistic cannot be negative. It is the error between a statistic and its figure
     that the baselines' likelihood assumes (sim/baselines.py), so their forecasts include it; applied to the
     model's runs, it puts the model's forecast on the same footing."""
     obs = observation(target)
     x = np.asarray(statistics, float)
     noise = obs.unit * np.random.default_rng(seed).standard_normal(len(x))
-    return x * np.exp(noise) if obs.log_value is not None else x + noise
+    if obs.log_value is not None:
+        return x * np.exp(noise)
+    if target.statistic in SIGNED_STATISTICS:
+        return x + noise
+    return np.maximum(x + noise, 0.0)  # shares, counts and their ratios are never negative
 
 
 def score(target: Target, statistics: np.ndarray) -> dict:

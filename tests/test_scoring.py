@@ -91,5 +91,7 @@ def test_figure_draws_add_one_tolerance_unit_of_error_on_the_targets_scale():
     or3, hf5a = targets["OR3"], targets["HF5a"]
     linear = figure_draws(or3, np.full(20000, 0.13), 1) - 0.13
     assert abs(linear.mean()) < 0.002 and linear.std() == pytest.approx(0.04, rel=0.03)
+    assert figure_draws(or3, np.full(1000, 0.01), 1).min() == 0.0  # a share is never negative
+    assert figure_draws(targets["HF2"], np.full(1000, 100.0), 1).min() < 100 - 3  # a month may move either way
     logs = np.log(figure_draws(hf5a, np.full(20000, 7e8), 1) / 7e8)
     assert logs.std() == pytest.approx(np.log1p(2.5 / 7), rel=0.03)
