@@ -79,6 +79,8 @@ class Lab(Agent):
     After the catalogue ends, a release comes with probability (family's 2024-2025 release rate x
     release_pace / 12) a month; its capability is the closed-frontier trend delayed by the lab's lag, plus
     noise. Prices fall at the open or closed yearly rate. Scenario shocks scale prices and release rates, shift capability or change the licence.
+    A hindcast's `catalogue_cutoff` ends the catalogue early: the releases, frontier trend and release rates are
+    then those known by the cutoff (sim/catalogue.py), and a family not yet released by then never releases.
     """
 
     def __init__(self, model, family: Family, rng: np.random.Generator):
@@ -91,7 +93,8 @@ class Lab(Agent):
         self.released_this_month = False
         self.derivatives_cum = 0.0
         self.downloads_cum = 0.0
-        self._catalogue = [r for r in releases() if r.family == family.name]
+        self.cutoff = model.base_params["catalogue_cutoff"] or None
+        self._catalogue = [r for r in releases(self.cutoff) if r.family == family.name]
         self._modifiers = family_modifiers((), family.name, 0)
         self.stream = rng  # the lab's own stream, so scenarios that change other labs leave its draws alone
 
@@ -124,7 +127,7 @@ class Lab(Agent):
         month = model.month
         self.released_this_month = False
         self._modifiers = family_modifiers(model.shocks, self.family.name, month)
-        trend = frontier_trend()
+        trend = frontier_trend(self.cutoff)
         # Draw every month whether or not it is used, so each lab's stream stays aligned across scenarios.
         release_draw, noise_draw = self.stream.random(), self.stream.normal()
         if month <= parse_month(trend.end):
@@ -141,7 +144,7 @@ class Lab(Agent):
         side = "open" if self.family.open_weights else "closed"
         decline = params[f"price_decline_{side}"] * params["price_decline_factor"]
         self.base_price *= max(0.0, 1 - min(decline, 0.99)) ** (1 / 12)
-        rate = (release_rate_per_year(self.family.name) / 12 * params["release_pace"]
+        rate = (release_rate_per_year(self.family.name, self.cutoff) / 12 * params["release_pace"]
                 * self._modifiers["release_rate_factor"])
         if release_draw < min(rate, 1.0):
             lag = params[f"{self.family.lag_class}_lag_months"]

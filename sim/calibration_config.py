@@ -79,6 +79,7 @@ class RunSettings:
     n_agents: int
     end: str
     seeds: tuple[int, ...]
+    fixed: tuple[tuple[str, Any], ...] = ()  # model parameters every run takes (a hindcast's catalogue cutoff)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class Config:
     recovery_data_seed: int
     recovery_n_agents: int
     recovery_replicates: int
+    hindcast_cutoffs: tuple[str, ...]
+    hindcast: Budget
+    hindcast_draws: int
     priors: tuple[Prior, ...] = field(default=())
 
     def describe(self) -> dict:
@@ -118,15 +122,18 @@ _SECTIONS = {
     "baseline": {"samples", "keep", "L", "k", "t0"},
     "recovery": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate", "seeds",
                  "data_seed", "n_agents", "replicates"},
+    "hindcast": {"cutoffs", "population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate",
+                 "draws"},
     "priors": None,
     "quick": {"n_agents", "seeds", "population", "generations", "max_simulations", "draws", "oos_population",
               "oos_generations", "oos_max_simulations", "oos_draws", "baseline_samples", "baseline_keep",
               "recovery_population", "recovery_generations", "recovery_max_simulations", "recovery_n_agents",
-              "recovery_replicates"},
+              "recovery_replicates", "hindcast_population", "hindcast_generations", "hindcast_max_simulations",
+              "hindcast_draws"},
 }
 
 
-REQUIRED_SECTIONS = ("run", "fit", "predictive", "out_of_sample", "baseline", "recovery", "priors")
+REQUIRED_SECTIONS = ("run", "fit", "predictive", "out_of_sample", "baseline", "recovery", "hindcast", "priors")
 PRIOR_KEYS = ("low", "high", "scale", "why")
 
 
@@ -214,6 +221,9 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
         recovery_data_seed=data_seed,
         recovery_n_agents=get.agents("recovery", "recovery_n_agents"),
         recovery_replicates=replicates,
+        hindcast_cutoffs=_hindcast_cutoffs(path, data["hindcast"], get.month("run", "end")),
+        hindcast=get.budget("hindcast", "hindcast_"),
+        hindcast_draws=get.whole("hindcast", "draws", 10, 100_000, "hindcast_draws"),
         priors=tuple(_prior(path, name, spec) for name, spec in data["priors"].items()) or check.fail(
             path, "priors", "needs at least one parameter"),
     )
@@ -234,6 +244,17 @@ def _baseline_bounds(path: Path, baseline: dict) -> dict[str, tuple[float, float
             check.fail(path, where, f"must be two increasing values, got {baseline[key]!r}")
         bounds[key] = (pair[0], pair[1])
     return bounds
+
+
+def _hindcast_cutoffs(path: Path, hindcast: dict, run_end: str) -> tuple[str, ...]:
+    """Increasing months before the runs' end, each a valid `catalogue_cutoff`."""
+    where = "hindcast.cutoffs"
+    cutoffs = check.texts(path, where, hindcast.get("cutoffs"), what="months YYYY-MM", nonempty=True)
+    for cutoff in cutoffs:
+        check.parameter(path, where, "catalogue_cutoff", cutoff)
+    if sorted(set(cutoffs)) != cutoffs or cutoffs[-1] >= run_end:
+        check.fail(path, where, f"must be increasing months before run.end ({run_end}), got {cutoffs!r}")
+    return tuple(cutoffs)
 
 
 def _prior(path: Path, name: str, spec: Any) -> Prior:
@@ -263,3 +284,7 @@ def check_targets(targets: list[Target], config: Config, path: Path | str) -> No
                        f"({config.run.end}, {config.path})")
     if not any(t.fit for t in targets):
         check.fail(path, "target", "no target has fit = true")
+    for cutoff in config.hindcast_cutoffs:
+        if not any(t.fit and t.end <= cutoff for t in targets) or not any(t.end > cutoff for t in targets):
+            check.fail(path, "target", f"hindcast cutoff {cutoff} ({config.path}) needs a fitted target ending by "
+                       "it and a target ending after it")

@@ -366,6 +366,11 @@ def write_report(out: Path, targets: list[Target]) -> Path:
             lines += _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figure_dir, bands,
                                        targets)
 
+    hindcast = _read(data, "hindcast_table")
+    if hindcast is not None:
+        from sim.hindcast import markdown as hindcast_markdown
+
+        lines += hindcast_markdown(hindcast)
     if recovery is not None:
         lines += _recovery_section(recovery, budget["recovery"])
     path = Path(out) / "report.md"
@@ -421,14 +426,19 @@ def _recovery_section(recovery: pd.DataFrame, budget: dict) -> list[str]:
     return lines + [""]
 
 
+def _error(discrepancy: float) -> str:
+    return f"{discrepancy:.2f}" if np.isfinite(discrepancy) else "n/a (no forecast)"
+
+
 def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figure_dir, bands, targets):
     plot_out_of_sample(bands, targets, cutoff, figure_dir / "out_of_sample.png")
     lines = [
         "### Against a logistic baseline on the OpenRouter series",
         "",
         "A logistic curve per series (share = L / (1 + exp(-k (t - t0))), uniform priors on L and t0, log-uniform "
-        "on k) fitted by rejection ABC to the same OpenRouter figures: with the cutoff, only the figures ending by "
-        f"{cutoff}; in the full fit, all of them. Error = distance of the predictive median from the observed "
+        "on k) fitted to the same OpenRouter figures (sim/baselines.py: the tolerances as standard deviations): "
+        f"with the cutoff, only the figures ending by {cutoff}; in the full fit, all of them. A series with no "
+        "figure by the cutoff has no forecast (n/a). Error = distance of the predictive median from the observed "
         "figure in tolerance units (0 = exact or condition met, <= 1 = within tolerance).",
         "",
         "| target | observed | model median (90%) | model error | logistic median (90%) | logistic error | "
@@ -443,12 +453,12 @@ def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff,
         t = by_id[target_id]
         m = model.loc[target_id]
         held = not bool(r.in_sample)
-        if held:
+        if held and np.isfinite(r.median_discrepancy):
             errors["model"].append(m.median_discrepancy)
             errors["logistic"].append(r.median_discrepancy)
         lines.append(f"| {t.id}{'' if held else ' (in sample)'} | {_observed_text(t)} | {_fmt(t, m.q50)} "
                      f"({_fmt(t, m.q05)} .. {_fmt(t, m.q95)}) | {m.median_discrepancy:.2f} | {_fmt(t, r.q50)} "
-                     f"({_fmt(t, r.q05)} .. {_fmt(t, r.q95)}) | {r.median_discrepancy:.2f} | up to {cutoff} |")
+                     f"({_fmt(t, r.q05)} .. {_fmt(t, r.q95)}) | {_error(r.median_discrepancy)} | up to {cutoff} |")
     fitted_model = summary_fit.set_index("target") if summary_fit is not None else None
     for target_id, r in full.iterrows():
         t = by_id[target_id]
@@ -464,7 +474,8 @@ def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff,
                    "agent-based model" if el <= em else
                    "The agent-based model predicts the held-out OpenRouter figures better than the logistic curve")
         lines += [
-            f"Mean out-of-sample error on the held-out OpenRouter figures: model {em:.2f}, logistic {el:.2f}. "
+            f"Mean out-of-sample error on the {len(errors['model'])} held-out OpenRouter figures the logistic curve "
+            f"forecasts: model {em:.2f}, logistic {el:.2f}. "
             f"{verdict}. With the cutoff at {cutoff} the logistic curve has "
             + ("no OpenRouter figure" if logistic.in_sample.sum() == 0 else
                f"{int(logistic.in_sample.sum())} OpenRouter figure(s)")

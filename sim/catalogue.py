@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.calendar import month_index
+from sim.calendar import month_index, month_label
 
 DATA_DIR = Path(__file__).parent / "data"
 CATALOGUE_CSV = DATA_DIR / "model-catalogue.csv"
@@ -92,6 +92,20 @@ def _rows() -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _rows_until(cutoff: str | None) -> list[dict]:
+    """Catalogue rows released by `cutoff` (all rows when None). Only a row's release date is read before it is
+    kept, so a hindcast learns nothing from a release after its cutoff, not even through the imputation lines or
+    the open-weight price fallback below."""
+    rows = _rows()
+    return rows if cutoff is None else [r for r in rows if r["release_date"][:7] <= cutoff]
+
+
+def last_release_month() -> str:
+    """Month of the catalogue's latest row, read from the release dates alone (checking a hindcast's cutoff must
+    not read the releases it is meant not to know)."""
+    return max(r["release_date"][:7] for r in _rows())
+
+
 def _imputed_eci(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """ECI per row and its standard deviation: missing values filled from a linear fit on the Aug-2025 arena, then
     AA v3, then Nov-2025 arena (sd = the fit's residual standard deviation)."""
@@ -130,9 +144,10 @@ def _lag_imputed(rows: list[dict], eci: np.ndarray, sd: np.ndarray, simulated: n
 
 
 @cache
-def releases() -> tuple[Release, ...]:
-    """Releases of the simulated families, in date order, restricted to each family's openness class."""
-    rows = _rows()
+def releases(cutoff: str | None = None) -> tuple[Release, ...]:
+    """Releases of the simulated families, in date order, restricted to each family's openness class; with a
+    `cutoff` (YYYY-MM), only those released by then, derived from those rows alone (hindcasts)."""
+    rows = _rows_until(cutoff)
     by_name = {f.name: f for f in families()}
     simulated = np.array([r["family"] in by_name and (r["weights_open"] == "yes") == by_name[r["family"]].open_weights
                           for r in rows])
@@ -180,18 +195,33 @@ class FrontierTrend:
 
 
 @cache
-def frontier_trend() -> FrontierTrend:
-    closed = [r for r in releases() if r.licence == "closed" and r.capability_from != "lag"]
+def frontier_trend(cutoff: str | None = None) -> FrontierTrend:
+    """The closed frontier's trend from the releases known by `cutoff` (all when None); the catalogue is then
+    taken to cover every month up to the cutoff, releases or not."""
+    known = releases(cutoff)
+    closed = [r for r in known if r.licence == "closed" and r.capability_from != "lag"]
     months = np.array([month_index(r.date) for r in closed], dtype=float)
     slope, intercept = _frontier_line(months, np.array([r.capability for r in closed]))
-    end = max(r.date for r in releases())
+    end = cutoff or max(r.date for r in known)
     return FrontierTrend(
         eci_per_year=float(slope * 12), level_at_end=float(intercept + slope * month_index(end)), end=end
     )
 
 
+RELEASE_RATE_MONTHS = 24  # a family's release rate is counted over this many months ...
+RELEASE_RATE_END = "2025-12"  # ... ending here (2024-2025), or at the cutoff if that is earlier
+
+
 @cache
-def release_rate_per_year(family: str) -> float:
-    """Releases per year in 2024-2025: the rate the family's lab keeps after the catalogue ends."""
-    count = sum(1 for r in releases() if r.family == family and "2024-01" <= r.date <= "2025-12")
-    return max(count, 1) / 2.0
+def release_rate_per_year(family: str, cutoff: str | None = None) -> float:
+    """Releases per year over the RELEASE_RATE_MONTHS months ending at RELEASE_RATE_END (or at `cutoff` if
+    earlier): the rate the family's lab keeps after the catalogue ends. At least one release per window for a
+    family that has released; zero for a family with no release by the cutoff (a hindcast does not know it
+    will exist)."""
+    end = min(RELEASE_RATE_END, cutoff or RELEASE_RATE_END)
+    start = month_label(month_index(end) - RELEASE_RATE_MONTHS + 1)
+    dates = [r.date for r in releases(cutoff) if r.family == family]
+    if not dates:
+        return 0.0
+    count = sum(1 for d in dates if start <= d <= end)
+    return max(count, 1) / (RELEASE_RATE_MONTHS / 12)

@@ -99,8 +99,9 @@ class DiffusionModel(mesa.Model):
         """Draw this run's uncertain inputs on their own stream (a fixed number of draws, so member k gets the same
         draws in every scenario): each catalogue release's capability, rated or imputed with its standard deviation
         (catalogue.py), and each projection assumption not given explicitly, uniform in its documented range
-        (sim/parameters.py). With `draw_assumptions` off, central values. Returns release -> capability."""
-        catalogue = releases()
+        (sim/parameters.py). With `draw_assumptions` off, central values. Returns release -> capability. A hindcast
+        draws for the releases known by its `catalogue_cutoff` only."""
+        catalogue = releases(self.base_params["catalogue_cutoff"] or None)
         z = rng.standard_normal(len(catalogue))
         u = rng.random(len(PROJECTION_ASSUMPTIONS))
         if not self.base_params["draw_assumptions"]:

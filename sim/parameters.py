@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.calendar import parse_month
+from sim.catalogue import last_release_month
 from sim.population import REGIONS
+
+
+MONTHS = ("month", "optional month")
+CUTOFF_EARLIEST = "2024-01"
 
 
 @dataclass(frozen=True)
@@ -25,15 +30,17 @@ class Parameter:
     source: str = "ASSUMPTION"
     behavioural: bool = False  # fitted by calibration
     kind: type = float
-    allowed: tuple[str, ...] | str = ()  # text parameters: the allowed values, or "month" for a YYYY-MM label
+    allowed: tuple[str, ...] | str = ()  # text parameters: the allowed values, "month" for a YYYY-MM label (within
+    #                                       low..high when given), or "optional month" for one or "" (none)
     drawn: tuple[float, float] | None = None  # projection assumption: each run draws it uniformly in this range
 
     def describe_allowed(self) -> str:
         """What the parameter accepts, in words (for messages and `odsim params`)."""
         if self.kind is bool:
             return "true or false"
-        if self.allowed == "month":
-            return "a month YYYY-MM"
+        if self.allowed in MONTHS:
+            span = f" in {self.low}..{self.high}" if self.low else ""
+            return f"a month YYYY-MM{span}" + (" or empty (none)" if self.allowed == "optional month" else "")
         if self.allowed:
             return " or ".join(repr(v) for v in self.allowed)
         return f"a {'whole ' if self.kind is int else ''}number in [{self.low}, {self.high}]"
@@ -60,6 +67,11 @@ _TABLE = [
               "own stream: imputed capabilities of unrated releases and the projection assumptions (parameters with "
               "a `drawn` range) that the run is not given explicitly; off: central values (docs/ODD.md 7.1)",
               source="structural", kind=bool),
+    Parameter("catalogue_cutoff", "", CUTOFF_EARLIEST, last_release_month(),
+              doc="hindcasts: labs follow the release catalogue only for releases dated up to this month and "
+              "release by their own stochastic process from then on (sim/agents.py Lab); empty: the whole "
+              "catalogue. From 2024-01: a hindcast needs a year of catalogue to fit the closed frontier's trend",
+              source="structural", kind=str, allowed="optional month"),
     Parameter("choice", True, doc="agents choose by utility; off: they split work evenly over the families "
               "they know (for checking the awareness model alone)", source="structural", kind=bool),
     # --- demand: choice weights (calibrated) ---------------------------------------------------------------
@@ -168,7 +180,7 @@ def check_value(name: str, value: Any) -> Any:
     if p.kind is bool:
         ok = isinstance(value, bool)
     elif p.kind is str:
-        ok = isinstance(value, str) and (_is_month(value) if p.allowed == "month" else
+        ok = isinstance(value, str) and (_is_month(value, p) if p.allowed in MONTHS else
                                          not p.allowed or value in p.allowed)
     else:
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and p.low <= value <= p.high
@@ -178,11 +190,14 @@ def check_value(name: str, value: Any) -> Any:
     return p.kind(value)
 
 
-def _is_month(text: str) -> bool:
+def _is_month(text: str, p: Parameter) -> bool:
+    if text == "" and p.allowed == "optional month":
+        return True
     try:
-        return len(text) == 7 and parse_month(text) >= 0
+        month = len(text) == 7 and parse_month(text) >= 0
     except ValueError:
         return False
+    return month and (not p.low or p.low <= text <= p.high)
 
 
 def resolve(overrides: dict[str, Any]) -> dict[str, Any]:

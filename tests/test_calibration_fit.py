@@ -60,6 +60,15 @@ data_seed = 777
 n_agents = 4000
 replicates = 1
 
+[hindcast]
+cutoffs = ["2025-06"]
+population = 10
+generations = 1
+min_epsilon = 0.0
+max_simulations = 100
+min_acceptance_rate = 0.01
+draws = 10
+
 [priors.downloads_scale]
 low = 1e6
 high = 1e10

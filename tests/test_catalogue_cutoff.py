@@ -1,0 +1,70 @@
+"""The hindcast's catalogue cutoff: a run cut at a month never reads a catalogue row released after it, and its
+labs release by their own stochastic process from then on (default runs are covered by tests/test_golden.py)."""
+
+import pytest
+
+from sim import catalogue
+from sim.model import DiffusionModel
+from sim.parameters import resolve
+
+CUTOFF = "2025-03"
+
+
+class RecordingRow(dict):
+    """A catalogue row that remembers which of its fields were read."""
+
+    def __init__(self, row, log):
+        super().__init__(row)
+        self.log = log
+
+    def __getitem__(self, key):
+        self.log.append((dict.__getitem__(self, "release_date")[:7], key))
+        return super().__getitem__(key)
+
+
+def clear_caches():
+    for fn in (catalogue.releases, catalogue.frontier_trend, catalogue.release_rate_per_year):
+        fn.cache_clear()
+
+
+@pytest.fixture
+def read_log(monkeypatch):
+    """Every (row's release month, field) read from the catalogue while the test runs."""
+    log = []
+    rows = catalogue._rows
+    monkeypatch.setattr(catalogue, "_rows", lambda: [RecordingRow(r, log) for r in rows()])
+    clear_caches()
+    yield log
+    clear_caches()
+
+
+def test_a_hindcast_never_reads_a_catalogue_row_dated_after_its_cutoff(read_log):
+    model = DiffusionModel(rng=3, n_agents=200, end="2026-01", catalogue_cutoff=CUTOFF)
+    while model.running:
+        model.step()
+    after = {key for month, key in read_log if month > CUTOFF}
+    before = {key for month, key in read_log if month <= CUTOFF}
+    assert after == {"release_date"}  # looked at only to leave the row out
+    assert {"eci", "api_price_in_usd_per_mtok", "family"} <= before  # the instrument does see real reads
+    # Families first released after the cutoff (Kimi 2025-07, gpt-oss 2025-08) never appear.
+    released = dict(zip(model.family_names, model.released))
+    assert not released["Kimi"] and not released["gpt-oss"] and released["DeepSeek"]
+
+
+def test_after_the_cutoff_labs_release_stochastically_from_what_was_known():
+    cut = [DiffusionModel(rng=seed, n_agents=100, end="2025-12", catalogue_cutoff=CUTOFF) for seed in (0, 1)]
+    for model in cut:
+        while model.running:
+            model.step()
+    known = {r.model for r in catalogue.releases(CUTOFF)}
+    assert known and max(r.date for r in catalogue.releases(CUTOFF)) <= CUTOFF
+    assert len(catalogue.releases(CUTOFF)) < len(catalogue.releases())
+    capabilities = [sorted(lab.base_capability for lab in model.labs if lab.released) for model in cut]
+    assert capabilities[0] != capabilities[1]  # the releases after the cutoff are the seeds' own draws
+    assert catalogue.frontier_trend(CUTOFF).end == CUTOFF
+
+
+@pytest.mark.parametrize("bad", ["2023-06", "2027-01", "2025-3", "soon"])
+def test_a_cutoff_outside_the_catalogue_is_refused_naming_the_parameter(bad):
+    with pytest.raises(ValueError, match="catalogue_cutoff|not a month"):
+        resolve({"catalogue_cutoff": bad})
