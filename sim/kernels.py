@@ -174,13 +174,33 @@ def work_split(i, options, agents, terms, peers, area, option, out):
     if n_options == 0:
         return
     use_slack, use_mix = agents[6], agents[7]
-    gap, quality_per_point, capability_per_point, min_share = terms[10:]
+    gap, quality_per_point, capability_per_point, min_share, switching_bonus = terms[10:15]
     peer_share, base, per_use, split = area[0], area[1], area[2], area[3]
     peer_shares(i, peers, option, n_options, peer_share)
     utility(i, agents, terms, peer_share, option, n_options, base)
     for j in range(n_options):
         f = option[j]
         base[f] = base[f] - quality_per_point * gap[f]
+    workloads_per_use, workload_slack, workload_family, workload_draws = agents[8], agents[9], agents[10], agents[11]
+    n_workloads = workloads_per_use[i]
+    if n_workloads > 0:  # workloads (docs/ODD.md 7.4): each on one family, by the logit with a switching cost
+        for k in range(use_slack.shape[1]):
+            share = use_mix[i, k] / np.float32(n_workloads)
+            for w in range(n_workloads):
+                slack = workload_slack[i, k, w]
+                for j in range(n_options):
+                    f = option[j]
+                    shortfall = gap[f] - slack
+                    if shortfall < 0:
+                        shortfall = np.float32(0.0)
+                    per_use[f] = base[f] - shortfall * capability_per_point
+                logit_split(per_use, option, n_options, np.float32(0.0), split)
+                chosen = habit_choice(split, option, n_options, workload_family[i, k, w], switching_bonus,
+                                      workload_draws[i, k, w])
+                workload_family[i, k, w] = chosen
+                if chosen >= 0:
+                    out[chosen] += share
+        return
     for k in range(use_slack.shape[1]):
         slack, mix = use_slack[i, k], use_mix[i, k]
         for j in range(n_options):
@@ -193,6 +213,44 @@ def work_split(i, options, agents, terms, peers, area, option, out):
         for j in range(n_options):
             f = option[j]
             out[f] += split[f] * mix
+
+
+@_inline
+def habit_choice(probability, option, n_options, current, switching_bonus, draw):
+    """Family a workload runs on after re-evaluation (docs/ODD.md 7.4): the logit `probability` over the options
+    (zero elsewhere), with the family it runs on (`current`, -1 for none) weighted by `switching_bonus` = exp(cost).
+    It stays with chance b p_g / (1 + (b - 1) p_g), else moves to another option with chance proportional to p_f,
+    read off the running sum of the others' probabilities at the draw beyond the stay; -1 if nothing has weight."""
+    p_current = probability[current] if current >= 0 else np.float32(0.0)
+    stay = switching_bonus * p_current / (np.float32(1.0) + (switching_bonus - np.float32(1.0)) * p_current)
+    if draw < stay:
+        return current
+    leave = (draw - stay) / max(np.float32(1.0) - stay, np.float32(1e-12))
+    leave = min(max(leave, np.float32(0.0)), np.float32(1.0)) * (np.float32(1.0) - p_current)
+    running = np.float32(0.0)
+    last = -1
+    for j in range(n_options):
+        f = option[j]
+        if f == current or probability[f] == 0:
+            continue
+        running += probability[f]
+        last = f
+        if running > leave:
+            return f
+    if last >= 0:  # rounding past the last option
+        return last
+    return current if p_current > 0 else -1  # a single option stays; nothing with weight: none
+
+
+@_compile
+def habit_choices(probabilities, current, switching_bonus, draws, option, out):
+    """`habit_choice` for each row and workload (tests): probabilities rows x families, current, draws and out rows
+    x workloads, `option` the family indices."""
+    n_families = probabilities.shape[1]
+    for r in range(probabilities.shape[0]):
+        for w in range(current.shape[1]):
+            out[r, w] = habit_choice(probabilities[r], option, n_families, current[r, w], switching_bonus,
+                                     draws[r, w])
 
 
 @_compile

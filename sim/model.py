@@ -24,8 +24,8 @@ from sim.agents import LICENCE_DERIVATIVE_FACTOR, LICENCE_PENALTY, Developer, Fi
 from sim.calendar import month_label, parse_month
 from sim.catalogue import ORIGINS, families, releases
 from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, TRUST_SHARED_REGIONS, resolve
-from sim.population import (NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, build_network,
-                            build_population)
+from sim.population import (NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, USES,
+                            build_network, build_population, workload_slack)
 from sim.shocks import Shock, effective_parameters, regional_price_factors
 
 HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
@@ -48,9 +48,10 @@ class DiffusionModel(mesa.Model):
         self.end_month = parse_month(self.base_params["end"])
         self.month = self.start_month
         n_families = len(families())
-        streams = self.rng.spawn(6 + n_families)  # spawned children are fixed by index: adding one kept the rest
+        streams = self.rng.spawn(8 + n_families)  # spawned children are fixed by index: adding one kept the rest
         # streams[4] drew Poisson derivative counts; now unused, kept so every other stream keeps its index.
         self._awareness_rng, self._switch_rng, pop_rng, net_rng = streams[:4]
+        slack_rng, self._workload_rng = streams[6 + n_families:]  # workload needs and choices (docs/ODD.md 7.4)
         self.release_capability = self._draw_uncertain_inputs(streams[5 + n_families], set(parameters))
         self.params = effective_parameters(self.base_params, self.shocks, self.month)
 
@@ -87,6 +88,18 @@ class DiffusionModel(mesa.Model):
         self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), n_families))
         self._awareness_draws = np.empty((n, n_families), np.float32)
         self.uses_marketplace = np.zeros(n, dtype=bool)
+        # Workloads (docs/ODD.md 7.4): per agent and use, how many, and the family each runs on (-1: none yet).
+        scale = self.base_params["workload_scale"]
+        self.workloads_per_use = (np.maximum(1, np.rint(pop.workloads * scale)).astype(np.int64) if scale > 0
+                                  else np.zeros(n, np.int64))
+        slots = self.workloads_per_use.max(initial=0)
+        self.workload_family = np.full((n, len(USES), slots), -1, np.int16)
+        self.workload_slack = workload_slack(pop.use_slack, slots, slack_rng)
+        self._workload_draws = np.zeros(self.workload_family.shape, np.float32)
+        # Retention (OR14): month in which each agent began using each family (-1: not using it), and the
+        # demand weight of each month's new (marketplace agent, family) pairs.
+        self.adopted_month = np.full((n, n_families), -1, np.int32)
+        self.new_pairs_weight: dict[int, float] = {}
         self.new_derivatives = np.zeros(n_families)
         self.builder_months = np.zeros(n_families)  # months of all builders' work on each family, summed
         self._space = None
@@ -228,7 +241,8 @@ class DiffusionModel(mesa.Model):
         """Per-agent attributes the choice reads, in kernels.utility's and kernels.work_split's order."""
         pop = self.population
         return (pop.region, pop.price_weight, self.log_selfhost_discount, pop.licence_friction, pop.open_need,
-                pop.regulated, pop.use_slack, pop.use_mix.astype(np.float32))
+                pop.regulated, pop.use_slack, pop.use_mix.astype(np.float32), self.workloads_per_use,
+                self.workload_slack, self.workload_family, self._workload_draws)
 
     def _choice_terms(self) -> tuple:
         """This month's per-family and per-region terms of the utility and the rule's constants, in
@@ -242,7 +256,8 @@ class DiffusionModel(mesa.Model):
                 self.trust_matrix()[:, self.origin], p["ecosystem_weight"] * self.ecosystem(), p["price_sensitivity"],
                 p["licence_weight"], p["openness_weight"], p["regulated_trust_multiplier"],
                 np.float32(p["peer_weight"]), gap, np.float32(p["quality_weight"] / CAPABILITY_SCALE),
-                np.float32(p["capability_weight"] / CAPABILITY_SCALE), np.float32(p["min_share"]))
+                np.float32(p["capability_weight"] / CAPABILITY_SCALE), np.float32(p["min_share"]),
+                np.float32(np.exp(p["switching_cost"])))
 
     def utility(self, rows: np.ndarray) -> np.ndarray:
         """Utility of each family for the agents in `rows`, all terms but capability (kernels.utility); the
@@ -267,7 +282,9 @@ class DiffusionModel(mesa.Model):
         """Each agent's split of work over the allowed `options` (kernels.work_split), without changing state."""
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), len(self.families)), np.float32)
-        kernels.work_splits(rows, np.ascontiguousarray(options), self._agent_arrays(), self._choice_terms(),
+        agents = self._agent_arrays()
+        agents = agents[:10] + (self.workload_family.copy(),) + agents[11:]  # the workloads' families stay as they are
+        kernels.work_splits(rows, np.ascontiguousarray(options), agents, self._choice_terms(),
                             self._peers(), out, *self._choice_work_areas()[1:3])
         return out
 
@@ -277,6 +294,14 @@ class DiffusionModel(mesa.Model):
         n_families = len(self.families)
         return (np.empty(n_families, np.float32), np.empty((4, n_families), np.float32),
                 np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32))
+
+    def _record_adoptions(self, used: np.ndarray, uses: np.ndarray) -> None:
+        """Date each (agent, family) pair that starts, forget those that end, and record the demand weight of this
+        month's new pairs among marketplace agents: what cohort retention (OR14) is measured against."""
+        started = uses & ~used
+        self.adopted_month[started] = self.month
+        self.adopted_month[used & ~uses] = -1
+        self.new_pairs_weight[self.month] = float((self.population.weight * self.uses_marketplace) @ started.sum(axis=1))
 
     def trust_matrix(self) -> np.ndarray:
         """Utility penalty by (region, origin of the model): for Chinese models a shared level plus a regional offset
@@ -300,6 +325,9 @@ class DiffusionModel(mesa.Model):
         allowed_by_cell = np.concatenate([self.availability.reshape(-1, n_families),
                                           self.marketplace_availability.reshape(-1, n_families)])
         switch_draws = self._switch_rng.random(len(self.work))
+        # One draw per workload slot and month for every agent, so the stream stays aligned across scenarios.
+        self._workload_rng.random(out=self._workload_draws, dtype=np.float32)
+        used = self.work > 0
         new, area, option, options, total = self._choice_work_areas()
         kernels.choose(self.work, self.aware, self.active, self.uses_marketplace, self._changes, self._slot,
                        self._usage_by_stratum, self.cell, self._stratum, pop.weight, pop.is_firm,
@@ -307,6 +335,7 @@ class DiffusionModel(mesa.Model):
                        self._choice_terms(), self._peers(), switch_draws, self.month == self.start_month,
                        bool(p["choice"]), routing_by_cell.ravel(), allowed_by_cell, p["switch_rate_firm"],
                        p["switch_rate_developer"], new, options, area, option, self._changed_agents, total)
+        self._record_adoptions(used, self.work > 0)
         self.usage = self._usage_from_strata()
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:

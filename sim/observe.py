@@ -17,6 +17,7 @@ from sim.population import REGIONS, SEGMENT_NAMES, USES
 
 ASIA = ("china", "asia_pacific")  # OpenRouter's "Asia" (OR15: China, Singapore, ...) in the model's regions
 LARGE_FIRMS = ("enterprise", "regulated_enterprise")  # ENT4's "large enterprises"
+RETENTION_LAGS = (1, 5)  # months after adoption at which OR14 reports cohort retention
 
 
 def slug(family: str) -> str:
@@ -37,6 +38,8 @@ def metric_names() -> list[str]:
     names += [f"or_spend_share_{region}" for region in REGIONS]
     names += [f"ent_spend_share_{slug(f.name)}" for f in fams]
     names += ["ent_multihoming_3plus"]
+    names += ["ent_multihoming_5plus", "ent_top_family_share", "or_top_open_family_share"]
+    names += [f"or_retention_{lag}m" for lag in RETENTION_LAGS]
     return names
 
 
@@ -76,12 +79,13 @@ def measure(model) -> dict[str, float]:
         tokens = usage[f"region_{region}"]
         out[f"share_cn_{region}"] = _share(tokens[cn].sum(), tokens.sum())
     out.update(_spend_and_mix(model))
+    out.update(_multihoming(model))
     return out
 
 
 def _spend_and_mix(model) -> dict[str, float]:
-    """Spend shares (tokens x list price: what OpenRouter's revenue by region and Menlo's spend by vendor count),
-    the programming share of marketplace tokens (OR9) and multi-homing among large US firms (ENT4)."""
+    """Spend shares (tokens x list price: what OpenRouter's revenue by region and Menlo's spend by vendor count)
+    and the programming share of marketplace tokens (OR9); multi-homing (ENT4) is in `_multihoming`."""
     out: dict[str, float] = {"hf_downloads_cum_open": float(model.downloads_cum[model.is_open].sum())}
     pop = model.population
     spend = model.marketplace_by_region * model.price_by_region  # region x family
@@ -98,12 +102,31 @@ def _spend_and_mix(model) -> dict[str, float]:
     firms_spend = model.usage["us_firms"] * model.price_by_region[north_america]
     for name, value in zip(model.family_names, firms_spend):
         out[f"ent_spend_share_{slug(name)}"] = _share(value, firms_spend.sum())
-    large = np.flatnonzero((pop.region == north_america)
+    return out
+
+
+def _multihoming(model) -> dict[str, float]:
+    """How work spreads over families, as the sources that report it measure it.
+
+    ENT4 (a survey of large, mostly US enterprises): shares of North American large firms, weighted by demand,
+    among those using anything, that run three or more / five or more families (ENT4's 37% counts models, of
+    which a family may offer several, so five families is the stricter test), and their mean share of work on
+    their top family. OR8: the top open family's share of open-weight marketplace tokens. OR14: of the (marketplace
+    agent, family) pairs that began 1 and 5 months ago, the demand-weighted share still in use."""
+    pop, work = model.population, model.work
+    large = np.flatnonzero((pop.region == REGIONS.index("north_america"))
                            & np.isin(pop.segment, [SEGMENT_NAMES.index(s) for s in LARGE_FIRMS]))
-    families_used = (model.work[large] > 0).sum(axis=1)
-    active = families_used > 0
-    out["ent_multihoming_3plus"] = _share(float(pop.weight[large] @ (families_used >= 3)),
-                                          float(pop.weight[large] @ active))
+    families_used = (work[large] > 0).sum(axis=1)
+    weight, active = pop.weight[large], float(pop.weight[large] @ (families_used > 0))
+    out = {"ent_multihoming_3plus": _share(float(weight @ (families_used >= 3)), active),
+           "ent_multihoming_5plus": _share(float(weight @ (families_used >= 5)), active),
+           "ent_top_family_share": _share(float(weight @ work[large].max(axis=1, initial=0.0)), active)}
+    open_tokens = model.usage["marketplace"][model.is_open]
+    out["or_top_open_family_share"] = _share(open_tokens.max(initial=0.0), open_tokens.sum())
+    for lag in RETENTION_LAGS:
+        kept = (model.adopted_month == model.month - lag) & (work > 0)
+        still = float((pop.weight * model.uses_marketplace) @ kept.sum(axis=1))
+        out[f"or_retention_{lag}m"] = _share(still, model.new_pairs_weight.get(model.month - lag, 0.0))
     return out
 
 

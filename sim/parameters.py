@@ -104,8 +104,16 @@ _TABLE = [
        "(not shared)"),
     _p("trust_us_china", 0.5, 0.0, 6.0, "utility penalty for US-origin open models in China"),
     _p("regulated_trust_multiplier", 2.0, 1.0, 5.0, "how much more regulated firms weigh origin trust"),
-    _p("min_share", 0.05, 0.0, 0.3, "a family below this share of an agent's work is dropped (multi-homing "
-       "over a few families, cf. ENT4)"),
+    _p("min_share", 0.05, 0.0, 0.3, "without workloads (workload_scale 0): a family below this share of an "
+       "agent's work is dropped (multi-homing over a few families, cf. ENT4)"),
+    _p("workload_scale", 1.0, 0.0, 3.0, "multiplies each segment's workloads per use (sim/population.py: "
+       "hobbyist 1 ... enterprise 10), each run on one family chosen by logit; 0 = the former continuous logit "
+       "split with min_share. ASSUMPTION; ENT4 (81% of large enterprises run >= 3 families) and Fradkin "
+       "(multi-homing common among apps) are what it must reproduce (docs/ODD.md 7.4)"),
+    _p("switching_cost", 1.0, 0.0, 5.0, "utility bonus of the family a workload already runs on when it is "
+       "re-evaluated (habit, integration work); 0 = none. ASSUMPTION, range from OR14 (month-1 churn 60-70%, "
+       "early cohorts keep ~40% at month 5) and OR12 vs the NBER elasticity (a 10% cut raises usage 0.5-0.7% in "
+       "the short run against about -1.1 across providers); needs workloads (docs/ODD.md 7.4)"),
     # --- demand: awareness and switching (calibrated) ------------------------------------------------------
     _p("awareness_external", 0.05, 0.0, 0.3, "monthly chance to learn of a released family from media (Bass p)",
        behavioural=True),

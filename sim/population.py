@@ -74,17 +74,28 @@ class Segment:
     builder_share: float  # share of agents that fine-tune and publish derivatives
     marketplace_share: float  # share of agents routing through a marketplace like OpenRouter
     regulated: bool = False
+    workloads: int = 1  # separate workloads (products, tasks) per use, each on one family (comment below SEGMENTS)
 
 
 SEGMENTS = (
-    Segment("hobbyist", "developer", 0.15, 1.6, (0.2, 0.7, 0.1), (0.2, 0.8), 0.2, (0.5, 1.5), 0.25, 0.60),
-    Segment("startup", "developer", 0.20, 1.0, (0.5, 0.2, 0.3), (0.1, 0.6), 0.6, (0.7, 1.5), 0.15, 0.35),
-    Segment("app_builder", "developer", 0.20, 1.2, (0.2, 0.6, 0.2), (0.1, 0.6), 0.8, (0.7, 1.5), 0.10, 0.50),
-    Segment("sme", "firm", 0.15, 0.8, (0.3, 0.5, 0.2), (0.1, 0.5), 1.0, (0.9, 2.0), 0.02, 0.08),
-    Segment("enterprise", "firm", 0.20, 0.4, (0.4, 0.3, 0.3), (0.2, 0.8), 1.2, (0.6, 1.5), 0.03, 0.03),
+    Segment("hobbyist", "developer", 0.15, 1.6, (0.2, 0.7, 0.1), (0.2, 0.8), 0.2, (0.5, 1.5), 0.25, 0.60,
+            workloads=1),
+    Segment("startup", "developer", 0.20, 1.0, (0.5, 0.2, 0.3), (0.1, 0.6), 0.6, (0.7, 1.5), 0.15, 0.35,
+            workloads=2),
+    Segment("app_builder", "developer", 0.20, 1.2, (0.2, 0.6, 0.2), (0.1, 0.6), 0.8, (0.7, 1.5), 0.10, 0.50,
+            workloads=3),
+    Segment("sme", "firm", 0.15, 0.8, (0.3, 0.5, 0.2), (0.1, 0.5), 1.0, (0.9, 2.0), 0.02, 0.08, workloads=3),
+    Segment("enterprise", "firm", 0.20, 0.4, (0.4, 0.3, 0.3), (0.2, 0.8), 1.2, (0.6, 1.5), 0.03, 0.03,
+            workloads=10),
     Segment("regulated_enterprise", "firm", 0.10, 0.3, (0.3, 0.4, 0.3), (0.4, 1.0), 1.5, (0.7, 1.8), 0.01, 0.01,
-            regulated=True),
+            regulated=True, workloads=10),
 )
+# Workloads per use (ASSUMPTION, no public count per segment): a hobbyist has one project per use, a startup or
+# app builder a few products, a large firm many production use cases (range: hobbyist 1-2, startup 1-4, app
+# builder 1-6, SME 2-6, enterprise and regulated 4-30). Each workload runs on one family, so how many families an
+# agent can use is bounded by its workloads: large firms multi-home (ENT4: 81% of large enterprises run three or
+# more families), hobbyists mostly do not; apps multi-home too (Fradkin, "Demand for LLMs"). The parameter
+# `workload_scale` multiplies these counts (0: the former continuous split, docs/ODD.md 7.4).
 SEGMENT_NAMES = tuple(s.name for s in SEGMENTS)
 
 
@@ -105,6 +116,7 @@ class Population:
     is_firm: np.ndarray  # bool
     regulated: np.ndarray  # bool
     marketplace_propensity: np.ndarray  # uniform draw compared with the segment's routing share
+    workloads: np.ndarray  # int: the segment's workloads per use (before `workload_scale`)
 
     def __len__(self) -> int:
         return len(self.region)
@@ -156,7 +168,22 @@ def build_population(n_agents: int, rng: np.random.Generator) -> Population:
         is_firm=trait("kind") == "firm",
         regulated=trait("regulated"),
         marketplace_propensity=rng.random(n_agents),
+        workloads=trait("workloads"),
     )
+
+
+def workload_slack(use_slack: np.ndarray, slots: int, rng: np.random.Generator) -> np.ndarray:
+    """Need of each workload (N x uses x slots, ECI points below the frontier it tolerates): the first workload of
+    a use keeps the agent's slack for that use, the others draw their own in the use's range (USE_SLACK), so
+    one firm's workloads differ in need as its products do: its hard tasks go to the frontier, its easy ones to
+    cheaper families (persistent match quality). Drawn for every slot, so the draws do not depend on how many
+    workloads an agent has."""
+    n = len(use_slack)
+    low, high = (np.array([USE_SLACK[u][i] for u in USES], np.float32) for i in (0, 1))
+    slack = low[None, :, None] + (high - low)[None, :, None] * rng.random((n, len(USES), slots), np.float32)
+    if slots:
+        slack[:, :, 0] = use_slack
+    return slack
 
 
 def _dirichlet_rows(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:

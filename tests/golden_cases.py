@@ -29,13 +29,15 @@ def _scenario(name: str) -> dict:
 
 def cases() -> dict[str, tuple[dict, int]]:
     """Name -> (model keyword arguments, seed). Covers the default path, the branches a kernel could miss
-    (complete mixing, no choice, marketplace home share) and scenarios with bans, price cuts and releases."""
+    (complete mixing, no choice, marketplace home share, the continuous split without workloads) and scenarios
+    with bans, price cuts and releases."""
     return {
         "defaults_seed0": (dict(SMALL), 0),
         "defaults_seed1": (dict(SMALL), 1),
         "complete_mixing": ({**SMALL, "network": "complete", "end": "2026-12"}, 2),
         "no_choice": ({**SMALL, "choice": False, "end": "2025-12"}, 3),
         "home_share": ({**SMALL, "marketplace_home_share": 0.3}, 4),
+        "continuous_split": ({**SMALL, "workload_scale": 0.0, "end": "2026-12"}, 8),
         "security_bans": ({**_scenario("security_bans"), **SMALL}, 5),
         "us_open_push": ({**_scenario("us_open_push"), **SMALL}, 6),
         "closed_price_war": ({**_scenario("closed_price_war"), **SMALL}, 7),

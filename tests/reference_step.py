@@ -10,7 +10,7 @@ import numpy as np
 
 from sim.agents import LICENCE_PENALTY
 from sim.model import CAPABILITY_SCALE
-from sim.population import REGION_MARKETPLACE, REGIONS, SEGMENTS
+from sim.population import REGION_MARKETPLACE, REGIONS, SEGMENTS, USES
 
 
 def logit_shares(utility: np.ndarray, options: np.ndarray, min_share: float) -> np.ndarray:
@@ -73,7 +73,56 @@ def utility(model, rows: np.ndarray) -> np.ndarray:
     return u.astype(np.float32)
 
 
+def habit_choice(probabilities: np.ndarray, current: np.ndarray, switching_cost: float,
+                 draws: np.ndarray) -> np.ndarray:
+    """Family of each workload after re-evaluation (docs/ODD.md 7.4): probabilities rows x families (the logit
+    without the bonus, p_f), current and draws rows x workloads. A workload on g stays with chance
+    b p_g / (1 + (b - 1) p_g), b = exp(switching_cost), else moves to f != g with chance proportional to p_f, read
+    off the cumulative sum of the others' probabilities at the draw beyond the stay; -1 for a row without options."""
+    n_families = probabilities.shape[1]
+    g = np.maximum(current, 0).astype(np.int64)
+    p_g = np.take_along_axis(probabilities, g, axis=1) * (current >= 0)
+    bonus = np.float32(np.exp(switching_cost))
+    stay = bonus * p_g / (1 + (bonus - 1) * p_g)
+    leave = np.clip((draws - stay) / np.maximum(1 - stay, np.float32(1e-12)), 0, 1) * (1 - p_g)
+    on = np.where(current >= 0, g, -1)  # the family a workload runs on, or -1
+    others = np.where(np.arange(n_families) == on[..., None], np.float32(0.0), probabilities[:, None, :])
+    cumulative = np.cumsum(others, axis=2, dtype=np.float32)
+    moved = np.minimum((cumulative <= leave[..., None]).sum(axis=2), n_families - 1)
+    last = n_families - 1 - np.argmax((others > 0)[..., ::-1], axis=2)  # rounding past the last option
+    moved = np.where(np.take_along_axis(others, moved[..., None], axis=2)[..., 0] > 0, moved, last)
+    chosen = np.where(draws < stay, g, moved)
+    chosen[(others > 0).sum(axis=2) == 0] = g[(others > 0).sum(axis=2) == 0]  # a single option stays
+    chosen[probabilities.sum(axis=1) == 0] = -1
+    return chosen
+
+
+def workload_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """Each workload on one family by `habit_choice` over the logit for its own need; shares are the
+    use-mix-weighted fractions of an agent's workloads. Updates model.workload_family."""
+    p, pop = model.params, model.population
+    gap = (model.frontier - model.capability).astype(np.float32)
+    base = utility(model, rows) - np.float32(p["quality_weight"] / CAPABILITY_SCALE) * gap
+    per_use = model.workloads_per_use[rows]
+    shares = np.zeros(base.shape, np.float32)
+    for k in range(len(USES)):
+        weight = pop.use_mix[rows, k].astype(np.float32) / per_use.astype(np.float32)
+        for j in range(model.workload_family.shape[2]):
+            shortfall = np.maximum(gap - model.workload_slack[rows, k, j, None], np.float32(0.0))
+            probability = logit_shares(base - np.float32(p["capability_weight"] / CAPABILITY_SCALE) * shortfall,
+                                       options, 0.0)
+            chosen = habit_choice(probability, model.workload_family[rows, k, j, None], p["switching_cost"],
+                                  model._workload_draws[rows, k, j, None])[:, 0]
+            chosen[j >= per_use] = -1
+            model.workload_family[rows, k, j] = chosen
+            placed = np.flatnonzero(chosen >= 0)
+            np.add.at(shares, (placed, chosen[placed]), weight[placed])
+    return shares
+
+
 def work_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+    if model.workload_family.shape[2]:
+        return workload_split(model, rows, options)
     p, pop = model.params, model.population
     gap = (model.frontier - model.capability).astype(np.float32)
     base = utility(model, rows) - np.float32(p["quality_weight"] / CAPABILITY_SCALE) * gap
@@ -93,6 +142,8 @@ def choose(model) -> None:
     model.uses_marketplace = pop.marketplace_propensity < np.minimum(1.0, routing)
     switch_rate = np.where(pop.is_firm, p["switch_rate_firm"], p["switch_rate_developer"])
     due = (model._switch_rng.random(len(model.work)) < switch_rate) | (model.month == model.start_month)
+    model._workload_rng.random(out=model._workload_draws, dtype=np.float32)
+    used = model.work > 0
     allowed = model.available()
     options = model.aware & allowed
     due |= ~model.active & options.any(axis=1)
@@ -106,6 +157,7 @@ def choose(model) -> None:
         shares = work_split(model, rows, options[rows])
     model.work[rows] = shares
     model.active[rows] = shares.any(axis=1)
+    model._record_adoptions(used, model.work > 0)
     model._neighbour_sums[:] = np.asarray(model.graph @ np.hstack([model.work > 0, model.work]), np.float32)
     model.usage = usage_by_group(model)
 

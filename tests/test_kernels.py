@@ -20,6 +20,7 @@ SHARE_BOUND = 2e-6  # absolute, on a share of an agent's work (a few float32 ste
 USAGE_BOUND = 1e-5  # relative to the group's total use
 CONFIGS = {
     "clustered": {},
+    "continuous_split": {"workload_scale": 0.0},
     "complete": {"network": "complete"},
     "no_choice": {"choice": False},
     "bans": load_scenario(ROOT / "scenarios" / "security_bans.toml").model_kwargs(),
@@ -47,6 +48,8 @@ def test_kernels_match_the_numpy_reference_month_by_month(name):
         np.testing.assert_array_equal(model.aware, reference.aware)
         np.testing.assert_array_equal(model.uses_marketplace, reference.uses_marketplace)
         np.testing.assert_array_equal(model.active, reference.active)
+        np.testing.assert_array_equal(model.workload_family, reference.workload_family)
+        np.testing.assert_array_equal(model.adopted_month, reference.adopted_month)
         np.testing.assert_allclose(model.work, reference.work, rtol=0, atol=SHARE_BOUND)
         np.testing.assert_array_equal(model.work > 0, reference.work > 0)  # the same families in use
         if name != "complete":  # incremental sums equal the graph's sums from scratch
