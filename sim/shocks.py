@@ -32,7 +32,7 @@ SELECTOR_KEYS = ("names", "origin", "open_weights")
 BAN_KEYS = SELECTOR_KEYS + ("regions", "segments")
 # Parameters a shock may not change: they fix the run's structure at build time.
 STRUCTURAL = ("n_agents", "start", "end", "network", "choice", "mean_degree", "homophily_region",
-              "homophily_segment")
+              "homophily_segment", "workload_scale")
 
 
 @dataclass(frozen=True)
