@@ -279,11 +279,12 @@ class DiffusionModel(mesa.Model):
         return self.builder_months / (self.builder_months + self.params["ecosystem_half_months"])
 
     def _work_split(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
-        """Each agent's split of work over the allowed `options` (kernels.work_split), without changing state."""
+        """Each agent's split of work over the allowed `options` (kernels.work_split), without changing state: with
+        workloads, on a copy of the workloads' families and with this month's workload draws."""
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), len(self.families)), np.float32)
         agents = self._agent_arrays()
-        agents = agents[:10] + (self.workload_family.copy(),) + agents[11:]  # the workloads' families stay as they are
+        agents = agents[:10] + (self.workload_family.copy(),) + agents[11:]
         kernels.work_splits(rows, np.ascontiguousarray(options), agents, self._choice_terms(),
                             self._peers(), out, *self._choice_work_areas()[1:3])
         return out

@@ -169,7 +169,8 @@ def test_hugging_face_activity_grows_by_hf_growth_a_year_until_the_data_end(grow
 def test_quality_weight_favours_the_family_nearer_the_frontier_by_its_gap():
     """For a use both families serve, raising quality_weight from 0 to 2 changes the logit odds of Llama against
     DeepSeek by exactly exp(-2/5 x (Llama's gap - DeepSeek's gap)); everything else in the utility stays put."""
-    model = DiffusionModel(rng=15, n_agents=300, end="2025-06", min_share=0.0)
+    model = DiffusionModel(rng=15, n_agents=300, end="2025-06", min_share=0.0,
+                           workload_scale=0.0)  # the continuous split: the logit's shares themselves
     while model.running:
         model.step()
     llama, deepseek = model.family_names.index("Llama"), model.family_names.index("DeepSeek")
