@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
 
+from sim.executor import Executor
 from sim.project import load_spec
 from sim.runner import run_member
 
@@ -38,10 +37,10 @@ def main() -> None:
     print(f"{args.members} members; spread = standard deviation over members, in percentage points")
     print("per metric: baseline mean, its spread, and the spread of the paired security_bans difference")
     print(f"{'agents':>7} {'s/run':>6}  " + "  ".join(f"{m[:26]:>26}" for m in METRICS))
-    with ProcessPoolExecutor(args.workers) as pool:
+    with Executor(args.workers) as executor:
         for n in args.agents:
             jobs = [({**kw, "n_agents": n, "end": "2030-12"}, s) for kw in (base, bans) for s in range(args.members)]
-            results = list(pool.map(one, jobs))
+            results = list(executor.imap(one, jobs))
             values = np.array([r[0] for r in results]).reshape(2, args.members, len(METRICS))
             seconds = np.mean([r[1] for r in results])
             mean = 100 * np.nanmean(values[0], axis=0)

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sim.parameters import PARAMETERS  # noqa: E402
 from sim.scenario import SCENARIO_DIR  # noqa: E402
-from sim.sweep import dask_executor, local_executor, run_sweep  # noqa: E402
+from sim.executor import Executor  # noqa: E402
+from sim.sweep import run_sweep  # noqa: E402
 from sim.sweep_spec import load_spec  # noqa: E402
 
 SPEC = """\
@@ -65,7 +66,7 @@ def main() -> None:
         print(f"{spec.n_runs()} runs of {args.agents} agents, 2023-01 to 2030-12\n")
         print(f"{'executor':<40} {'seconds':>8} {'runs/min':>9}")
         tables = {}
-        configs = [(f"local, {w} worker{'s' if w > 1 else ''}", lambda w=w: local_executor(w))
+        configs = [(f"local, {w} worker{'s' if w > 1 else ''}", lambda w=w: Executor(w))
                    for w in args.workers]
         cluster = None
         if args.dask_workers:
@@ -74,12 +75,13 @@ def main() -> None:
             cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             configs.append((f"Dask LocalCluster, {args.dask_workers} workers",
-                            lambda: dask_executor(cluster.scheduler_address)))
+                            lambda: Executor(scheduler=cluster.scheduler_address)))
         try:
             for label, make in configs:
                 out = Path(tmp) / label.replace(" ", "_").replace(",", "")
                 start = time.perf_counter()
-                result = run_sweep(spec, out, make(), progress=False)
+                with make() as executor:
+                    result = run_sweep(spec, out, executor, progress=False)
                 seconds = time.perf_counter() - start
                 tables[label] = pd.read_parquet(result.table)
                 print(f"{label:<40} {seconds:8.1f} {60 * spec.n_runs() / seconds:9.1f}")

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sim import checks as check
-from sim.outputs import git_commit, write_atomically
+from sim.store import atomic_write, git_commit, replace_folder
 
 ADOPTED_FILES = ("posterior.csv", "best.toml", "report.md")
 ADOPTED_FOLDERS = ("data", "figures")
@@ -42,12 +42,10 @@ def adopt(source: Path, target: Path) -> str:
     summary = check_adoptable(source)
     target.mkdir(parents=True, exist_ok=True)
     for name in ADOPTED_FILES:
-        tmp = target / f".{name}.adopting"
-        shutil.copyfile(source / name, tmp)
-        tmp.replace(target / name)
+        atomic_write(target / name, lambda tmp, n=name: shutil.copyfile(source / n, tmp))
     for name in ADOPTED_FOLDERS:
         if (source / name).is_dir():
-            write_atomically(target / name, lambda tmp, n=name: shutil.copytree(source / n, tmp, dirs_exist_ok=True))
+            replace_folder(target / name, lambda tmp, n=name: shutil.copytree(source / n, tmp, dirs_exist_ok=True))
     digest = hashlib.sha256((target / "posterior.csv").read_bytes()).hexdigest()
     line = (f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}\tadopted {source}\t"
             f"fingerprint {summary.get('fingerprint', '?')}\tposterior sha256 {digest}\tcommit {git_commit()}")

@@ -23,12 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -40,13 +39,13 @@ from sim.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, NOISE_FLOOR_SE
                                     RECOVERY_DATA_SEED_STRIDE, Budget, Config, Prior, RunSettings, check_targets,
                                     load_config, parameter_set, prior_draws)
 from sim.statistics import weighted_quantiles
+from sim.executor import Executor
+from sim.store import atomic_write, model_fingerprint
 from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets, nan_mean, with_solved_scales
 
 METHOD_VERSION = 4  # bump when the fitting procedure changes, so cached stages are not reused
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
 INITIAL_EPSILON = 1e9  # recorded as generation 0's epsilon: it accepts every prior draw
-MODEL_FILES = ("agents.py", "calendar.py", "catalogue.py", "model.py", "observe.py", "parameters.py",
-               "population.py", "runner.py", "shocks.py", "targets.py")
 
 
 def fingerprint(config: Config, targets: list[Target]) -> str:
@@ -54,12 +53,7 @@ def fingerprint(config: Config, targets: list[Target]) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"method": METHOD_VERSION, "config": config.describe()}, sort_keys=True).encode())
     h.update(repr([t.__dict__ for t in targets]).encode())
-    sim_dir = Path(__file__).resolve().parent
-    for name in MODEL_FILES:
-        h.update((sim_dir / name).read_bytes())
-    for data_file in sorted((sim_dir / "data").iterdir()):
-        if data_file.is_file():
-            h.update(data_file.read_bytes())
+    h.update(model_fingerprint().encode())
     return h.hexdigest()[:16]
 
 
@@ -113,46 +107,6 @@ def seed_distance(targets: list[Target], values: Iterable[float]) -> float:
 
 
 # --- parallel, seeded sampling -------------------------------------------------------------------------------------
-class Executor:
-    """Ordered parallel map on local processes (or a Dask cluster when `scheduler` is given)."""
-
-    def __init__(self, workers: int = 1, scheduler: str | None = None):
-        self.workers, self.scheduler = max(1, workers), scheduler
-        self._pool = self._client = None
-
-    def __enter__(self) -> "Executor":
-        if self.scheduler:
-            from distributed import Client
-
-            self._client = Client(self.scheduler)
-        elif self.workers > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # forkserver: no fork of a process that already runs threads (tqdm, database); scripts calling
-            # calibrate() need the usual `if __name__ == "__main__":` guard.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._client is not None:
-            self._client.close()
-
-    def imap(self, fn: Callable, items: list) -> Iterator:
-        """Results in the order of `items`, as they become available."""
-        if self._client is not None:
-            futures = self._client.map(fn, items, pure=False)
-            for future in futures:
-                yield future.result()
-        elif self._pool is not None:
-            yield from self._pool.map(fn, items)
-        else:
-            for item in items:
-                yield fn(item)
-
-
 def _move_particle(job):
     """Worker: `moves` random-walk Metropolis steps from `start` that keep the particle within epsilon.
 
@@ -274,9 +228,8 @@ def run_abc(
             state = {key: np.concatenate([state[key][keep], new]) for key, new in
                      (("u", new_u), ("stats", new_stats), ("distance", new_distance))}
         history.append([t + 1, epsilon, sims, n, acceptance])
-        tmp = folder / "partial.npz"
-        np.savez(tmp, record=np.array(history[-1], float), **state)
-        os.replace(tmp, folder / f"generation-{t:03d}.npz")
+        atomic_write(folder / f"generation-{t:03d}.npz",
+                     lambda tmp: np.savez(tmp, record=np.array(history[-1], float), **state))
     return _abc_result(state, history, config.priors, targets, json.loads(done.read_text())["stopped"])
 
 
@@ -352,9 +305,7 @@ def predictive_runs(
             got.append(frame)
             bar.update()
         stacked = pd.concat([f.assign(draw=start + j).reset_index() for j, f in enumerate(got)])
-        tmp = path.with_suffix(".tmp")
-        stacked.to_parquet(tmp)
-        os.replace(tmp, path)
+        atomic_write(path, stacked.to_parquet)
         frames += got
     bar.close()
     return index, frames
@@ -546,18 +497,17 @@ def calibrate(
     on_particle: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Run the calibration stages, then write posterior.csv, best.toml, data/ and the report into `out`."""
-    from sim.runner import default_workers
-
     config = load_config(config_path, quick=quick)
     targets = load_targets(targets_path, missing_ok=False)
     check_targets(targets, config, targets_path)
     fp = fingerprint(config, targets)
+    executor = Executor(workers, scheduler)  # a --scheduler that does not answer fails here, before any work
+    workers = executor.workers
     out = Path(out)
     cache = out / ".cache" / fp
     if fresh and cache.exists():
         shutil.rmtree(cache)
     cache.mkdir(parents=True, exist_ok=True)
-    workers = workers or default_workers()
     fitted = [t for t in targets if t.fit]
     metrics = needed_metrics(targets)
     timings: dict[str, float] = {}
@@ -574,7 +524,7 @@ def calibrate(
         timings[name] = round(time.perf_counter() - start, 1)
         return value
 
-    with Executor(workers, scheduler) as executor:
+    with executor:
         fit = timed("fit", lambda: run_abc("fit", fitted, config, config.fit, config.run, cache, executor, progress,
                                            hook("fit")))
         data["fit_particles"], data["fit_generations"] = fit.particles, fit.generations
@@ -660,12 +610,12 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
     data_dir.mkdir(exist_ok=True)
     particles = data["fit_particles"]
     names = [p.name for p in config.priors]
-    _atomic_write(out / "posterior.csv",
+    atomic_write(out / "posterior.csv",
                   lambda p: particles[names + ["weight"]].to_csv(p, index=False, float_format="%.8g"))
-    _atomic_write(out / "best.toml", lambda p: Path(p).write_text(best_toml(particles, config.priors,
+    atomic_write(out / "best.toml", lambda p: Path(p).write_text(best_toml(particles, config.priors,
                                                                              summary["fingerprint"])))
     for name, frame in data.items():
-        _atomic_write(data_dir / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False, float_format="%.6g"))
+        atomic_write(data_dir / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False, float_format="%.6g"))
     summary["priors"] = [{"name": p.name, "low": p.low, "high": p.high, "scale": "log" if p.log else "linear",
                           "why": p.why} for p in config.priors]
     summary["budget"] = {"n_agents": config.run.n_agents, "end": config.run.end, "seeds": len(config.run.seeds),
@@ -676,18 +626,8 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
                          "draws": config.draws, "oos_draws": config.oos_draws, "cutoff": config.cutoff,
                          "hindcast": {**config.hindcast.__dict__, "cutoffs": list(config.hindcast_cutoffs),
                                       "draws": config.hindcast_draws}}
-    _atomic_write(data_dir / "summary.json", lambda p: Path(p).write_text(json.dumps(summary, indent=2) + "\n"))
+    atomic_write(data_dir / "summary.json", lambda p: Path(p).write_text(json.dumps(summary, indent=2) + "\n"))
     from sim import posterior
 
     posterior._load.cache_clear()
     write_report(out, targets)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

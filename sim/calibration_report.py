@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 from sim import figures  # noqa: E402
 from sim.calendar import month_label, parse_month  # noqa: E402
 from sim.statistics import weighted_mean_var, weighted_quantiles  # noqa: E402
+from sim.store import write_text  # noqa: E402
 from sim.targets import CROSSOVER_HORIZON, Target  # noqa: E402
 
 # The figures the "done when" names: the posterior-predictive median must be within tolerance.
@@ -373,11 +374,7 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         lines += hindcast_markdown(hindcast)
     if recovery is not None:
         lines += _recovery_section(recovery, budget["recovery"])
-    path = Path(out) / "report.md"
-    tmp = path.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text(Path(out) / "report.md", "\n".join(lines) + "\n")
 
 
 UNINFORMATIVE_WIDTH = 0.8  # a recovery fit whose median interval keeps more of the prior than this learned little

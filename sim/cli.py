@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -69,16 +70,24 @@ def check_out(folder: Path, what: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from sim.outputs import run_scenario
+    from sim.outputs import run_scenarios
     from sim.scenario import load_scenario
 
     paths = args.scenarios or [SCENARIO_DIR / "baseline.toml"]
     scenarios = [load_scenario(p) for p in paths]  # validate every file before running any
-    for scenario in scenarios:
-        out = run_scenario(scenario, Path(args.out), seeds=args.seeds, n_agents=args.agents, workers=args.workers,
-                           base_seed=args.seed, progress=not args.quiet)
-        print(f"{scenario.name}: wrote {out}")
+    with _executor(args) as executor:
+        for out in run_scenarios(scenarios, Path(args.out), executor, seeds=args.seeds, n_agents=args.agents,
+                                 base_seed=args.seed, progress=not args.quiet):
+            print(f"{out.name}: wrote {out}")
     return 0
+
+
+def _executor(args):
+    """The executor the options ask for: --workers local processes or a --scheduler (reached before any work;
+    check_options refuses both at once)."""
+    from sim.executor import Executor
+
+    return Executor(args.workers, args.scheduler, getattr(args, "connect_timeout", 10.0))
 
 
 def _sweep_folder(spec, out):
@@ -89,18 +98,15 @@ def _sweep_folder(spec, out):
 
 def _run_sweep(args, spec):
     """Shared by `sweep` and `sensitivity`: refuse a foreign folder, connect, run."""
-    from sim.sweep import make_executor, prepare, run_sweep
+    from sim.sweep import prepare, run_sweep
 
     folder = _sweep_folder(spec, args.out)
     check_out(folder, "sweep folder")
     prepare(spec, folder)
-    try:
-        executor = make_executor(args.workers, args.scheduler, args.connect_timeout)
-    except (ConnectionError, OSError, TimeoutError, ValueError) as err:
-        raise InputError("--scheduler", "", str(err)) from None
-    print(f"{spec.name}: {spec.n_runs()} runs ({spec.n_points()} {spec.design} points x {spec.replicates} "
-          f"replicates), {executor.description}, into {folder}", file=sys.stderr)
-    return run_sweep(spec, folder, executor, progress=not args.quiet, checkpoint_seconds=args.checkpoint_every)
+    with _executor(args) as executor:
+        print(f"{spec.name}: {spec.n_runs()} runs ({spec.n_points()} {spec.design} points x {spec.replicates} "
+              f"replicates), {executor.description}, into {folder}", file=sys.stderr)
+        return run_sweep(spec, folder, executor, progress=not args.quiet, checkpoint_seconds=args.checkpoint_every)
 
 
 def cmd_sweep(args) -> int:
@@ -224,7 +230,7 @@ def cmd_project(args) -> int:
         return 0
     report = project.project(args.scenarios or None, out=Path(args.out), members=args.members, agents=args.agents,
                              workers=args.workers, base_seed=args.seed, plots=not args.no_plots,
-                             progress=not args.quiet)
+                             progress=not args.quiet, scheduler=args.scheduler)
     print(f"projected {len(report.scenarios)} scenarios x {report.members} members at {report.agents} agents "
           f"({report.ran} runs now, {report.reused} reused from checkpoints); summary: {report.summary}")
     return 0
@@ -282,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--agents", type=int, help="agents per run (default: the file's n_agents)")
     run.add_argument("--seed", type=int, default=0, help="first seed; member k uses seed+k (default 0)")
     run.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
     run.add_argument("--out", default=str(RESULTS_DIR), help="output folder (default: results)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
@@ -367,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     proj.add_argument("--agents", type=int, default=PROJECTION_AGENTS,
                       help=f"agents per run (default {PROJECTION_AGENTS})")
     proj.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    proj.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
     proj.add_argument("--seed", type=int, default=0, help="first seed; member k uses seed+k (default 0)")
     proj.add_argument("--out", default=str(OUT_DIR), help=f"output folder (default {OUT_DIR})")
     proj.add_argument("--no-plots", action="store_true", help="write tables and summary only")
@@ -384,21 +392,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sim.executor import SchedulerError, stop_on_signals
+    from sim.store import FolderBusy
+
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed as one line
         return done.code
     try:
         check_options(args)
-        return args.func(args)
+        with stop_on_signals():
+            return args.func(args)
+    except (SchedulerError, FolderBusy) as err:
+        print(f"odsim: error: {err}", file=sys.stderr)
+        return 2
     except InputError as err:
         if err.argument:  # the library names its argument; here it is an option
             err = InputError(_option(err.argument), err.key, err.message)
         print("odsim: error: " + " ".join(str(err).splitlines()), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("odsim: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP (sim.executor.Stopped): workers are stopped
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"odsim: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

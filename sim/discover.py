@@ -216,7 +216,7 @@ def discover(folder: Path, outcome_text: str, month: str | None = None, min_dens
              max_boxes: int = 3) -> tuple[Path, str]:
     """Run PRIM on a finished (or partly finished) sweep; write FOLDER/discover/<outcome>/; return it and the
     summary text."""
-    from sim.outputs import write_atomically
+    from sim.store import replace_folder
 
     manifest = read_manifest(folder)
     if manifest is None:
@@ -248,4 +248,4 @@ def discover(folder: Path, outcome_text: str, month: str | None = None, min_dens
                                                       "runs_of_interest": n_interest,
                                                       "min_density": min_density}, indent=2) + "\n")
 
-    return write_atomically(folder / "discover" / outcome.slug, fill), text
+    return replace_folder(folder / "discover" / outcome.slug, fill), text

@@ -30,7 +30,8 @@ import pandas as pd
 
 from sim.baselines import curve_families, curve_targets, fit_baselines
 from sim.calendar import parse_month
-from sim.calibrate import Executor, needed_metrics, predictive_runs, run_abc, target_statistics
+from sim.calibrate import needed_metrics, predictive_runs, run_abc, target_statistics
+from sim.executor import Executor
 from sim.calibration_config import Config, RunSettings
 from sim.catalogue import frontier_trend
 from sim.parameters import PARAMETERS

@@ -1,18 +1,16 @@
 """Writing a scenario ensemble's results: timeseries.csv, summary.md, manifest.json and plots.
 
-Everything is written into a temporary folder next to the destination and moved into place at the end, so an
-interrupted or failed run leaves the previous results untouched and never a half-written folder.
+Everything is written into a temporary folder next to the destination and swapped into place in one step
+(sim.store.replace_folder), so an interrupted or failed run leaves the previous results untouched and never a
+half-written folder; files a user put in the folder are kept. A lock per folder refuses a second writer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import platform
-import shutil
-import subprocess
-from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
@@ -20,8 +18,11 @@ from sim.parameters import check_value, resolve
 from sim.plots import plot_all
 from sim.posterior import describe_source, parameter_sets, provenance
 from sim.population import REGIONS
+from sim.executor import Executor
 from sim.runner import ensemble, quantile_table
+from sim.checks import InputError
 from sim.scenario import Scenario
+from sim.store import FolderLock, replace_folder, software_provenance
 
 SUMMARY_DATES = ("2025-12", "2027-12", "2030-12")
 SUMMARY_METRICS = {
@@ -36,25 +37,6 @@ SUMMARY_METRICS = {
 }
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for package in ("odsim", "mesa", "numpy", "scipy", "pandas", "networkx", "matplotlib"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = "not installed"
-    return out
-
-
 def manifest(scenario: Scenario, seeds: list[int], member_parameters: list[dict]) -> dict:
     """Provenance of a run: member k's seed and the full parameter set it ran with (posterior draw, then the
     scenario's settings and options on top), plus the posterior file's hash and the rows drawn."""
@@ -67,8 +49,7 @@ def manifest(scenario: Scenario, seeds: list[int], member_parameters: list[dict]
         "parameter_source": describe_source() + "; the scenario's own settings override it",
         "shocks": [s.describe() for s in scenario.shocks],
         "seeds": seeds,
-        "versions": versions(),
-        "git_commit": git_commit(),
+        **software_provenance(),
     }
 
 
@@ -99,36 +80,18 @@ def summary_markdown(scenario: Scenario, table: pd.DataFrame, n_members: int) ->
     return "\n".join(lines) + "\n"
 
 
-def write_atomically(folder: Path, write) -> Path:
-    """Call write(tmp_folder), then replace `folder` with it."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        write(tmp)
-        old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
-
-
 def run_scenario(
     scenario: Scenario, out_root: Path, seeds: int | None = None, n_agents: int | None = None,
-    workers: int | None = None, base_seed: int = 0, progress: bool = True,
+    executor: Executor | None = None, base_seed: int = 0, progress: bool = True,
 ) -> Path:
-    """Run the scenario's ensemble and write its results folder; returns the folder."""
+    """Run the scenario's ensemble and write its results folder (replaced in one step); returns the folder.
+    The caller holds the folder's lock (`lock`)."""
     kwargs = scenario.model_kwargs()
     if n_agents is not None:
         kwargs["n_agents"] = check_value("n_agents", n_agents)
     seed_list = [base_seed + k for k in range(seeds or scenario.seeds)]
     draws = parameter_sets()
-    frames = ensemble(kwargs, seed_list, workers=workers, desc=scenario.name, progress=progress,
-                      parameter_sets=draws)
+    frames = ensemble(kwargs, seed_list, executor, desc=scenario.name, progress=progress, parameter_sets=draws)
     table = quantile_table(frames)
     settings = {k: v for k, v in kwargs.items() if k != "shocks"}
     member_parameters = [resolve({**(draws(k) if draws else {}), **settings}) for k in range(len(seed_list))]
@@ -140,4 +103,26 @@ def run_scenario(
         (folder / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
         plot_all(table, folder, scenario.name)
 
-    return write_atomically(out_root / scenario.name, write)
+    return replace_folder(out_root / scenario.name, write)
+
+
+def lock(out_root: Path, scenario: Scenario) -> FolderLock:
+    """The lock of one scenario's results folder (a file beside it: the folder itself is swapped)."""
+    return FolderLock(out_root / f".{scenario.name}.lock", str(out_root / scenario.name))
+
+
+def run_scenarios(scenarios: list[Scenario], out_root: Path, executor: Executor | None = None,
+                  **options) -> Iterator[Path]:
+    """Run each scenario into out_root/<name>/, yielding each folder when written. Refused before any work when
+    two scenarios share a name or another process writes one of their folders."""
+    seen: dict[str, Scenario] = {}
+    for scenario in scenarios:
+        if scenario.name in seen:
+            raise InputError(scenario.files[-1], "name", f"{scenario.name!r} is also the name of "
+                             f"{seen[scenario.name].files[-1]}; each scenario writes its own folder")
+        seen[scenario.name] = scenario
+    with contextlib.ExitStack() as stack:
+        for scenario in scenarios:
+            stack.enter_context(lock(out_root, scenario))
+        for scenario in scenarios:
+            yield run_scenario(scenario, out_root, executor=executor, **options)

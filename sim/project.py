@@ -26,11 +26,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -42,11 +39,12 @@ from sim import checks as check
 from sim import statistics
 from sim.checks import InputError
 from sim.observe import metric_names
-from sim.outputs import git_commit, versions, write_atomically
+from sim.executor import Executor
 from sim.population import REGIONS
 from sim.posterior import POSTERIOR_CSV, describe_source, parameter_sets, provenance
-from sim.runner import default_workers, run_member
+from sim.runner import run_member
 from sim.scenario import SCENARIO_DIR, Scenario, load_scenarios, read as read_scenario
+from sim.store import atomic_write, model_fingerprint, replace_folder, software_provenance
 
 OUT_DIR = Path("results") / "projections"
 MEMBERS_DIR = "_members"
@@ -59,8 +57,6 @@ DEFAULT_MEMBERS = 200
 PROJECTION_AGENTS = 2000
 QUANTILES = statistics.FAN_QUANTILES
 SUMMARY_DATES = ("2026-12", "2027-12", "2030-12")
-# Modules that only present results: changing them does not invalidate checkpointed members.
-PRESENTATION_MODULES = {"project.py", "projection_plots.py", "plots.py", "outputs.py", "cli.py"}
 
 KEY_METRICS = {
     "or_share_cn": "Chinese-origin share of marketplace tokens",
@@ -163,19 +159,6 @@ def load_specs(specs: Iterable[str] | None) -> list[Scenario]:
 
 
 # --- members: fingerprints and checkpoints ----------------------------------------------------------------------
-@cache
-def code_fingerprint() -> str:
-    """Hash of the model's code and data: checkpointed members from other code are not reused."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".csv", ".toml")
-                   and p.name not in PRESENTATION_MODULES and "__pycache__" not in p.parts)
-    for path in files:
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def _canonical(value: Any) -> Any:
     """JSON-ready form with a stable order (frozensets sorted), for fingerprints."""
     if dataclasses.is_dataclass(value):
@@ -208,7 +191,7 @@ def make_jobs(scenario: Scenario, members: int, agents: int, base_seed: int,
         kwargs = dict(draws(k)) if draws else {}
         kwargs.update(scenario.model_kwargs())
         kwargs.update(n_agents=agents, end=END)
-        stamp = json.dumps({"kwargs": _canonical(kwargs), "seed": base_seed + k, "code": code_fingerprint(),
+        stamp = json.dumps({"kwargs": _canonical(kwargs), "seed": base_seed + k, "code": model_fingerprint(),
                             "metrics": metric_names()}, sort_keys=True, default=str)
         jobs.append(Job(scenario.name, k, base_seed + k, kwargs, hashlib.sha256(stamp.encode()).hexdigest()))
     return jobs
@@ -233,47 +216,27 @@ def load_member(path: Path, fingerprint: str | None = None) -> tuple[np.ndarray,
 
 def save_member(path: Path, fingerprint: str, dates: np.ndarray, values: np.ndarray) -> None:
     """Write a member's table atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, fingerprint=np.array(fingerprint), dates=np.asarray(dates, dtype=str),
-                 metrics=np.array(metric_names()), values=values)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez(tmp, fingerprint=np.array(fingerprint), dates=np.asarray(dates, dtype=str),
+                                            metrics=np.array(metric_names()), values=values))
 
 
-def run_job(kwargs: dict[str, Any], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One member to 2030-12: (dates, values date x metric in metric_names() order)."""
-    frame = run_member(kwargs, seed)
+def run_job(job: tuple[dict[str, Any], int]) -> tuple[np.ndarray, np.ndarray]:
+    """One member (kwargs, seed) to 2030-12: (dates, values date x metric in metric_names() order)."""
+    frame = run_member(*job)
     return frame.index.to_numpy(dtype=str), frame[metric_names()].to_numpy(dtype=float)
 
 
-def run_jobs(jobs: list[Job], out: Path, workers: int, progress: bool) -> int:
-    """Run the jobs (in a process pool when workers > 1), checkpointing each as it finishes. On interruption,
-    pending jobs are cancelled; finished ones stay saved. Returns the number run."""
-    bar = tqdm(total=len(jobs), desc="projection members", unit="run", disable=not progress, dynamic_ncols=True)
-    done = 0
-    try:
-        if workers == 1:
-            for job in jobs:
-                save_member(member_path(out, job.scenario, job.member), job.fingerprint, *run_job(job.kwargs, job.seed))
-                done += 1
-                bar.update()
-            return done
-        # forkserver: forking a process that already runs threads (plotting, pyarrow) can deadlock the child.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
-        try:
-            futures = {pool.submit(run_job, job.kwargs, job.seed): job for job in jobs}
-            for future in as_completed(futures):
-                job = futures[future]
-                save_member(member_path(out, job.scenario, job.member), job.fingerprint, *future.result())
-                done += 1
-                bar.set_postfix_str(job.scenario, refresh=False)
-                bar.update()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return done
-    finally:
-        bar.close()
+def run_jobs(jobs: list[Job], out: Path, executor: Executor, progress: bool) -> int:
+    """Run the jobs with `executor`, checkpointing each as it finishes; on interruption, finished ones stay
+    saved. Returns the number run."""
+    with tqdm(total=len(jobs), desc="projection members", unit="run", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for i, result in executor.unordered(run_job, [(job.kwargs, job.seed) for job in jobs]):
+            job = jobs[i]
+            save_member(member_path(out, job.scenario, job.member), job.fingerprint, *result)
+            bar.set_postfix_str(job.scenario, refresh=False)
+            bar.update()
+    return len(jobs)
 
 
 def load_ensemble(out: Path, jobs: list[Job]) -> tuple[list[str], np.ndarray]:
@@ -321,9 +284,7 @@ def manifest(scenario: Scenario, jobs: list[Job], agents: int, base_seed: int,
         "posterior": provenance(len(jobs), Path(posterior)),
         "scenario_parameters": scenario.parameters,
         "shocks": [s.describe() for s in scenario.shocks],
-        "code_fingerprint": code_fingerprint(),
-        "versions": versions(),
-        "git_commit": git_commit(),
+        **software_provenance(),
     }
 
 
@@ -348,7 +309,7 @@ def write_scenario(out: Path, scenario: Scenario, jobs: list[Job], baseline_stac
             projection_plots.scenario_plots(quantiles, None if reference is None else diff, folder, scenario.name,
                                             KEY_METRICS, END, reference)
 
-    return write_atomically(out / scenario.name, write)
+    return replace_folder(out / scenario.name, write)
 
 
 # --- summary across scenarios ------------------------------------------------------------------------------------
@@ -470,12 +431,7 @@ def write_summary(out: Path, plots: bool, names: Iterable[str]) -> Path:
         outputs["comparison.png"] = lambda path: projection_plots.comparison(quantiles, path)
         outputs["regions_2030.png"] = lambda path: projection_plots.regions_2030(quantiles, path, END)
     for name, write in outputs.items():
-        tmp = out / f".{name}.tmp-{os.getpid()}{Path(name).suffix}"
-        try:
-            write(tmp)
-            os.replace(tmp, out / name)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(out / name, write)
     return out / "summary.md"
 
 
@@ -494,7 +450,7 @@ class ProjectionReport:
 def project(
     specs: Iterable[str] | None = None, out: Path = OUT_DIR, members: int = DEFAULT_MEMBERS,
     agents: int = PROJECTION_AGENTS, workers: int | None = None, base_seed: int = 0, progress: bool = True,
-    plots: bool = True, posterior: Path = POSTERIOR_CSV,
+    plots: bool = True, posterior: Path = POSTERIOR_CSV, scheduler: str | None = None,
 ) -> ProjectionReport:
     """Project each scenario (all shipped ones by default; baseline always) to 2030-12 and write the results.
     Member k takes parameter set k from `posterior` when that file exists (hand-set defaults otherwise)."""
@@ -509,7 +465,8 @@ def project(
     todo = [j for jobs in plan.values() for j in jobs
             if load_member(member_path(out, j.scenario, j.member), j.fingerprint) is None]
     total = sum(len(jobs) for jobs in plan.values())
-    ran = run_jobs(todo, out, workers or default_workers(), progress)
+    with Executor(workers, scheduler) as executor:  # a --scheduler that does not answer fails here, before any run
+        ran = run_jobs(todo, out, executor, progress)
 
     by_name = {s.name: s for s in scenarios}
     dates, baseline_stack = load_ensemble(out, plan[BASELINE])

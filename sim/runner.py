@@ -6,14 +6,13 @@ numbers: the same population, network and lab draws) and results do not depend o
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from sim.executor import Executor
 from sim.model import DiffusionModel
 from sim.observe import metric_names
 from sim.statistics import BAND_QUANTILES, quantile_frame
@@ -26,44 +25,28 @@ def run_member(kwargs: dict[str, Any], seed: int) -> pd.DataFrame:
     return model.datacollector.get_model_vars_dataframe().set_index("date")
 
 
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def run_members(
-    jobs: list[tuple[dict[str, Any], int]], workers: int | None = None, desc: str = "runs",
-    progress: bool = True,
-) -> Iterable[tuple[int, pd.DataFrame]]:
-    """Yield (job index, table) as members finish; order of completion may vary, results do not."""
-    workers = workers or default_workers()
-    bar = tqdm(total=len(jobs), desc=desc, unit="run", disable=not progress, dynamic_ncols=True)
-    if workers == 1:
-        for i, job in enumerate(jobs):
-            yield i, run_member(*job)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_member, *job): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-                bar.update()
-    bar.close()
+def run_job(job: tuple[dict[str, Any], int]) -> pd.DataFrame:
+    """run_member for one (kwargs, seed) job: the form executors map over."""
+    return run_member(*job)
 
 
 def ensemble(
-    kwargs: dict[str, Any], seeds: list[int], workers: int | None = None, desc: str = "runs",
+    kwargs: dict[str, Any], seeds: list[int], executor: Executor | None = None, desc: str = "runs",
     progress: bool = True, parameter_sets: Callable[[int], dict[str, Any]] | None = None,
 ) -> list[pd.DataFrame]:
-    """Tables of all members, in seed order. `parameter_sets(k)` may supply member k's own parameters
-    (e.g. a draw from the calibration posterior); the scenario's own settings win over them."""
+    """Tables of all members, in seed order, run by `executor` (default: in this process). `parameter_sets(k)`
+    may supply member k's own parameters (e.g. a draw from the calibration posterior); the scenario's own
+    settings win over them."""
     jobs = []
     for k, seed in enumerate(seeds):
         member = dict(parameter_sets(k)) if parameter_sets else {}
         member.update(kwargs)
         jobs.append((member, seed))
     frames: list[pd.DataFrame | None] = [None] * len(jobs)
-    for i, frame in run_members(jobs, workers, desc, progress):
-        frames[i] = frame
+    with tqdm(total=len(jobs), desc=desc, unit="run", disable=not progress, dynamic_ncols=True) as bar:
+        for i, frame in (executor or Executor(1)).unordered(run_job, jobs):
+            frames[i] = frame
+            bar.update()
     return frames  # type: ignore[return-value]
 
 

@@ -124,7 +124,7 @@ def summary(indices: pd.DataFrame, spec: SweepSpec) -> str:
 
 def write(spec: SweepSpec, folder: Path) -> Path:
     """Analyse a finished sweep and write FOLDER/sensitivity/ (indices.csv, sensitivity.png, summary.md)."""
-    from sim.outputs import write_atomically
+    from sim.store import replace_folder
 
     indices = analyse(spec, folder)
 
@@ -133,4 +133,4 @@ def write(spec: SweepSpec, folder: Path) -> Path:
         plot(indices, spec, tmp / "sensitivity.png")
         (tmp / "summary.md").write_text(summary(indices, spec))
 
-    return write_atomically(folder / "sensitivity", fill)
+    return replace_folder(folder / "sensitivity", fill)

@@ -43,17 +43,14 @@ ids already on disk. When every run is done the parts are merged, sorted by run 
 
 from __future__ import annotations
 
-import itertools
 import json
-import multiprocessing
 import os
 import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -62,13 +59,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-try:
-    import fcntl  # folder lock; not on Windows, where two sweeps must simply not share a folder
-except ImportError:  # pragma: no cover
-    fcntl = None
-
 from sim.checks import InputError
+from sim.executor import Executor
 from sim.parameters import resolve
+from sim.store import FolderLock, atomic_write, remove_stale, software_provenance, write_text
 from sim.sweep_spec import SweepSpec
 
 RESULTS_ROOT = Path("results") / "sweeps"
@@ -125,103 +119,14 @@ def tasks(spec: SweepSpec, design: pd.DataFrame, skip: set[int] = frozenset()) -
             yield Task(run_id, point, r, spec.run_seed(point, r), kwargs, values, spec.months, spec.observables)
 
 
-# --- executors ---------------------------------------------------------------------------------------------
-def local_executor(workers: int | None = None) -> Callable[[Iterable[Task]], Iterator[pd.DataFrame]]:
-    """Run tasks in `workers` local processes (1: in this process), keeping a bounded number in flight so
-    memory does not grow with the sweep."""
-    from sim.runner import default_workers
-
-    workers = workers or default_workers()
-
-    def execute(todo: Iterable[Task]) -> Iterator[pd.DataFrame]:
-        if workers == 1:
-            for task in todo:
-                yield run_task(task)
-            return
-        # forkserver: the driver runs Arrow's threads, and forking a threaded process can deadlock; the server
-        # imports the model once so workers start quickly.
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["sim.sweep", "sim.runner"])
-        else:
-            context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            pending: set = set()
-            try:
-                for task in todo:
-                    pending.add(pool.submit(run_task, task))
-                    if len(pending) >= 4 * workers:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            yield future.result()
-                for future in _drain(pending):
-                    yield future.result()
-            finally:
-                for future in pending:
-                    future.cancel()
-
-    execute.description = f"local, {workers} worker process{'es' if workers > 1 else ''}"
-    return execute
-
-
-def _drain(pending: set) -> Iterator:
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        yield from done
-
-
-def dask_executor(address: str, timeout: float = 10.0) -> Callable[[Iterable[Task]], Iterator[pd.DataFrame]]:
-    """Send tasks to a Dask distributed scheduler. Connects at once so a wrong address fails before any run;
-    workers need the same odsim installed. A bounded window of tasks is in flight at a time."""
-    from distributed import Client, as_completed
-
-    try:
-        client = Client(address, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError) as err:
-        raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {err}") from None
-
-    def execute(todo: Iterable[Task]) -> Iterator[pd.DataFrame]:
-        workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
-        window = max(8, 4 * sum(w.get("nthreads", 1) for w in workers))
-        todo = iter(todo)
-        try:
-            first = [client.submit(run_task, task, pure=False) for task in itertools.islice(todo, window)]
-            if not first:
-                return
-            queue = as_completed(first, loop=client.loop)
-            for future in queue:
-                result = future.result()
-                future.release()
-                yield result
-                nxt = next(todo, None)
-                if nxt is not None:
-                    queue.add(client.submit(run_task, nxt, pure=False))
-        finally:
-            client.close()
-
-    execute.description = f"Dask scheduler {address}"
-    return execute
-
-
 # --- the output folder -------------------------------------------------------------------------------------
 def default_folder(spec: SweepSpec) -> Path:
     return RESULTS_ROOT / spec.name
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """write(tmp) then rename onto `path`: a file under its final name is always complete."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(text))
+def _lock(folder: Path) -> FolderLock:
+    """Two sweeps never write the same parts: the second is refused (as a SpecError: one line, exit 2)."""
+    return FolderLock(folder / ".lock", str(folder))
 
 
 def part_files(folder: Path) -> list[Path]:
@@ -258,30 +163,6 @@ def read_results(folder: str | Path, columns: list[str] | None = None, months: l
     return frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame
 
 
-class _Lock:
-    """Exclusive lock on the folder so two sweeps never write the same parts (released by the OS on kill)."""
-
-    def __init__(self, folder: Path):
-        self.path = folder / ".lock"
-
-    def __enter__(self):
-        self.fh = open(self.path, "w")
-        if fcntl is None:
-            return self
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.fh.close()
-            raise InputError(self.path.parent, "folder", "another sweep is writing here; wait for it or use "
-                            "--out") from None
-        return self
-
-    def __exit__(self, *exc):
-        if fcntl is not None:
-            fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
-
-
 class _PartWriter:
     """Buffers finished runs and writes them as one part file every `every` seconds, when the buffer reaches
     MAX_BUFFER_ROWS (memory stays bounded however fast runs finish), and on close."""
@@ -311,7 +192,7 @@ class _PartWriter:
                                      preserve_index=False)
         first = int(table.column("run_id")[0].as_py())
         name = f"part-{first:09d}-{time.time_ns()}-{os.getpid()}.parquet"
-        _atomic_write(self.dir / name, lambda tmp: pq.write_table(table, tmp))
+        atomic_write(self.dir / name, lambda tmp: pq.write_table(table, tmp))
 
 
 def _merge(folder: Path, spec: SweepSpec) -> None:
@@ -344,28 +225,8 @@ def _merge(folder: Path, spec: SweepSpec) -> None:
                 rows += table.num_rows
         assert rows == n_runs * n_months
 
-    _atomic_write(target, write)
+    atomic_write(target, write)
     shutil.rmtree(folder / "parts", ignore_errors=True)
-
-
-def _versions() -> dict[str, str]:
-    import platform
-    import subprocess
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for package in ("odsim", "mesa", "numpy", "scipy", "pandas", "pyarrow", "dask", "distributed", "SALib"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = "not installed"
-    try:
-        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-        out["git_commit"] = git.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        out["git_commit"] = "unknown"
-    return out
 
 
 def _manifest(spec: SweepSpec, status: str, runs_done: int, extra: dict) -> dict:
@@ -421,23 +282,26 @@ def prepare(spec: SweepSpec, folder: Path) -> None:
         raise InputError(spec.path, "name", f"{folder} exists and is not a sweep folder; use --out")
 
 
-def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progress: bool = True,
+def run_sweep(spec: SweepSpec, folder: Path | None = None, executor: Executor | None = None, progress: bool = True,
               checkpoint_seconds: float = 5.0) -> SweepResult:
-    """Run the missing runs of `spec` into `folder` and merge the table; resumable at any moment."""
+    """Run the missing runs of `spec` into `folder` with `executor` (default: every local core) and merge the
+    table; resumable at any moment."""
+    if executor is None:
+        with Executor() as own:
+            return run_sweep(spec, folder, own, progress, checkpoint_seconds)
     folder = Path(folder) if folder is not None else default_folder(spec)
     prepare(spec, folder)
-    executor = executor or local_executor()
     started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
-    with _Lock(folder):
-        for stale in list(folder.glob(".*.tmp-*")) + list((folder / "parts").glob(".*.tmp-*")):
-            stale.unlink(missing_ok=True)  # left by a killed session; never complete
-        extra = {"executor": getattr(executor, "description", "custom"), "versions": _versions(),
+    with _lock(folder):
+        for stale in (folder, folder / "parts"):
+            remove_stale(stale)  # left by a killed session; never complete
+        extra = {"executor": executor.description, **software_provenance(),
                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
         def write_manifest(status: str, runs_done: int) -> None:
             text = json.dumps(_manifest(spec, status, runs_done, extra), indent=2, default=str) + "\n"
-            _write_text(folder / "manifest.json", text)
+            write_text(folder / "manifest.json", text)
 
         if (folder / "results.parquet").is_file():  # complete (it is only written once every run is done)
             shutil.rmtree(folder / "parts", ignore_errors=True)  # leftovers of a merge killed before cleanup
@@ -447,7 +311,7 @@ def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progre
         done = done_run_ids(folder)
         # The manifest first: it marks the folder as this spec's, so a session killed at any later point resumes.
         write_manifest("running", len(done))
-        _write_text(folder / "spec.toml", spec.text)
+        write_text(folder / "spec.toml", spec.text)
         design_path = folder / "design.parquet"
         design = spec.design_table()
         if design_path.is_file():
@@ -455,13 +319,13 @@ def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progre
                 raise InputError(spec.path, "design", f"{design_path} differs from the design this spec generates "
                                 "now (another SciPy/SALib version?); delete the folder to start again")
         else:
-            _atomic_write(design_path, lambda tmp: design.to_parquet(tmp, index=False))
+            atomic_write(design_path, lambda tmp: design.to_parquet(tmp, index=False))
         writer = _PartWriter(folder, spec.schema(), checkpoint_seconds)
         bar = tqdm(total=spec.n_runs(), initial=len(done), desc=spec.name, unit="run", disable=not progress,
                    dynamic_ncols=True, smoothing=0.1)
         computed = 0
         try:
-            for frame in executor(tasks(spec, design, done)):
+            for _, frame in executor.unordered(run_task, tasks(spec, design, done)):
                 writer.add(frame)
                 computed += 1
                 bar.update()
@@ -473,9 +337,3 @@ def run_sweep(spec: SweepSpec, folder: Path | None = None, executor=None, progre
         extra["seconds_this_session"] = round(time.monotonic() - started, 1)
         write_manifest("complete", spec.n_runs())
     return SweepResult(folder, spec.n_runs(), computed, time.monotonic() - started)
-
-
-def make_executor(workers: int | None = None, scheduler: str | None = None, connect_timeout: float = 10.0):
-    if scheduler:
-        return dask_executor(scheduler, connect_timeout)
-    return local_executor(workers)

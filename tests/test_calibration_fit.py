@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibrate import Executor, load_config, needed_metrics, recovery_table, run_abc, run_once, synthetic_targets
+from sim.calibrate import load_config, needed_metrics, recovery_table, run_abc, run_once, synthetic_targets
+from sim.executor import Executor
 from sim.targets import TARGETS_TOML, load_targets
 
 SMALL = """

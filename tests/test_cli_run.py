@@ -47,7 +47,8 @@ def test_run_writes_timeseries_summary_manifest_and_plots(tmp_path):
     assert "2025-12" in summary and "2030-12" in summary
     for plot in ("open_vs_closed.png", "marketplace_by_origin.png", "huggingface.png", "cn_share_by_region.png"):
         assert (folder / plot).stat().st_size > 10_000
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folders left
+    # no temporary folders left; the lock file stays (removing it while another run may open it would break it)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".baseline.lock"]
 
 
 def test_run_output_does_not_depend_on_worker_count(tmp_path):

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibrate import Executor, load_config
+from sim.calibrate import load_config
+from sim.executor import Executor
 from sim.checks import InputError
 from sim.hindcast import MODEL, MODEL_WITH_NOISE, hindcast_cutoff, split, summary_table
 from sim.targets import TARGETS_TOML, load_targets

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sim import project as P
+from sim.executor import Executor
 from sim.observe import metric_names
 from sim.posterior import parameter_sets
 
@@ -23,7 +24,8 @@ def ensembles(tmp_path_factory):
     out = tmp_path_factory.mktemp("directions")
     draws = parameter_sets()
     plan = {name: P.make_jobs(P.load_spec(name), MEMBERS, AGENTS, 0, draws) for name in SCENARIOS}
-    P.run_jobs([j for jobs in plan.values() for j in jobs], out, P.default_workers(), progress=False)
+    with Executor() as executor:
+        P.run_jobs([j for jobs in plan.values() for j in jobs], out, executor, progress=False)
     result = {}
     for name, jobs in plan.items():
         dates, stack = P.load_ensemble(out, jobs)

@@ -19,7 +19,9 @@ from sim.checks import InputError
 from sim.cli import main
 from sim.runner import run_member
 from sim.scenario import SCENARIO_DIR
-from sim.sweep import ID_COLUMNS, local_executor, read_results, run_sweep, run_task, tasks
+from sim.executor import Executor
+from sim.store import FolderBusy
+from sim.sweep import ID_COLUMNS, read_results, run_sweep, run_task, tasks
 from sim.sweep_spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,8 +149,8 @@ def test_run_rows_are_the_models_own_output(tmp_path):
 # --- running, identical across worker counts, resumable ----------------------------------------------------
 def test_table_is_identical_with_one_or_two_workers_and_complete(tmp_path):
     spec = load_spec(write_spec(tmp_path))
-    one = run_sweep(spec, tmp_path / "one", local_executor(1), progress=False)
-    two = run_sweep(spec, tmp_path / "two", local_executor(2), progress=False)
+    one = run_sweep(spec, tmp_path / "one", Executor(1), progress=False)
+    two = run_sweep(spec, tmp_path / "two", Executor(2), progress=False)
     a, b = pd.read_parquet(one.table), pd.read_parquet(two.table)
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == spec.n_runs() * 2 and not a.duplicated(["run_id", "month"]).any()
@@ -157,13 +159,13 @@ def test_table_is_identical_with_one_or_two_workers_and_complete(tmp_path):
     assert not (tmp_path / "one" / "parts").exists()
     for name in ("spec.toml", "design.parquet", "manifest.json"):
         assert (tmp_path / "one" / name).is_file()
-    again = run_sweep(spec, tmp_path / "one", local_executor(1), progress=False)
+    again = run_sweep(spec, tmp_path / "one", Executor(1), progress=False)
     assert again.computed == 0
 
 
 def test_folder_of_another_spec_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
-    run_sweep(load_spec(write_spec(tmp_path)), out, local_executor(1), progress=False)
+    run_sweep(load_spec(write_spec(tmp_path)), out, Executor(1), progress=False)
     changed = write_spec(tmp_path, replicates=3)
     assert main(["sweep", str(changed), "--out", str(out), "--quiet"]) == 2
     assert "holds results of a different spec" in capsys.readouterr().err
@@ -173,7 +175,7 @@ def test_temporary_and_repeated_parts_never_reach_the_table(tmp_path):
     """A half-written part (temporary name) is ignored and a run written twice appears once."""
     spec = load_spec(write_spec(tmp_path))
     out = tmp_path / "out"
-    reference = pd.read_parquet(run_sweep(spec, tmp_path / "ref", local_executor(1), progress=False).table)
+    reference = pd.read_parquet(run_sweep(spec, tmp_path / "ref", Executor(1), progress=False).table)
     parts = out / "parts"
     parts.mkdir(parents=True)
     first = next(tasks(spec, spec.design_table()))
@@ -184,7 +186,7 @@ def test_temporary_and_repeated_parts_never_reach_the_table(tmp_path):
     pq.write_table(table, parts / "part-000000000-2-1.parquet")  # the same run twice
     (parts / ".part-000000001-3-1.parquet.tmp-99").write_bytes(b"PAR1 truncated")
     (out / "manifest.json").write_text('{"identity": "%s"}' % spec.identity())
-    result = run_sweep(spec, out, local_executor(1), progress=False)
+    result = run_sweep(spec, out, Executor(1), progress=False)
     assert result.computed == spec.n_runs() - 1
     pd.testing.assert_frame_equal(pd.read_parquet(result.table), reference)
 
@@ -219,28 +221,30 @@ def test_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
     assert computed == spec.n_runs() - partial.run_id.nunique()  # only the missing runs
     table = pd.read_parquet(out / "results.parquet")
     assert len(table) == spec.n_runs() * 2 and not table.duplicated(["run_id", "month"]).any()
-    fresh = run_sweep(spec, tmp_path / "fresh", local_executor(2), progress=False)
+    fresh = run_sweep(spec, tmp_path / "fresh", Executor(2), progress=False)
     pd.testing.assert_frame_equal(table, pd.read_parquet(fresh.table))
 
 
-def _fake_executor(todo):
+def _instant_run(task):
     """Instant runs: enough to measure what the engine itself holds in memory."""
-    for task in todo:
-        yield pd.DataFrame({"run_id": task.run_id, "point": task.point, "replicate": task.replicate,
-                            "seed": task.seed, "month": list(task.months),
-                            **{k: v for k, v in task.values.items()},
-                            **{o: np.full(len(task.months), 0.5) for o in task.observables}})
+    return pd.DataFrame({"run_id": task.run_id, "point": task.point, "replicate": task.replicate,
+                         "seed": task.seed, "month": list(task.months),
+                         **{k: v for k, v in task.values.items()},
+                         **{o: np.full(len(task.months), 0.5) for o in task.observables}})
 
 
-def test_memory_does_not_grow_with_the_number_of_runs(tmp_path):
+def test_memory_does_not_grow_with_the_number_of_runs(tmp_path, monkeypatch):
     """Results go to disk as they arrive: running 4x the runs must not need much more memory."""
+    import sim.sweep
+
+    monkeypatch.setattr(sim.sweep, "run_task", _instant_run)
     warm = load_spec(write_spec(tmp_path, name="warm", samples=20, replicates=1))
-    run_sweep(warm, tmp_path / "warm", _fake_executor, progress=False)  # lazy imports are not the sweep's memory
+    run_sweep(warm, tmp_path / "warm", Executor(1), progress=False)  # lazy imports are not the sweep's memory
     peaks = []
     for samples in (400, 1600):
         spec = load_spec(write_spec(tmp_path, name=f"mem{samples}", samples=samples, replicates=1))
         tracemalloc.start()
-        run_sweep(spec, tmp_path / f"m{samples}", _fake_executor, progress=False, checkpoint_seconds=0.3)
+        run_sweep(spec, tmp_path / f"m{samples}", Executor(1), progress=False, checkpoint_seconds=0.3)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     # Holding every result until the end would add about 10 MB for the 1200 extra runs (measured); the design
@@ -287,12 +291,12 @@ def test_runs_start_from_the_scenario_with_its_shocks_then_fixed_then_swept(tmp_
 
 
 def test_a_second_sweep_into_the_same_folder_is_refused_while_the_first_runs(tmp_path):
-    from sim.sweep import _Lock
+    from sim.sweep import _lock
 
     spec = load_spec(write_spec(tmp_path))
     out = tmp_path / "out"
     out.mkdir()
-    with _Lock(out):  # as a running sweep holds it
-        with pytest.raises(InputError, match="another sweep is writing here"):
-            run_sweep(spec, out, local_executor(1), progress=False)
-    assert run_sweep(spec, out, local_executor(1), progress=False).computed == spec.n_runs()
+    with _lock(out):  # as a running sweep holds it
+        with pytest.raises(FolderBusy, match="another odsim process is writing there"):
+            run_sweep(spec, out, Executor(1), progress=False)
+    assert run_sweep(spec, out, Executor(1), progress=False).computed == spec.n_runs()

@@ -1,4 +1,4 @@
-"""The same sweep through a real Dask scheduler and two worker processes on 127.0.0.1 equals the local run."""
+"""Every command through a real Dask scheduler and two worker processes on 127.0.0.1 gives the tables of the local\nrun; an unreachable scheduler is refused with one line before any work."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
+from test_faults import calibration_files, same_files, small_calibration
 from test_sweep import write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,11 +24,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A scheduler and two single-threaded workers, each its own process, stopped afterwards."""
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A scheduler and two single-threaded workers, each its own process, shared by this module's tests and
+    stopped afterwards."""
     from distributed import Client
 
+    tmp_path = tmp_path_factory.mktemp("cluster")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker1", "worker2")]
@@ -83,4 +86,41 @@ def test_unreachable_scheduler_is_refused_before_any_run(tmp_path, capsys):
     assert main(["sweep", str(spec), "--out", str(out), "--scheduler", address, "--connect-timeout", "2",
                  "--quiet"]) == 2
     assert "--scheduler" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_run_on_dask_equals_the_local_run(tmp_path, dask_cluster):
+    args = ["run", "--seeds", "3", "--agents", "300"]
+    assert main(args + ["--workers", "1", "--out", str(tmp_path / "local")]) == 0
+    assert main(args + ["--scheduler", dask_cluster, "--out", str(tmp_path / "dask")]) == 0
+    same_files(tmp_path / "local", tmp_path / "dask", ["baseline/timeseries.csv"])
+
+
+@pytest.mark.slow
+def test_project_on_dask_equals_the_local_run(tmp_path, dask_cluster):
+    args = ["project", "security_bans", "--members", "3", "--agents", "300", "--no-plots"]
+    assert main(args + ["--workers", "2", "--out", str(tmp_path / "local")]) == 0
+    assert main(args + ["--scheduler", dask_cluster, "--out", str(tmp_path / "dask")]) == 0
+    same_files(tmp_path / "local", tmp_path / "dask",
+               ["baseline/quantiles.csv", "security_bans/quantiles.csv", "security_bans/diff_vs_baseline.csv"])
+
+
+@pytest.mark.slow
+def test_calibrate_on_dask_equals_the_local_run(tmp_path, dask_cluster):
+    args = ["calibrate", "--quick", "--config", str(small_calibration(tmp_path))]
+    assert main(args + ["--workers", "2", "--out", str(tmp_path / "local")]) == 0
+    assert main(args + ["--scheduler", dask_cluster, "--out", str(tmp_path / "dask")]) == 0
+    same_files(tmp_path / "local", tmp_path / "dask", calibration_files(tmp_path / "local"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["run", "--seeds", "1"], ["project", "--members", "1"], ["calibrate", "--quick"]],
+                         ids=lambda c: c[0])
+def test_unreachable_scheduler_is_refused_by_every_command(tmp_path, capsys, command):
+    out = tmp_path / "out"
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    assert main(command + ["--scheduler", address, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--scheduler" in err[0] and address in err[0], err
     assert not out.exists()
