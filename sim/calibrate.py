@@ -559,7 +559,7 @@ def recover(label: str, truths: list[dict[str, Any]], targets: list[Target], con
         floored = replace(budget, min_epsilon=max(budget.min_epsilon, floor))
         key = hashlib.sha256(json.dumps([truth, data_seed, run.__dict__], sort_keys=True, default=list).encode())
         result = fit_stage(f"{label}-{r}-{key.hexdigest()[:10]}", synthetic, config, floored, run, cache, executor,
-                         progress, on_particle, stream=r + 1)
+                           progress, on_particle, stream=r + 1)
         table = recovery_table(truth, result, config.priors)
         table.insert(0, "replicate", r)
         table["noise_floor"], table["epsilon"] = floor, float(result.generations.epsilon.iloc[-1])
@@ -706,6 +706,7 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
     summary["priors"] = [{"name": p.name, "low": p.low, "high": p.high, "scale": "log" if p.log else "linear",
                           "why": p.why} for p in config.priors]
     summary["budget"] = {"n_agents": config.run.n_agents, "end": config.run.end, "seeds": len(config.run.seeds),
+                         "fresh_seeds": config.run.fresh, "history_matching": config.history.__dict__,
                          "fit": config.fit.__dict__, "oos": config.oos.__dict__,
                          "recovery": {**config.recovery.__dict__, "n_agents": config.recovery_n_agents,
                                       "seeds": len(config.recovery_seeds),

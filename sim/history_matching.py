@@ -43,6 +43,7 @@ MODEL_SEED_LOW = 10**7  # fresh model seeds are drawn from [MODEL_SEED_LOW, 2**3
 WALK_STEPS = 20  # random-walk steps per chain when the design is drawn inside a small NROY space
 GP_FIT_POINTS = 400  # a Gaussian process learns its hyperparameters on at most this many runs (cost ~ n^3)
 GP_MAX_POINTS = 1500  # and conditions on at most this many (prediction cost ~ n^2 per point)
+PREDICT_CHUNK = 4096  # points per emulator prediction (memory: chunk x training runs)
 
 
 # --- targets in tolerance units --------------------------------------------------------------------------------
@@ -134,8 +135,10 @@ class Emulator:
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and emulator variance (seed noise excluded) at each row of `x`."""
         x = np.atleast_2d(np.asarray(x, float))
-        if self.kind == "gp":
-            mean, std = self.model.predict(x, return_std=True)
+        if self.kind == "gp":  # in chunks: the cross-covariance is (points x training runs)
+            parts = [self.model.predict(x[i:i + PREDICT_CHUNK], return_std=True)
+                     for i in range(0, len(x), PREDICT_CHUNK)] or [(np.empty(0), np.empty(0))]
+            mean, std = (np.concatenate(p) for p in zip(*parts))
             return mean, np.maximum(std ** 2 - self.white, 0.0)
         return self.model.predict(x), np.full(len(x), self.error_var)
 
@@ -209,9 +212,9 @@ def not_ruled_out(waves: list[Wave], u: np.ndarray) -> np.ndarray:
 class HistoryResult:
     initial_u: np.ndarray  # ABC's starting sample, inside the final NROY space
     initial_stats: np.ndarray  # (points, seeds, targets)
-    waves: pd.DataFrame  # wave, runs, nroy_fraction, noise_sd, emulator_r2, seconds
+    waves: pd.DataFrame  # wave, runs, nroy_fraction (of the space its design came from), training_runs, noise_sd
     simulations: int  # parameter sets simulated (noise reruns counted once per set)
-    fitted: list[Wave]  # each wave's emulators, for judging other points
+    fitted: list[Wave]  # each wave's emulators, for judging other points (empty when read back from the cache)
 
 
 def _simulate(job):
@@ -264,6 +267,12 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
 
     folder = cache / label
     folder.mkdir(parents=True, exist_ok=True)
+    done = folder / "done.json"
+    if done.is_file():  # finished: ABC needs only its starting sample, so the emulators are not refitted
+        stored = dict(np.load(folder / "initial.npz"))
+        records = json.loads(done.read_text())["waves"]
+        return HistoryResult(stored["u"], stored["stats"][:, :len(simulator.run.seeds)], pd.DataFrame(records),
+                             sum(r["runs"] for r in records), [])
     targets = simulator.targets
     d = len(simulator.priors)
     regions = [observed_region(t) for t in targets]
@@ -315,7 +324,9 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
             base = len(simulator.run.seeds)
             records.append({"wave": "ABC start", "runs": size, "nroy_fraction": fraction})
             result = HistoryResult(u, stats[:, :base], pd.DataFrame(records), simulations, waves)
-            (folder / "done.json").write_text(json.dumps({"waves": records}, default=float))
+            tmp = folder / "done.tmp"
+            tmp.write_text(json.dumps({"waves": records}, default=float))
+            os.replace(tmp, done)
             return result
         start = _now()
         g = np.array([[[position(t, s) for t, s in zip(targets, row)] for row in point] for point in stats])
