@@ -37,7 +37,7 @@ from sim.calendar import parse_month
 from sim.targets import LOG_FLOOR, Target
 
 POSITION_CAP = 10.0  # tolerance units beyond the observed region: an emulator need not learn how far a far miss is
-NAN_POSITION = POSITION_CAP  # a statistic with nothing to measure (NaN) counts as a far miss above the region
+NAN_POSITION = POSITION_CAP  # a statistic with nothing to measure (NaN) counts as a far miss
 HM_STREAM = 7  # seed sequence (seed, HM_STREAM, stream, wave) of history matching's designs and model seeds
 MODEL_SEED_LOW = 10**7  # fresh model seeds are drawn from [MODEL_SEED_LOW, 2**31): above every fixed seed in use
 WALK_STEPS = 20  # random-walk steps per chain when the design is drawn inside a small NROY space
@@ -49,17 +49,20 @@ PREDICT_CHUNK = 4096  # points per emulator prediction (memory: chunk x training
 # --- targets in tolerance units --------------------------------------------------------------------------------
 def position(t: Target, statistic: float) -> float:
     """The statistic as a signed position in tolerance units, such that `t.discrepancy(statistic)` is its
-    distance outside `observed_region(t)`. Clipped to POSITION_CAP beyond the region (NaN: a far miss)."""
+    distance outside `observed_region(t)`. Clipped to POSITION_CAP beyond the region's finite ends (NaN: a far
+    miss), so that emulators fit the range that decides implausibility, not heavy tails."""
     lo, hi = observed_region(t)
     if not np.isfinite(statistic):
-        return (hi if np.isfinite(hi) else lo) + NAN_POSITION
+        return hi + NAN_POSITION if np.isfinite(hi) else lo - NAN_POSITION  # a far miss, as in t.discrepancy
     if t.statistic == "crossover":
         g = statistic / t.tolerance
     elif t.scale == "log":
         g = math.log(max(statistic, LOG_FLOOR * t.value) / t.value) / math.log1p(t.tolerance / t.value)
     else:
         g = (statistic - t.value) / t.tolerance
-    return float(min(max(g, lo - POSITION_CAP), hi + POSITION_CAP))
+    low = lo if np.isfinite(lo) else hi  # a one-sided condition is clipped on its satisfied side too
+    high = hi if np.isfinite(hi) else lo
+    return float(min(max(g, low - POSITION_CAP), high + POSITION_CAP))
 
 
 def observed_region(t: Target) -> tuple[float, float]:

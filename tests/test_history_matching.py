@@ -55,6 +55,9 @@ def test_position_measures_the_discrepancy_of_every_target():
                 stat = t.value * factor
             distance = float(region_distance(np.array([position(t, stat)]), (lo, hi))[0])
             assert distance == pytest.approx(min(t.discrepancy(stat), 10.0), abs=1e-9), (t.id, stat)
+        nothing = float(region_distance(np.array([position(t, math.nan)]), (lo, hi))[0])
+        assert nothing == t.discrepancy(math.nan) == 10.0, t.id  # nothing to measure: a clear miss
+        assert abs(position(t, 1e12 * (t.value or 1.0))) < 1e5, t.id  # clipped, even on a one-sided side
 
 
 # --- a toy simulator with a known answer ---------------------------------------------------------------------
