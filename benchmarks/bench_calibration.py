@@ -4,8 +4,9 @@ projected wall time of each stage on N cores (default 2). Prints figures; assert
     .venv/bin/python benchmarks/bench_calibration.py [--cores 2] [--runs 6]
 
 CPU time (not wall time) is measured so the projection holds for a quiet machine even when this one is busy.
-The projection counts model runs only (stage budgets are upper bounds: ABC may stop earlier); bookkeeping and
-process start-up add a little.
+The projection counts model runs only (stage budgets are upper bounds: ABC may stop earlier; every fit includes
+its history-matching waves; recovery runs are counted at the fit's agent count, so they are underestimated when
+recovery.n_agents is larger); emulator fitting, bookkeeping and process start-up add a little.
 """
 
 import argparse
@@ -30,11 +31,14 @@ def main() -> None:
     per_run = (time.process_time() - cpu) / args.runs
     per_run_wall = (time.perf_counter() - wall) / args.runs
     seeds = len(config.run.seeds)
+    hm = config.history
+    waves = hm.waves * (hm.runs * seeds + hm.noise_points * max(0, hm.noise_seeds - seeds))  # history matching
     stages = {
-        "fit (upper bound)": config.fit.max_simulations * seeds,
+        "fit (upper bound)": waves + config.fit.max_simulations * seeds,
         "predictive": config.draws,
-        "out_of_sample (upper bound)": config.oos.max_simulations * seeds + config.oos_draws,
-        "recovery (upper bound)": config.recovery.max_simulations * len(config.recovery_seeds),
+        "out_of_sample (upper bound)": waves + config.oos.max_simulations * seeds + config.oos_draws,
+        "recovery (upper bound)": config.recovery_replicates * (
+            waves + config.recovery.max_simulations * len(config.recovery_seeds)),
     }
     print(f"model run at {config.run.n_agents} agents to {config.run.end}: {per_run:.3f} s CPU "
           f"({per_run_wall:.3f} s wall on this machine now)")

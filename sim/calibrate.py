@@ -38,12 +38,13 @@ from sim.calendar import month_label, parse_month
 from sim.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, NOISE_FLOOR_SEEDS,  # noqa: F401
                                     RECOVERY_DATA_SEED_STRIDE, Budget, Config, Prior, RunSettings, check_targets,
                                     load_config, parameter_set, prior_draws)
+from sim.history_matching import history_match
 from sim.statistics import weighted_quantiles
 from sim.executor import Executor
 from sim.store import atomic_write, model_fingerprint
 from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets, nan_mean, with_solved_scales
 
-METHOD_VERSION = 4  # bump when the fitting procedure changes, so cached stages are not reused
+METHOD_VERSION = 5  # bump when the fitting procedure changes, so cached stages are not reused
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
 INITIAL_EPSILON = 1e9  # recorded as generation 0's epsilon: it accepts every prior draw
 
@@ -81,10 +82,17 @@ class Simulator:
     def params(self, u: np.ndarray) -> dict[str, Any]:
         return parameter_set(self.priors, u)
 
-    def __call__(self, u: np.ndarray) -> np.ndarray:
-        """Array (seeds, targets) of statistics."""
+    def seeds_for(self, rng: np.random.Generator) -> tuple[int, ...]:
+        """The model seeds of the next simulation: the fixed ones, or fresh ones drawn from the job's generator
+        (so they follow from the job's index, not from which worker runs it)."""
+        from sim.history_matching import fresh_seeds
+
+        return tuple(fresh_seeds(rng, len(self.run.seeds))) if self.run.fresh else self.run.seeds
+
+    def __call__(self, u: np.ndarray, seeds: Iterable[int] | None = None) -> np.ndarray:
+        """Array (seeds, targets) of statistics, on `seeds` (default: the fixed calibration seeds)."""
         params = self.params(u)
-        frames = [run_once(params, self.run, seed, self.metrics) for seed in self.run.seeds]
+        frames = [run_once(params, self.run, seed, self.metrics) for seed in (seeds or self.run.seeds)]
         # Observation scales: solved, not sampled (unless a prior is given for one).
         frames = with_solved_scales(self.targets, frames, params, [p.name for p in self.priors])
         return np.array([[t.statistic_of(frame) for t in self.targets] for frame in frames], float)
@@ -116,12 +124,12 @@ def _move_particle(job):
     simulator, start, start_stats, epsilon, chol, moves, seed = job
     rng = np.random.default_rng(seed)
     u = np.asarray(start, float)
-    stats = simulator(u) if start_stats is None else start_stats
+    stats = simulator(u, simulator.seeds_for(rng)) if start_stats is None else start_stats
     distance = simulator.distance(stats)
     accepted = 0
     for _ in range(moves):
         proposal = _reflect(u + chol @ rng.standard_normal(len(u)))
-        proposal_stats = simulator(proposal)
+        proposal_stats = simulator(proposal, simulator.seeds_for(rng))
         proposal_distance = simulator.distance(proposal_stats)
         if proposal_distance <= epsilon:
             u, stats, distance, accepted = proposal, proposal_stats, proposal_distance, accepted + 1
@@ -140,6 +148,23 @@ class AbcResult:
     particles: pd.DataFrame  # model-scale parameters, weight, distance, stat:<id> (seed mean)
     generations: pd.DataFrame  # generation, epsilon, simulations, accepted, acceptance, moves
     stopped: str
+    history: pd.DataFrame | None = None  # history matching's waves, when it ran first
+
+
+def fit_stage(label: str, targets: list[Target], config: Config, budget: Budget, run: RunSettings, cache: Path,
+              executor: Executor, progress: bool = True, on_particle: Callable[[int, int], None] | None = None,
+              stream: int | None = None) -> AbcResult:
+    """History matching (config.history.waves > 0; sim/history_matching.py) and then ABC-SMC starting from a
+    sample of what it did not rule out, so the ABC budget goes where the data are; plain ABC-SMC from the prior
+    otherwise."""
+    if not config.history.waves:
+        return run_abc(label, targets, config, budget, run, cache, executor, progress, on_particle, stream)
+    matched = history_match(f"{label}-hm", Simulator(config.priors, targets, run), config.history,
+                            budget.population, config.seed, stream or 0, cache, executor, progress)
+    result = run_abc(label, targets, config, budget, run, cache, executor, progress, on_particle, stream,
+                     initial=(matched.initial_u, matched.initial_stats))
+    result.history = matched.waves
+    return result
 
 
 KEEP_FRACTION = 0.5  # share of particles kept each generation; epsilon is the largest kept distance
@@ -149,7 +174,7 @@ MOVE_FAILURE = 0.1  # moves per replenished particle are chosen so that it stays
 def run_abc(
     label: str, targets: list[Target], config: Config, budget: Budget, run: RunSettings, cache: Path,
     executor: Executor, progress: bool = True, on_particle: Callable[[int, int], None] | None = None,
-    stream: int | None = None,
+    stream: int | None = None, initial: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> AbcResult:
     """ABC-SMC with MCMC moves (the replenishment algorithm of Drovandi & Pettitt 2011, Biometrics 67:225).
 
@@ -165,7 +190,10 @@ def run_abc(
     Every generation is stored in cache/<label>/; a rerun resumes after the last stored generation, and a
     finished run is reused. Each job's seed comes from (seed, [stream,] generation, index): the result is the
     same whatever the number of workers and whether or not the run was interrupted; fits given different
-    `stream`s (the recovery replicates) draw independent random numbers."""
+    `stream`s (the recovery replicates) draw independent random numbers. `initial` (points of the unit cube and
+    their statistics, `population` of them, e.g. drawn inside what history matching left) replaces generation 0's
+    prior sample: the moves still target the prior restricted to distance <= epsilon, so the sample only decides
+    where the population starts."""
     folder = cache / label
     folder.mkdir(parents=True, exist_ok=True)
     done = folder / "done.json"
@@ -191,7 +219,13 @@ def run_abc(
         if stop:
             done.write_text(json.dumps({"stopped": stop}))
             break
-        if t == 0:
+        if t == 0 and initial is not None:
+            if len(initial[0]) != n:
+                raise ValueError(f"initial sample of {len(initial[0])} points for a population of {n}")
+            jobs = [(simulator, u, stats, np.inf, None, 0, 0) for u, stats in zip(*initial)]
+            keep = np.arange(0)
+            epsilon = INITIAL_EPSILON
+        elif t == 0:
             starts = np.random.default_rng(seeds[-1]).random((n, d))
             jobs = [(simulator, starts[i], None, np.inf, None, 0, int(seeds[i])) for i in range(n)]
             keep = np.arange(0)
@@ -219,7 +253,7 @@ def run_abc(
         new_u = np.array([r[0] for r in results])
         new_stats = np.array([r[1] for r in results])
         new_distance = np.array([r[2] for r in results])
-        sims = int(sum(r[4] for r in results))
+        sims = n if t == 0 and initial is not None else int(sum(r[4] for r in results))  # initial: simulated once
         tried = sum(job[5] for job in jobs)
         acceptance = 1.0 if t == 0 else sum(r[3] for r in results) / max(1, tried)
         if t == 0:
@@ -475,8 +509,8 @@ def recover(label: str, truths: list[dict[str, Any]], targets: list[Target], con
         floor = noise_floor(truth, targets, run, range(data_seed + 1, data_seed + 1 + NOISE_FLOOR_SEEDS), metrics)
         floored = replace(budget, min_epsilon=max(budget.min_epsilon, floor))
         key = hashlib.sha256(json.dumps([truth, data_seed, run.__dict__], sort_keys=True, default=list).encode())
-        result = run_abc(f"{label}-{r}-{key.hexdigest()[:10]}", synthetic, config, floored, run, cache, executor,
-                         progress, on_particle, stream=r + 1)
+        result = fit_stage(f"{label}-{r}-{key.hexdigest()[:10]}", synthetic, config, floored, run, cache, executor,
+                           progress, on_particle, stream=r + 1)
         table = recovery_table(truth, result, config.priors)
         table.insert(0, "replicate", r)
         table["noise_floor"], table["epsilon"] = floor, float(result.generations.epsilon.iloc[-1])
@@ -525,9 +559,12 @@ def calibrate(
         return value
 
     with executor:
-        fit = timed("fit", lambda: run_abc("fit", fitted, config, config.fit, config.run, cache, executor, progress,
+        fit = timed("fit", lambda: fit_stage("fit", fitted, config, config.fit, config.run, cache, executor, progress,
                                            hook("fit")))
         data["fit_particles"], data["fit_generations"] = fit.particles, fit.generations
+        if fit.history is not None:
+            data["fit_history"] = fit.history
+            summary["history_simulations"] = int(fit.history.runs.iloc[:-1].sum())  # the last row is ABC's start
         summary["fit_stopped"] = fit.stopped
         if "predictive" in stages:
             index, frames = timed("predictive", lambda: predictive_runs(
@@ -540,7 +577,7 @@ def calibrate(
             data["bands"] = bands("fit", targets, frames)
         if "oos" in stages:
             in_sample = [t for t in fitted if parse_month(t.end) <= parse_month(config.cutoff)]
-            oos = timed("oos", lambda: run_abc("oos", in_sample, config, config.oos, config.run, cache, executor,
+            oos = timed("oos", lambda: fit_stage("oos", in_sample, config, config.oos, config.run, cache, executor,
                                                progress, hook("oos")))
             index, frames = timed("oos_predictive", lambda: predictive_runs(
                 "oos_predictive", oos.particles, config.priors, config.oos_draws, config.seed + 1,
@@ -619,6 +656,7 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
     summary["priors"] = [{"name": p.name, "low": p.low, "high": p.high, "scale": "log" if p.log else "linear",
                           "why": p.why} for p in config.priors]
     summary["budget"] = {"n_agents": config.run.n_agents, "end": config.run.end, "seeds": len(config.run.seeds),
+                         "fresh_seeds": config.run.fresh, "history_matching": config.history.__dict__,
                          "fit": config.fit.__dict__, "oos": config.oos.__dict__,
                          "recovery": {**config.recovery.__dict__, "n_agents": config.recovery_n_agents,
                                       "seeds": len(config.recovery_seeds),

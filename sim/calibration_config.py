@@ -17,6 +17,7 @@ import numpy as np
 
 from sim import checks as check
 from sim.calendar import month_label, parse_month
+from sim.history_matching import EMULATORS, HistorySettings
 from sim.parameters import PARAMETERS, check_value
 from sim.targets import Target
 
@@ -78,8 +79,9 @@ class Budget:
 class RunSettings:
     n_agents: int
     end: str
-    seeds: tuple[int, ...]
+    seeds: tuple[int, ...]  # fixed seeds (common random numbers); with `fresh`, only their number counts
     fixed: tuple[tuple[str, Any], ...] = ()  # model parameters every run takes (a hindcast's catalogue cutoff)
+    fresh: bool = False  # every simulated parameter set runs len(seeds) fresh seeds drawn from its job's seed
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Config:
     hindcast: Budget
     hindcast_draws: int
     priors: tuple[Prior, ...] = field(default=())
+    history: HistorySettings = HistorySettings(0, 0, 0, 0, 0, 3.0, 2, 0.0, "gp")  # no history matching
 
     def describe(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k not in ("priors", "path")}
@@ -114,7 +117,7 @@ class Config:
 
 
 _SECTIONS = {
-    "run": {"n_agents", "end", "seeds", "seed_base", "seed"},
+    "run": {"n_agents", "end", "seeds", "seed_base", "seed", "fresh_seeds"},
     "fit": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate"},
     "predictive": {"draws", "seed_base"},
     "out_of_sample": {"cutoff", "population", "generations", "min_epsilon", "max_simulations",
@@ -124,9 +127,11 @@ _SECTIONS = {
                  "data_seed", "n_agents", "replicates"},
     "hindcast": {"cutoffs", "population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate",
                  "draws"},
+    "history_matching": {"waves", "runs", "noise_points", "noise_seeds", "candidates", "cutoff", "order",
+                         "discrepancy", "emulator"},
     "priors": None,
     "quick": {"n_agents", "seeds", "population", "generations", "max_simulations", "draws", "oos_population",
-              "oos_generations", "oos_max_simulations", "oos_draws", "baseline_samples", "baseline_keep",
+              "hm_waves", "hm_runs", "hm_noise_points", "hm_candidates", "oos_generations", "oos_max_simulations", "oos_draws", "baseline_samples", "baseline_keep",
               "recovery_population", "recovery_generations", "recovery_max_simulations", "recovery_n_agents",
               "recovery_replicates", "hindcast_population", "hindcast_generations", "hindcast_max_simulations",
               "hindcast_draws"},
@@ -155,6 +160,30 @@ class _Settings:
 
     def number(self, section, key, low=None, high=None) -> float:
         return check.number(self.path, *self._get(section, key, None), low, high)
+
+    def history(self) -> HistorySettings:
+        """The [history_matching] section (sim/history_matching.py); absent: no history matching."""
+        section = "history_matching"
+        if section not in self.data:
+            return Config.history
+        settings = HistorySettings(
+            waves=self.whole(section, "waves", 0, 20, "hm_waves"),
+            runs=self.whole(section, "runs", 10, 10**6, "hm_runs"),
+            noise_points=self.whole(section, "noise_points", 0, 10**6, "hm_noise_points"),
+            noise_seeds=self.whole(section, "noise_seeds", 1, 100),
+            candidates=self.whole(section, "candidates", 100, 10**8, "hm_candidates"),
+            cutoff=self.number(section, "cutoff", 0.5, 100.0),
+            order=self.whole(section, "order", 1, 100),
+            discrepancy=self.number(section, "discrepancy", 0.0, 100.0),
+            emulator=check.choice(self.path, f"{section}.emulator", self.data[section].get("emulator", "gp"),
+                                  EMULATORS),
+        )
+        if settings.waves and (settings.noise_points < 2 or settings.noise_seeds < 2):
+            check.fail(self.path, f"{section}.noise_points", "need at least 2 points on at least 2 seeds "
+                       "(noise_seeds) to estimate the model's seed-to-seed variance")
+        if settings.noise_points > settings.runs:
+            check.fail(self.path, f"{section}.noise_points", f"must be at most runs ({settings.runs})")
+        return settings
 
     def month(self, section, key) -> str:
         return month_label(check.month(self.path, *self._get(section, key, None)))
@@ -202,10 +231,15 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
     if predictive_base < seed_base + n_seeds and seed_base < predictive_base + 10**6:
         check.fail(path, "predictive.seed_base", "must be at least 1,000,000 away from run.seed_base (fresh seeds, "
                    "not the calibration ones)")
+    fresh = check.flag(path, "run.fresh_seeds", data["run"].get("fresh_seeds", False))
+    history = get.history()
+    if history.waves and not fresh:
+        check.fail(path, "run.fresh_seeds", "history matching simulates every set on fresh seeds; set "
+                   "fresh_seeds = true so ABC continues on fresh seeds too")
     return Config(
         path=str(path), quick=quick,
         run=RunSettings(get.agents("run", "n_agents"), get.month("run", "end"),
-                        tuple(seed_base + k for k in range(n_seeds))),
+                        tuple(seed_base + k for k in range(n_seeds)), fresh=fresh),
         seed=get.whole("run", "seed", 0),
         fit=get.budget("fit"),
         draws=get.whole("predictive", "draws", 10, 100_000, "draws"),
@@ -226,6 +260,7 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
         hindcast_draws=get.whole("hindcast", "draws", 10, 100_000, "hindcast_draws"),
         priors=tuple(_prior(path, name, spec) for name, spec in data["priors"].items()) or check.fail(
             path, "priors", "needs at least one parameter"),
+        history=history,
     )
 
 

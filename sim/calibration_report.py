@@ -242,6 +242,7 @@ def write_report(out: Path, targets: list[Target]) -> Path:
     summary = json.loads((data / "summary.json").read_text())
     particles = _read(data, "fit_particles")
     generations = _read(data, "fit_generations")
+    history = _read(data, "fit_history")
     bands = _read(data, "bands")
     summary_fit = _read(data, "summary_fit")
     summary_oos = _read(data, "summary_oos")
@@ -270,7 +271,8 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         "## Run",
         "",
         f"- Fingerprint `{summary['fingerprint']}`; {budget['n_agents']} agents, runs 2023-01..end of window, "
-        f"{budget['seeds']} common-random-number seeds per parameter set, {summary['workers']} worker(s).",
+        f"{budget['seeds']} {'fresh' if budget.get('fresh_seeds') else 'common-random-number'} seed(s) per "
+        f"parameter set, {summary['workers']} worker(s).",
         f"- Fit: {len(particles)} equally weighted parameter sets in the posterior ({distinct} distinct); "
         f"{len(generations)} ABC-SMC generations, {sims.get('fit', 0)} parameter sets simulated "
         f"({sims.get('fit', 0) * budget['seeds']} model runs); stopped: {summary.get('fit_stopped', '')}.",
@@ -280,12 +282,25 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         "| generation | epsilon (mean absolute discrepancy, tolerance units) | parameter sets simulated | acceptance rate of the moves |",
         "|---|---|---|---|",
     ]
+    start = "prior" if history is None else "history-matching sample"
     for _, g in generations.iterrows():
-        eps = "prior (all accepted)" if g.epsilon >= 1e8 else f"{g.epsilon:.3f}"
+        eps = f"{start} (all accepted)" if g.epsilon >= 1e8 else f"{g.epsilon:.3f}"
         lines.append(f"| {int(g.generation)} | {eps} | {int(g.simulations)} | {g.acceptance:.3f} |")
     lines += ["", f"Best set's distance {particles['distance'].min():.3f}; posterior median distance "
               f"{weighted_quantiles(particles['distance'], particles['weight'], [0.5])[0]:.3f} "
               "(1 = every target off by its tolerance, on average).", ""]
+    if history is not None:
+        lines += ["History matching before the ABC (sim/history_matching.py): each wave simulates a design inside the "
+                  "space not ruled out yet (NROY) on fresh seeds and fits one emulator per target; a point is ruled "
+                  "out when its second-largest implausibility exceeds the cutoff. Each row's NROY fraction is the share "
+                  "of uniform prior draws the earlier waves keep: the space its design was drawn from.", "",
+                  "| wave | parameter sets | NROY fraction of the prior | emulator training runs | mean seed-noise sd "
+                  "(tolerance units) |", "|---|---|---|---|---|"]
+        for _, h in history.iterrows():
+            extra = ("" if pd.isna(h.get("training_runs")) else f"{int(h.training_runs)}",
+                     "" if pd.isna(h.get("noise_sd")) else f"{h.noise_sd:.2f}")
+            lines.append(f"| {h.wave} | {int(h.runs)} | {h.nroy_fraction:.3g} | {extra[0]} | {extra[1]} |")
+        lines.append("")
 
     if summary_fit is not None:
         hits = summary_fit.set_index("target")

@@ -115,6 +115,10 @@ CONFIG = Path(__file__).resolve().parent.parent / "calibration" / "config.toml"
     ("replicates = 3", "replicates = 0", "recovery.replicates", "in [1, 100]"),
     ("replicates = 3", "replicates = 3\nrepeats = 2", "recovery.repeats", "unknown key"),
     ("data_seed = 777", "data_seed = 800", "recovery.data_seed", "must differ from the calibration seeds"),
+    ('emulator = "gbm"', 'emulator = "nn"', "history_matching.emulator", "allowed: gp, gbm"),
+    ("fresh_seeds = true", "fresh_seeds = false", "run.fresh_seeds", "fresh seeds"),
+    ("noise_points = 30", "noise_points = 1", "history_matching.noise_points", "at least 2 points"),
+    ("waves = 3", "waves = 3\nrounds = 2", "history_matching.rounds", "unknown key"),
 ])
 def test_bad_config_is_refused(tmp_path, old, new, key, words):
     """One message naming the file once, the key and what is allowed. (data_seed 800: replicate 2's data seeds
