@@ -387,6 +387,11 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         from sim.hindcast import markdown as hindcast_markdown
 
         lines += hindcast_markdown(hindcast)
+    indices, voi = _read(data, "uncertainty_indices"), _read(data, "value_of_information")
+    if indices is not None and voi is not None:
+        from sim.uncertainty import markdown as uncertainty_markdown
+
+        lines += uncertainty_markdown(indices, voi)
     if recovery is not None:
         lines += _recovery_section(recovery, budget["recovery"])
     return write_text(Path(out) / "report.md", "\n".join(lines) + "\n")
