@@ -98,6 +98,7 @@ def run_scenario(
 
     def write(folder: Path):
         table.to_csv(folder / "timeseries.csv", index=False, float_format="%.6g")
+        table.to_parquet(folder / "timeseries.parquet", index=False)  # full precision, typed, for pandas/arrow
         (folder / "summary.md").write_text(summary_markdown(scenario, table, len(frames)))
         info = manifest(scenario, seed_list, member_parameters)
         (folder / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")

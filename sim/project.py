@@ -301,6 +301,8 @@ def write_scenario(out: Path, scenario: Scenario, jobs: list[Job], baseline_stac
     def write(folder: Path):
         quantiles.to_csv(folder / "quantiles.csv", index=False, float_format="%.6g")
         diff.to_csv(folder / "diff_vs_baseline.csv", index=False, float_format="%.6g")
+        quantiles.to_parquet(folder / "quantiles.parquet", index=False)  # full precision, typed
+        diff.to_parquet(folder / "diff_vs_baseline.parquet", index=False)
         regimes.to_csv(folder / "regimes.csv", index=False, float_format="%.4g")
         info = manifest(scenario, jobs, agents, base_seed, posterior)
         (folder / "manifest.json").write_text(json.dumps(_canonical(info), indent=2) + "\n")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -24,6 +25,9 @@ def test_run_writes_timeseries_summary_manifest_and_plots(tmp_path):
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "baseline"
     table = pd.read_csv(folder / "timeseries.csv", dtype={"date": str})
+    typed = pd.read_parquet(folder / "timeseries.parquet")  # the same table at full precision
+    assert list(typed.columns) == list(table.columns) and len(typed) == len(table)
+    np.testing.assert_allclose(typed["q50"].to_numpy(float), table["q50"].to_numpy(float), rtol=1e-5)
     assert list(table.columns) == ["date", "metric", "mean", "q05", "q50", "q95"]
     assert set(table.metric) == set(metric_names())
     assert table.date.iloc[0] == "2023-01" and table.date.iloc[-1] == "2030-12"

@@ -39,6 +39,7 @@ def test_writes_every_table_for_every_observable_to_2030(finished):
         for table in ("quantiles.csv", "diff_vs_baseline.csv"):
             frame = pd.read_csv(folder / table, dtype={"date": str})
             assert list(frame.columns) == COLUMNS
+            assert list(pd.read_parquet(folder / table.replace(".csv", ".parquet")).columns) == COLUMNS
             assert frame.date.iloc[0] == "2023-01" and frame.date.iloc[-1] == "2030-12"
             assert frame.date.str.fullmatch(r"\d{4}-\d{2}").all()
             assert set(frame.metric) == set(metric_names())
