@@ -37,7 +37,7 @@ from sim.catalogue import ORIGINS  # noqa: E402
 from sim.checks import InputError  # noqa: E402
 from sim.model import DiffusionModel  # noqa: E402
 from sim.observe import slug  # noqa: E402
-from sim.parameters import PARAMETERS, defaults  # noqa: E402
+from sim.parameters import PARAMETERS, TRUST_SHARED_REGIONS, defaults  # noqa: E402
 from sim.population import REGIONS, SEGMENT_NAMES  # noqa: E402
 from sim.posterior import describe_source, posterior_median  # noqa: E402
 from sim.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
@@ -54,8 +54,8 @@ NO_MODEL_COLOUR = "#bdbdbd"
 SLIDERS: dict[str, tuple[str, float]] = {
     "price_sensitivity": ("Price sensitivity (utility per log-unit of cost)", 0.01),
     "cn_lag_months": ("Chinese capability lag behind the frontier (months)", 0.5),
-    **{f"trust_cn_{region}": (f"Trust penalty for Chinese-origin models, {region.replace('_', ' ')} (utility)",
-                              0.05) for region in REGIONS},
+    **{f"trust_cn_{region}": (f"Chinese-origin trust {'offset to the shared level' if region in TRUST_SHARED_REGIONS else 'penalty'}, "
+                              f"{region.replace('_', ' ')} (utility)", 0.05) for region in REGIONS},
     "licence_weight": ("Licence weight (utility per unit of licence restriction)", 0.05),
     "peer_weight": ("Peer influence (utility per share of neighbours' work)", 0.05),
 }

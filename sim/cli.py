@@ -279,9 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="run scenario ensembles and write results/<scenario>/",
-        description="Run each scenario file as an ensemble of seeds and write timeseries.csv (date, metric, mean, "
-        "q05, q50, q95), summary.md, manifest.json and PNG plots to OUT/<scenario>/. With no file, runs "
-        "scenarios/baseline.toml.",
+        description="Run each scenario file as an ensemble of seeds and write timeseries.csv and .parquet (date, "
+        "metric, mean, q05, q50, q95), summary.md, manifest.json and PNG plots to OUT/<scenario>/. With no file, "
+        "runs scenarios/baseline.toml.",
     )
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO.toml", help="scenario files (default: baseline)")
     run.add_argument("--seeds", type=int, help="ensemble members (default: the file's [run] seeds)")
@@ -338,9 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     viz.set_defaults(func=cmd_viz)
     cal = commands.add_parser(
         "calibrate", help="fit behavioural parameters to the public figures (ABC-SMC) and validate the fit",
-        description="Fit the parameters in calibration/config.toml to calibration/targets.toml by ABC-SMC, then run "
-        "the posterior-predictive check, the out-of-sample test, the logistic baseline and a parameter-recovery "
-        "test. Writes posterior.csv, best.toml, report.md, figures/ and data/ to results/calibration; `--adopt` then "
+        description="Fit the parameters in calibration/config.toml to calibration/targets.toml (history matching "
+        "with emulators, then ABC-SMC inside what is left, fresh seeds per set), then run the posterior-predictive "
+        "check, the out-of-sample test, the logistic baseline, a parameter-recovery test, rolling-origin hindcasts "
+        "against logistic and Bass curves, and the split of the 2030 uncertainty. Writes posterior.csv, best.toml, report.md, figures/ and data/ to results/calibration; `--adopt` then "
         "makes it the posterior `odsim run`, `project` and `viz` use. "
         "An interrupted calibration resumes where it stopped when rerun.",
     )

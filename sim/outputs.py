@@ -30,7 +30,7 @@ SUMMARY_METRICS = {
     "or_share_cn": "Chinese-origin share of marketplace tokens",
     "or_share_us": "US-origin share of marketplace tokens",
     "or_share_eu": "EU-origin share of marketplace tokens",
-    "ent_share_open_us": "Open-weight share of US enterprise spend",
+    "ent_share_open_us": "Open-weight share of US enterprise workloads",
     **{f"share_cn_{r}": f"Chinese-origin share of usage, {r.replace('_', ' ')}" for r in REGIONS},
     "hf_downloads_cum_cn": "Cumulative HF downloads, Chinese open families",
     "hf_downloads_cum_us": "Cumulative HF downloads, US open families",

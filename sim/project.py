@@ -61,7 +61,7 @@ SUMMARY_DATES = ("2026-12", "2027-12", "2030-12")
 KEY_METRICS = {
     "or_share_cn": "Chinese-origin share of marketplace tokens",
     "or_share_open": "Open-weight share of marketplace tokens",
-    "ent_share_open_us": "Open-weight share of US enterprise spend",
+    "ent_share_open_us": "Open-weight share of US enterprise workloads",
     "or_share_us": "US-origin share of marketplace tokens",
     "hf_new_derivatives_share_cn": "Chinese share of new Hugging Face derivatives",
 }

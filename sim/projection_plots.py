@@ -17,7 +17,7 @@ DIFF_COLOUR = "#d62728"
 COMPARISON_METRICS = {
     "or_share_cn": "Chinese-origin share of marketplace tokens",
     "or_share_open": "Open-weight share of marketplace tokens",
-    "ent_share_open_us": "Open-weight share of US enterprise spend",
+    "ent_share_open_us": "Open-weight share of US enterprise workloads",
 }
 
 

@@ -209,7 +209,7 @@ def candidate_errors(targets) -> dict[str, float]:
 
 
 # --- the calibration stage -------------------------------------------------------------------------------------------
-SOBOL_SAMPLES = 128  # N of Saltelli's design: N x (groups + 2) runs to 2030-12 (about 1,400 at 2,000 agents)
+SOBOL_SAMPLES = 128  # N of Saltelli's design: N x (groups + 2) runs to 2030-12 (1,536 with 10 groups, at 2,000 agents)
 SOBOL_SAMPLES_QUICK = 4
 POSTERIOR_SAMPLE = 1000  # equal-weight rows the group factors pick from
 PROJECTION_AGENTS = 2000  # as `odsim project`

@@ -92,6 +92,7 @@ def small_config(tmp_path, population=30, generations=3):
 RECOVERY_REPLICATES = 4
 
 
+@pytest.mark.slow
 def test_parameter_recovery(tmp_path):
     """Parameter recovery as a coverage check (simulation-based calibration, Talts et al. 2018): known values of
     three parameters (one per target family: Hugging Face level, size effect, enterprise openness) are drawn from

@@ -68,6 +68,7 @@ def dask_cluster(tmp_path_factory):
             log.close()
 
 
+@pytest.mark.slow
 def test_dask_scheduler_gives_the_same_table_as_local_workers(tmp_path, dask_cluster):
     spec = write_spec(tmp_path, samples=5, replicates=2)
     local, remote = tmp_path / "local", tmp_path / "dask"

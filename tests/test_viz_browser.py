@@ -59,6 +59,7 @@ def _wait_until_all_changed(page, before: dict[str, bytes], timeout_s: float = 3
         page.wait_for_timeout(300)
 
 
+@pytest.mark.slow
 def test_viz_in_browser():
     _require_chromium()
     from playwright.sync_api import sync_playwright
