@@ -110,15 +110,15 @@ CONFIG = Path(__file__).resolve().parent.parent / "calibration" / "config.toml"
 
 @pytest.mark.parametrize("old, new, key, words", [
     ("[priors.peer_weight]\nlow = 0.0", "[priors.peer_weight]\nlow = -3.0", "priors.peer_weight", "low <"),
-    ("n_agents = 4000\n", "", "recovery.n_agents", "missing"),
-    ("n_agents = 4000", "n_agents = 0", "recovery.n_agents", "n_agents"),
-    ("replicates = 3", "replicates = 0", "recovery.replicates", "in [1, 100]"),
-    ("replicates = 3", "replicates = 3\nrepeats = 2", "recovery.repeats", "unknown key"),
+    ("data_seed = 777\nn_agents = 2000\n", "data_seed = 777\n", "recovery.n_agents", "missing"),
+    ("data_seed = 777\nn_agents = 2000", "data_seed = 777\nn_agents = 0", "recovery.n_agents", "n_agents"),
+    ("replicates = 5", "replicates = 0", "recovery.replicates", "in [1, 100]"),
+    ("replicates = 5", "replicates = 5\nrepeats = 2", "recovery.repeats", "unknown key"),
     ("data_seed = 777", "data_seed = 800", "recovery.data_seed", "must differ from the calibration seeds"),
     ('emulator = "gbm"', 'emulator = "nn"', "history_matching.emulator", "allowed: gp, gbm"),
     ("fresh_seeds = true", "fresh_seeds = false", "run.fresh_seeds", "fresh seeds"),
     ("noise_points = 30", "noise_points = 1", "history_matching.noise_points", "at least 2 points"),
-    ("waves = 3", "waves = 3\nrounds = 2", "history_matching.rounds", "unknown key"),
+    ("waves = 2", "waves = 2\nrounds = 2", "history_matching.rounds", "unknown key"),
 ])
 def test_bad_config_is_refused(tmp_path, old, new, key, words):
     """One message naming the file once, the key and what is allowed. (data_seed 800: replicate 2's data seeds

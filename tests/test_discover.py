@@ -29,10 +29,19 @@ def _planted(todo):
                             "or_share_cn": share, "or_share_open": 0.5})
 
 
+class PlantedOutcomes:
+    """Stands in for the executor: answers each sweep task with its planted outcome instead of a model run."""
+
+    description = "planted outcomes (test stand-in)"
+
+    def unordered(self, fn, items):
+        yield from enumerate(_planted(items))
+
+
 @pytest.fixture
 def planted(tmp_path):
     spec = load_spec(write_spec(tmp_path, samples=400, replicates=1, parameters=PARAMS))
-    return run_sweep(spec, tmp_path / "sweep", _planted, progress=False).folder
+    return run_sweep(spec, tmp_path / "sweep", PlantedOutcomes(), progress=False).folder
 
 
 def test_prim_finds_the_planted_box_with_coverage_and_density(planted):
