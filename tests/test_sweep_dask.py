@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from test_faults import calibration_files, same_files, small_calibration
+from test_faults import calibration_files, same_files, same_untimed_tables, small_calibration
 from test_sweep import write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +113,7 @@ def test_calibrate_on_dask_equals_the_local_run(tmp_path, dask_cluster):
     assert main(args + ["--workers", "2", "--out", str(tmp_path / "local")]) == 0
     assert main(args + ["--scheduler", dask_cluster, "--out", str(tmp_path / "dask")]) == 0
     same_files(tmp_path / "local", tmp_path / "dask", calibration_files(tmp_path / "local"))
+    same_untimed_tables(tmp_path / "local", tmp_path / "dask")
 
 
 @pytest.mark.slow
