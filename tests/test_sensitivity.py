@@ -12,7 +12,9 @@ from test_sweep import write_spec
 # counts, which no agent's choice depends on. With common seeds its effect on a share is exactly zero.
 PARAMS = ('price_sensitivity = { low = 0.1, high = 3.0 }\n'
           'downloads_scale = { low = 1e7, high = 1e9, log = true }')
-OUTPUTS = '\n[sensitivity]\noutputs = ["or_share_open@2024-06", "or_share_cn@2024-06"]\n'
+# mid-2025: with workloads and habits the shares of a 200-agent run can still be zero in mid-2024
+OUTPUTS = '\n[sensitivity]\noutputs = ["or_share_open@2025-06", "or_share_cn@2025-06"]\n'
+HORIZON = dict(end="2025-06", months='["2024-06", "2025-06"]')
 
 
 def _indices(folder):
@@ -21,19 +23,18 @@ def _indices(folder):
 
 def test_morris_ranks_an_inert_parameter_at_zero(tmp_path, capsys):
     spec = write_spec(tmp_path, name="morris", design="morris", samples=4, replicates=2, parameters=PARAMS,
-                      extra=OUTPUTS)
+                      extra=OUTPUTS, **HORIZON)
     out = tmp_path / "out"
     assert main(["sensitivity", str(spec), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     table = _indices(out)
-    for output in ("or_share_open@2024-06", "or_share_cn@2024-06"):
+    for output in ("or_share_open@2025-06", "or_share_cn@2025-06"):
         assert table.loc[(output, "downloads_scale", "mu_star"), "value"] == 0
-        # active: a positive effect (the Chinese share is under 1% in mid-2024, so its effect is small in absolute
-        # terms since the two-sided ecosystem); inert: exactly zero
+        # active: a positive effect (small in absolute terms where a share is small); inert: exactly zero
         assert table.loc[(output, "price_sensitivity", "mu_star"), "value"] > 0
         assert table.loc[(output, "price_sensitivity", "mu_star"), "conf"] >= 0
     assert (out / "sensitivity" / "sensitivity.png").stat().st_size > 10_000
     assert "| price_sensitivity |" in (out / "sensitivity" / "summary.md").read_text()
-    assert "or_share_open@2024-06" in capsys.readouterr().out
+    assert "or_share_open@2025-06" in capsys.readouterr().out
     # the runs went through the sweep engine: a second call finds them on disk and gives the same indices
     stamp = (out / "results.parquet").stat().st_mtime_ns
     assert main(["sensitivity", str(spec), "--out", str(out), "--workers", "1", "--quiet"]) == 0
@@ -43,11 +44,11 @@ def test_morris_ranks_an_inert_parameter_at_zero(tmp_path, capsys):
 
 def test_sobol_indices_with_confidence_intervals(tmp_path):
     spec = write_spec(tmp_path, name="sobol", design="saltelli", samples=8, replicates=1, parameters=PARAMS,
-                      extra=OUTPUTS)
+                      extra=OUTPUTS, **HORIZON)
     out = tmp_path / "out"
     assert main(["sensitivity", str(spec), "--out", str(out), "--workers", "2", "--quiet"]) == 0
     table = _indices(out)
-    output = "or_share_open@2024-06"
+    output = "or_share_open@2025-06"
     assert table.loc[(output, "downloads_scale", "ST"), "value"] == 0
     assert table.loc[(output, "price_sensitivity", "ST"), "value"] > 0.5
     assert np.isfinite(table.xs("S1", level="index").conf).all()
