@@ -276,7 +276,8 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         f"- Fit: {len(particles)} equally weighted parameter sets in the posterior ({distinct} distinct); "
         f"{len(generations)} ABC-SMC generations, {sims.get('fit', 0)} parameter sets simulated "
         f"({sims.get('fit', 0) * budget['seeds']} model runs); stopped: {summary.get('fit_stopped', '')}.",
-        "- Wall time (seconds, this machine): " + ", ".join(f"{k} {v:g}" for k, v in seconds.items())
+        "- Wall time of this invocation (seconds, this machine; a stage resumed from the cache takes almost none): "
+        + ", ".join(f"{k} {v:g}" for k, v in seconds.items())
         + f"; total {sum(seconds.values()):.0f}.",
         "",
         "| generation | epsilon (mean absolute discrepancy, tolerance units) | parameter sets simulated | acceptance rate of the moves |",
