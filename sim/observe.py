@@ -34,6 +34,8 @@ def metric_names() -> list[str]:
     names += [f"hf_derivatives_cum_{slug(f.name)}" for f in fams if f.open_weights]
     names += ["hf_downloads_cum_cn", "hf_downloads_cum_us", "hf_new_derivatives_share_cn", "ent_share_open_us"]
     names += [f"share_cn_{region}" for region in REGIONS]
+    names += ["hf_downloads_cum_background", "hf_downloads_cum_all", "hf_downloads_cum_country_cn",
+              "hf_downloads_cum_country_us"]
     names += ["hf_downloads_cum_open", "or_programming_share", "or_revenue_share_closed", "or_spend_share_asia"]
     names += [f"or_spend_share_{region}" for region in REGIONS]
     names += [f"ent_spend_share_{slug(f.name)}" for f in fams]
@@ -69,6 +71,9 @@ def measure(model) -> dict[str, float]:
     out["hf_downloads_cum_cn"] = float(model.downloads_cum[cn & model.is_open].sum())
     out["hf_downloads_cum_us"] = float(model.downloads_cum[us & model.is_open].sum())
     out["hf_new_derivatives_share_cn"] = _share(model.new_derivatives[cn].sum(), model.new_derivatives.sum())
+    out["hf_downloads_cum_open"] = float(model.downloads_cum[model.is_open].sum())
+    out.update(_hugging_face_background(out["hf_downloads_cum_cn"], out["hf_downloads_cum_us"],
+                                        out["hf_downloads_cum_open"], model.params))
 
     # Menlo's survey asks what share of a firm's LLM workloads runs on open models, firms weighted by their
     # spend; an agent's weight is its demand (spend scale), so this is the firms' demand-weighted open share.
@@ -83,10 +88,25 @@ def measure(model) -> dict[str, float]:
     return out
 
 
+def _hugging_face_background(named_cn: float, named_us: float, named: float, params: dict) -> dict[str, float]:
+    """Hugging Face downloads as HF1 counts them: all models, by the developer's country (docs/ODD.md 7.8).
+
+    The named families are a share 1 - `hf_background_share` of every month's downloads; the rest (the background:
+    small and non-LLM models, other developers' LLMs) is split `hf_background_cn_us` to Chinese developers, as much
+    to US developers, and the remainder to everyone else. Both are drawn assumptions held for the run, so the
+    cumulative background is the same multiple of the named families' cumulative downloads. Observation only: no
+    agent reads it, and it scales with `downloads_scale` as the named downloads do."""
+    share = params["hf_background_share"]
+    background = named * share / (1.0 - share)
+    each = background * params["hf_background_cn_us"]
+    return {"hf_downloads_cum_background": background, "hf_downloads_cum_all": named + background,
+            "hf_downloads_cum_country_cn": named_cn + each, "hf_downloads_cum_country_us": named_us + each}
+
+
 def _spend_and_mix(model) -> dict[str, float]:
     """Spend shares (tokens x list price: what OpenRouter's revenue by region and Menlo's spend by vendor count)
     and the programming share of marketplace tokens (OR9); multi-homing (ENT4) is in `_multihoming`."""
-    out: dict[str, float] = {"hf_downloads_cum_open": float(model.downloads_cum[model.is_open].sum())}
+    out: dict[str, float] = {}
     pop = model.population
     spend = model.marketplace_by_region * model.price_by_region  # region x family
     total = spend.sum()

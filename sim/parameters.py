@@ -165,6 +165,22 @@ _TABLE = [
     _p("release_pace", 1.0, 0.1, 4.0, "multiplies every lab's 2024-2025 release rate after 2026-01 "
        "(ASSUMPTION: labs keep their recent pace within a factor 1.5 either way)", drawn=(2 / 3, 1.5)),
     _p("price_decline_factor", 1.0, 0.0, 3.0, "multiplies both yearly price declines after 2026-01 (scenario shocks)"),
+    # --- Hugging Face background: downloads of models outside the named families (observation only) ---------
+    # Drawn per run (carried as uncertainty, like the projection assumptions above; listed after them so that
+    # their draws keep their values). They reach no agent's choice: sim/observe.py only (docs/ODD.md 7.8).
+    _p("hf_background_share", 0.8, 0.0, 0.99, "share of all Hugging Face downloads that are of models outside "
+       "the named families (small and non-LLM models, other developers' LLMs), held at this share of every month's "
+       "downloads. ASSUMPTION, range 0.6-0.95: HF1 gives China 17.1% and the USA 15.8% of all downloads while the "
+       "named families are Chinese or US but for Mistral, a minority of them (OR7: a ninth of the four largest open "
+       "families' tokens), so they are at most about 0.4 of all (lower bound); they are "
+       "the most-downloaded LLM families (HF2, HF3) among downloads dominated by small models (calibration-figures "
+       "section 2), taken as at least 0.05 of all (upper bound)", drawn=(0.6, 0.95)),
+    _p("hf_background_cn_us", 0.125, 0.0, 0.5, "share of the background's downloads by Chinese developers, and "
+       "the same share by US developers (the rest: everyone else). ASSUMPTION, range 0.05-0.2: the upper bound "
+       "keeps either country's background within its HF1 share (0.158 / 0.8); the lower bound, a twentieth of the "
+       "rest, is a judgement (both countries' labs publish many small models); equal for the two countries, as no "
+       "figure separates them outside the named families and HF1 puts them 1.3 points apart overall",
+       drawn=(0.05, 0.2)),
 ]
 
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _TABLE}
