@@ -223,6 +223,14 @@ class HistoryResult:
     fitted: list[Wave]  # each wave's emulators, for judging other points (empty when read back from the cache)
 
 
+def _fit_emulator(job) -> Emulator:
+    """Worker: one target's emulator. Fitted in the executor's workers, one target each, so the workers do not
+    idle while the parent fits ~40 emulators between waves (the fit is deterministic given its seed, whatever
+    the worker)."""
+    kind, seed, x, y, noise_var = job
+    return Emulator(kind, seed=seed).fit(x, y, noise_var)
+
+
 def _simulate(job):
     """Worker: statistics (seeds, targets) of one parameter set on the given model seeds."""
     simulator, u, seeds = job
@@ -344,8 +352,10 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
         all_rows_g = np.vstack([all_rows_g, g[measured]])
         train = not_ruled_out(waves, all_rows_u)
         emulator_seeds = np.random.SeedSequence([seed, HM_STREAM, stream, w, 2]).generate_state(len(targets))
-        emulators = [Emulator(settings.emulator, seed=int(emulator_seeds[i])).fit(
-            all_rows_u[train], all_rows_g[train, i], noise_var[i]) for i in range(len(targets))]
+        x_train = all_rows_u[train]
+        emulators = list(executor.imap(_fit_emulator, [
+            (settings.emulator, int(emulator_seeds[i]), x_train, all_rows_g[train, i], float(noise_var[i]))
+            for i in range(len(targets))]))
         waves.append(Wave(emulators, noise_var, regions, settings))
         records.append({"wave": w + 1, "runs": size, "nroy_fraction": fraction,
                         "training_runs": int(train.sum()), "noise_sd": float(np.sqrt(noise_var).mean()),
