@@ -393,6 +393,15 @@ def summary_markdown(results: dict[str, dict[str, Any]]) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{100 * shares.get(r, float('nan')):.0f}%" for r in regime_ids)
                      + " |")
 
+    if BASELINE in results:
+        window = ("2024-01", "2025-12")
+        lines += ["", f"## Baseline month to month in the data window ({window[0]}..{window[1]})", "",
+                  "The largest change of the median from one month to the next. Observed shares moved smoothly "
+                  "(OpenRouter, calibration/targets.toml); a larger jump means runs lock in on single releases.", ""]
+        for metric in ("or_share_open", "or_share_cn"):
+            move, month = statistics.largest_monthly_move(results[BASELINE]["quantiles"], metric, *window)
+            lines.append(f"- {KEY_METRICS[metric]}: {100 * move:.1f} points (into {month})")
+
     for name, res in results.items():
         m = res["manifest"]
         table = res["quantiles"].set_index(["metric", "date"])

@@ -54,3 +54,14 @@ def weighted_quantiles(values, weights, qs: Iterable[float]) -> list[float]:
 def weighted_mean_var(values, weights) -> tuple[float, float]:
     mean = float(np.average(values, weights=weights))
     return mean, float(np.average((np.asarray(values, float) - mean) ** 2, weights=weights))
+
+
+def largest_monthly_move(quantiles: pd.DataFrame, metric: str, start: str, end: str,
+                         column: str = "q50") -> tuple[float, str]:
+    """The largest month-to-month change of one quantile of `metric` between `start` and `end` (inclusive), and
+    the month it ends in: a median that jumps where the data move smoothly shows lock-in, not diffusion."""
+    rows = quantiles[(quantiles.metric == metric) & (quantiles.date >= start) & (quantiles.date <= end)]
+    moves = rows.sort_values("date").set_index("date")[column].diff().abs().dropna()
+    if moves.empty:
+        return float("nan"), ""
+    return float(moves.max()), str(moves.idxmax())
