@@ -178,7 +178,7 @@ class DiffusionModel(mesa.Model):
         self.capability = np.nan_to_num(np.array([lab.capability for lab in labs]), nan=0.0)
         self.price = np.nan_to_num(np.array([lab.price for lab in labs]), nan=1.0)
         # Family x tier (flagship, efficient); the efficient tier is the flagship where a family offers none.
-        self.tier_capability = np.array([lab.tier_capability for lab in labs])
+        self.tier_capability = np.nan_to_num(np.array([lab.tier_capability for lab in labs]), nan=0.0)
         self.tier_price = np.nan_to_num(np.array([lab.tier_price for lab in labs]), nan=1.0)
         self.has_efficient_tier = np.array([lab.has_efficient_tier for lab in labs])
         # Region x family price: equal to `price` unless a scenario changes a price in some regions only.
