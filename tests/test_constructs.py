@@ -153,6 +153,11 @@ def test_observation_scales_have_no_feedback_and_are_solved_back_from_their_leve
 def test_families_have_a_flagship_and_an_efficient_tier_from_the_catalogue():
     """The efficient tiers come from the catalogue's cheaper lines (GPT-4o mini, Haiku, Flash), are cheaper and less
     capable than the flagship; a family whose catalogue has no efficient release (DeepSeek) offers one tier."""
+    tiers = {r.model: r.tier for r in releases()}
+    assert tiers["GPT-4o mini"] == tiers["Claude 3 Haiku"] == tiers["Gemini 2.5 Flash"] == "efficient"
+    assert tiers["Mistral 7B"] == tiers["Qwen3-Next-80B-A3B"] == "efficient"
+    assert tiers["Mixtral 8x7B"] == tiers["GPT-4o"] == tiers["Gemini 2.5 Pro"] == "flagship"
+    assert all(r.tier == "flagship" for r in releases() if r.family == "DeepSeek")
     model = DiffusionModel(rng=2, n_agents=100, end="2025-06")
     while model.running:
         model.step()
