@@ -88,7 +88,7 @@ class Lab(Agent):
         self.family = family
         self.base_capability = math.nan  # best ECI released so far (the flagship tier)
         self.base_price = math.nan
-        # The efficient tier (docs/ODD.md 7.8): the best release so far of the family's efficient line, by the same
+        # The efficient tier (docs/ODD.md 7.9): the best release so far of the family's efficient line, by the same
         # rule; offered only while cheaper than the flagship (NaN before the line's first release).
         self.efficient_capability = math.nan
         self.efficient_price = math.nan
@@ -141,7 +141,7 @@ class Lab(Agent):
 
     def adopt_release(self, capability: float, price: float, licence: str, tier: str = "flagship") -> None:
         """A release raises the family's capability if better; its price becomes the family's price then. A
-        release of the efficient line does the same for the efficient tier (docs/ODD.md 7.8)."""
+        release of the efficient line does the same for the efficient tier (docs/ODD.md 7.9)."""
         self.released = self.released_this_month = True
         self.base_licence = licence
         self.base_capability, self.base_price = self._better(capability, price, self.base_capability,

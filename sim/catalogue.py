@@ -33,7 +33,7 @@ LAG_CLASSES = ("frontier", "us_open", "eu", "cn")
 # ASSUMPTION: ChatGPT (GPT-3.5) was the market before the first catalogued release, which the catalogue does not
 # list; the GPT family is present from the start with the figures of its first catalogued release (GPT-4).
 INCUMBENT = "GPT"
-# Price tiers (docs/ODD.md 7.8): a release belongs to its family's efficient line when its catalogue name carries
+# Price tiers (docs/ODD.md 7.9): a release belongs to its family's efficient line when its catalogue name carries
 # the lab's own mark of a cheaper, smaller line (GPT-4o mini, o3-mini, Claude Haiku, Gemini Flash, Grok 4 Fast) or
 # names a small open size (Gemma 7B, Mistral 7B / NeMo / Small, gpt-oss-20b, GLM-4.5-Air, Llama 4 Scout,
 # Qwen3-Next-80B-A3B: 3B active). Every other release is in the flagship line.

@@ -163,7 +163,7 @@ def utility(i, agents, terms, peer_share, family, n_listed, out):
 def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, efficient_share):
     """Agent i's utility of each option for one use whose capability need leaves `slack` ECI points below the
     frontier: the family's `base` utility less the shortfall below the need, for each tier, combined over the
-    family's tiers by a log-sum (docs/ODD.md 7.8); and the efficient tier's share of the family in this use. A
+    family's tiers by a log-sum (docs/ODD.md 7.9); and the efficient tier's share of the family in this use. A
     family without an efficient tier has its flagship's utility and share 0."""
     gap, quality_per_point, capability_per_point = terms[10], terms[11], terms[12]
     efficient_log_price, efficient_gap, has_efficient = terms[15], terms[16], terms[17]

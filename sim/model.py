@@ -86,7 +86,7 @@ class DiffusionModel(mesa.Model):
         self._changes = np.zeros((n, 2 * n_families), np.float32)  # kernels.choose's work areas
         self._slot = np.full(n, -1, np.int32)
         self._changed_agents = np.zeros(n, np.int64)
-        # Use by stratum of each family, then of each family's efficient tier (docs/ODD.md 7.8).
+        # Use by stratum of each family, then of each family's efficient tier (docs/ODD.md 7.9).
         self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), 2 * n_families))
         self._awareness_draws = np.empty((n, n_families), np.float32)
         self.uses_marketplace = np.zeros(n, dtype=bool)

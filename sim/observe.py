@@ -106,7 +106,7 @@ def _hugging_face_background(named_cn: float, named_us: float, named: float, par
 
 def tier_spend(use: np.ndarray, efficient_use: np.ndarray, tier_price: np.ndarray) -> np.ndarray:
     """Spend on each family (last axis), its use priced by tier: the efficient tier's part of the use at the
-    efficient price, the rest at the flagship's (docs/ODD.md 7.8). `tier_price` is (..., family, tier)."""
+    efficient price, the rest at the flagship's (docs/ODD.md 7.9). `tier_price` is (..., family, tier)."""
     return (use - efficient_use) * tier_price[..., 0] + efficient_use * tier_price[..., 1]
 
 

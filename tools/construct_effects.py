@@ -14,7 +14,7 @@ prior-hits: prior draws (calibration/config.toml), one fresh seed each, observat
 target (informative: fewer than half).
 price-response: OR12 / NBER as an experiment: one family's price cut 10% from 2025-06 on paired seeds at
 calibration/best.toml; its marketplace share 1 and 6 months later, and the implied elasticity.
-tiers: price tiers (docs/ODD.md 7.8) on and off at calibration/best.toml on paired seeds, 2023-01..2026-01,
+tiers: price tiers (docs/ODD.md 7.9) on and off at calibration/best.toml on paired seeds, 2023-01..2026-01,
 observation scales solved per set: the figures tiers can move, median over seeds and share of seeds hitting.
 """
 
