@@ -79,6 +79,8 @@ class Lab(Agent):
     After the catalogue ends, a release comes with probability (family's 2024-2025 release rate x
     release_pace / 12) a month; its capability is the closed-frontier trend delayed by the lab's lag, plus
     noise. Prices fall at the open or closed yearly rate. Scenario shocks scale prices and release rates, shift capability or change the licence.
+    A family's efficient line (mini, Haiku, Flash, small open sizes) is followed as a second, cheaper tier by the same
+    rule; after the catalogue it keeps its gap to the flagship and its prices fall at the same rate (docs/ODD.md 7.9).
     A hindcast's `catalogue_cutoff` ends the catalogue early: the releases, frontier trend and release rates are
     then those known by the cutoff (sim/catalogue.py), and a family not yet released by then never releases.
     """
