@@ -79,6 +79,8 @@ class Lab(Agent):
     After the catalogue ends, a release comes with probability (family's 2024-2025 release rate x
     release_pace / 12) a month; its capability is the closed-frontier trend delayed by the lab's lag, plus
     noise. Prices fall at the open or closed yearly rate. Scenario shocks scale prices and release rates, shift capability or change the licence.
+    A family's efficient line (mini, Haiku, Flash, small open sizes) is followed as a second, cheaper tier by the same
+    rule; after the catalogue it keeps its gap to the flagship and its prices fall at the same rate (docs/ODD.md 7.9).
     A hindcast's `catalogue_cutoff` ends the catalogue early: the releases, frontier trend and release rates are
     then those known by the cutoff (sim/catalogue.py), and a family not yet released by then never releases.
     """
@@ -86,8 +88,12 @@ class Lab(Agent):
     def __init__(self, model, family: Family, rng: np.random.Generator):
         super().__init__(model)
         self.family = family
-        self.base_capability = math.nan  # best ECI released so far
+        self.base_capability = math.nan  # best ECI released so far (the flagship tier)
         self.base_price = math.nan
+        # The efficient tier (docs/ODD.md 7.9): the best release so far of the family's efficient line, by the same
+        # rule; offered only while cheaper than the flagship (NaN before the line's first release).
+        self.efficient_capability = math.nan
+        self.efficient_price = math.nan
         self.base_licence = "closed" if not family.open_weights else "permissive"
         self.released = False
         self.released_this_month = False
@@ -111,16 +117,40 @@ class Lab(Agent):
     def licence(self) -> str:
         return self._modifiers["licence"] or self.base_licence
 
-    def adopt_release(self, capability: float, price: float, licence: str) -> None:
-        """A release raises the family's capability if better; its price becomes the family's price then."""
+    @property
+    def has_efficient_tier(self) -> bool:
+        """Whether the family offers an efficient tier: its efficient line has released and is cheaper than the
+        flagship (an efficient release that is the family's best is the flagship itself)."""
+        return self.efficient_price < self.base_price
+
+    @property
+    def tier_capability(self) -> tuple[float, float]:
+        """(flagship, efficient) capability; the efficient tier is the flagship where the family offers none."""
+        efficient = self.efficient_capability if self.has_efficient_tier else self.base_capability
+        return self.capability, efficient + self._modifiers["capability_shift"]
+
+    @property
+    def tier_price(self) -> tuple[float, float]:
+        efficient = self.efficient_price if self.has_efficient_tier else self.base_price
+        return self.price, efficient * self._modifiers["price_factor"]
+
+    @staticmethod
+    def _better(capability: float, price: float, best: float, best_price: float) -> tuple[float, float]:
+        """A line's (capability, price) after a release: a more capable release brings its price (if known)."""
+        if math.isnan(best) or capability > best:
+            best, best_price = capability, price if not math.isnan(price) else best_price
+        return best, price if math.isnan(best_price) else best_price
+
+    def adopt_release(self, capability: float, price: float, licence: str, tier: str = "flagship") -> None:
+        """A release raises the family's capability if better; its price becomes the family's price then. A
+        release of the efficient line does the same for the efficient tier (docs/ODD.md 7.9)."""
         self.released = self.released_this_month = True
         self.base_licence = licence
-        if math.isnan(self.base_capability) or capability > self.base_capability:
-            self.base_capability = capability
-            if not math.isnan(price):
-                self.base_price = price
-        if math.isnan(self.base_price):
-            self.base_price = price
+        self.base_capability, self.base_price = self._better(capability, price, self.base_capability,
+                                                             self.base_price)
+        if tier == "efficient" and self.model.base_params["price_tiers"]:
+            self.efficient_capability, self.efficient_price = self._better(
+                capability, price, self.efficient_capability, self.efficient_price)
 
     def step(self) -> None:
         model = self.model
@@ -134,7 +164,7 @@ class Lab(Agent):
             for r in self._catalogue:
                 due = parse_month(r.date) == month or (month == model.start_month and parse_month(r.date) < month)
                 if due and not (math.isnan(r.capability) and math.isnan(r.price)):
-                    self.adopt_release(model.release_capability[r], r.price, r.licence)
+                    self.adopt_release(model.release_capability[r], r.price, r.licence, r.tier)
             if month == model.start_month and self.family.name == INCUMBENT and not self.released:
                 first = self._catalogue[0]
                 self.adopt_release(model.release_capability[first], first.price, first.licence)
@@ -143,11 +173,15 @@ class Lab(Agent):
         years_after = (month - parse_month(trend.end)) / 12
         side = "open" if self.family.open_weights else "closed"
         decline = params[f"price_decline_{side}"] * params["price_decline_factor"]
-        self.base_price *= max(0.0, 1 - min(decline, 0.99)) ** (1 / 12)
+        monthly = max(0.0, 1 - min(decline, 0.99)) ** (1 / 12)
+        self.base_price *= monthly
+        self.efficient_price *= monthly  # both tiers' prices fall at the family's rate
         rate = (release_rate_per_year(self.family.name, self.cutoff) / 12 * params["release_pace"]
                 * self._modifiers["release_rate_factor"])
         if release_draw < min(rate, 1.0):
             lag = params[f"{self.family.lag_class}_lag_months"]
             frontier = trend.level_at_end + params["frontier_growth"] * years_after + params["frontier_shift"]
             capability = frontier - params["frontier_growth"] * lag / 12 + noise_draw * params["capability_noise"]
+            # The efficient tier keeps its capability gap to the flagship: it rises as much as the flagship does.
+            self.efficient_capability += max(0.0, capability - self.base_capability)
             self.adopt_release(capability, self.base_price, self.base_licence)

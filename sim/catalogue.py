@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +33,17 @@ LAG_CLASSES = ("frontier", "us_open", "eu", "cn")
 # ASSUMPTION: ChatGPT (GPT-3.5) was the market before the first catalogued release, which the catalogue does not
 # list; the GPT family is present from the start with the figures of its first catalogued release (GPT-4).
 INCUMBENT = "GPT"
+# Price tiers (docs/ODD.md 7.9): a release belongs to its family's efficient line when its catalogue name carries
+# the lab's own mark of a cheaper, smaller line (GPT-4o mini, o3-mini, Claude Haiku, Gemini Flash, Grok 4 Fast) or
+# names a small open size (Gemma 7B, Mistral 7B / NeMo / Small, gpt-oss-20b, GLM-4.5-Air, Llama 4 Scout,
+# Qwen3-Next-80B-A3B: 3B active). Every other release is in the flagship line.
+EFFICIENT_NAME = re.compile(r"\b(mini|haiku|flash|fast|air|small|nemo|scout|20b|7b|a3b)\b", re.IGNORECASE)
+TIERS = ("flagship", "efficient")
+
+
+def release_tier(model: str) -> str:
+    """"efficient" for a release of a family's cheaper line (EFFICIENT_NAME), else "flagship"."""
+    return "efficient" if EFFICIENT_NAME.search(model) else "flagship"
 
 
 def licence_class(licence: str, open_weights: bool) -> str:
@@ -74,6 +86,7 @@ class Release:
     licence: str  # licence class
     capability_sd: float = 0.0  # uncertainty of an imputed capability (ECI points); 0 when the ECI is rated
     capability_from: str = "eci"  # "eci" (rated), "benchmark" (imputed from another benchmark) or "lag"
+    tier: str = "flagship"  # the family's line the release belongs to (release_tier)
 
 
 @cache
@@ -180,6 +193,7 @@ def releases(cutoff: str | None = None) -> tuple[Release, ...]:
                 licence=licence_class(row["licence"], open_weights),
                 capability_sd=float(capability_sd),
                 capability_from="eci" if row["eci"].strip() else "lag" if math.isnan(lag_filled) else "benchmark",
+                tier=release_tier(row["model"]),
             )
         )
     return tuple(sorted(out, key=lambda r: (r.date, r.family, r.model)))

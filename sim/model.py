@@ -79,13 +79,15 @@ class DiffusionModel(mesa.Model):
         assert n_families <= kernels.PAIRWISE_BLOCK, "kernels.row_sum sums rows of at most PAIRWISE_BLOCK families"
         self.aware = np.zeros((n, n_families), dtype=bool)
         self.work = np.zeros((n, n_families), np.float32)  # single precision: shares need no more, and it is faster
+        self.efficient_work = np.zeros((n, n_families), np.float32)  # the part of `work` on the efficient tier
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
         self.availability = self.marketplace_availability = None
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
         self._changes = np.zeros((n, 2 * n_families), np.float32)  # kernels.choose's work areas
         self._slot = np.full(n, -1, np.int32)
         self._changed_agents = np.zeros(n, np.int64)
-        self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), n_families))
+        # Use by stratum of each family, then of each family's efficient tier (docs/ODD.md 7.9).
+        self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), 2 * n_families))
         self._awareness_draws = np.empty((n, n_families), np.float32)
         self.uses_marketplace = np.zeros(n, dtype=bool)
         # Workloads (docs/ODD.md 7.4): per agent and use, how many, and the family each runs on (-1: none yet).
@@ -175,8 +177,14 @@ class DiffusionModel(mesa.Model):
         self.released_now = np.array([lab.released_this_month for lab in labs])
         self.capability = np.nan_to_num(np.array([lab.capability for lab in labs]), nan=0.0)
         self.price = np.nan_to_num(np.array([lab.price for lab in labs]), nan=1.0)
+        # Family x tier (flagship, efficient); the efficient tier is the flagship where a family offers none.
+        self.tier_capability = np.nan_to_num(np.array([lab.tier_capability for lab in labs]), nan=0.0)
+        self.tier_price = np.nan_to_num(np.array([lab.tier_price for lab in labs]), nan=1.0)
+        self.has_efficient_tier = np.array([lab.has_efficient_tier for lab in labs])
         # Region x family price: equal to `price` unless a scenario changes a price in some regions only.
-        self.price_by_region = self.price * regional_price_factors(self.shocks, self.family_names, self.month)
+        factors = regional_price_factors(self.shocks, self.family_names, self.month)
+        self.price_by_region = self.price * factors
+        self.tier_price_by_region = self.tier_price * factors[..., None]  # region x family x tier
         self.licence = [lab.licence for lab in labs]
         self.frontier = float(self.capability[self.released].max()) if self.released.any() else 0.0
         self.derivatives_cum = np.array([lab.derivatives_cum for lab in labs])
@@ -227,15 +235,20 @@ class DiffusionModel(mesa.Model):
         if self.month == self.start_month:
             self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
             return
-        # Steady media attention fades with the gap to the frontier; a release makes headlines only near it.
-        gap = np.maximum(0.0, self.frontier - self.capability)
-        headline = self.released_now & (gap <= p["headline_gap"])
-        external = np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
-                              + headline * p["awareness_release"])
+        external = self.external_awareness()
         complete = self.base_params["network"] == "complete"
         mean_use = self._population_means()[0] if complete else np.zeros(len(self.families), np.float32)
         kernels.spread_awareness(self.aware, draws, self.released, self._neighbour_sums, self.inverse_degree,
                                  mean_use, complete, (1 - external).astype(np.float32), p["awareness_internal"])
+
+    def external_awareness(self) -> np.ndarray:
+        """Each family's monthly chance of reaching an unaware agent from outside its neighbours: steady media
+        attention fades with the gap to the frontier, and a release makes headlines only near it."""
+        p = self.params
+        gap = np.maximum(0.0, self.frontier - self.capability)
+        headline = self.released_now & (gap <= p["headline_gap"])
+        return np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
+                          + headline * p["awareness_release"])
 
     def _agent_arrays(self) -> tuple:
         """Per-agent attributes the choice reads, in kernels.utility's and kernels.work_split's order."""
@@ -252,12 +265,14 @@ class DiffusionModel(mesa.Model):
         p = self.params
         licence = np.array([LICENCE_PENALTY[x] for x in self.licence])
         gap = (self.frontier - self.capability).astype(np.float32)  # ECI points behind the frontier
+        efficient_gap = (self.frontier - self.tier_capability[:, 1]).astype(np.float32)
+        efficient_log_price = np.log(self.tier_price_by_region[..., 1] / self.price_by_region).astype(np.float32)
         return (np.log(self.price_by_region), self.is_open.astype(float), licence,
                 self.trust_matrix()[:, self.origin], p["ecosystem_weight"] * self.ecosystem(), p["price_sensitivity"],
                 p["licence_weight"], p["openness_weight"], p["regulated_trust_multiplier"],
                 np.float32(p["peer_weight"]), gap, np.float32(p["quality_weight"] / CAPABILITY_SCALE),
                 np.float32(p["capability_weight"] / CAPABILITY_SCALE), np.float32(p["min_share"]),
-                np.float32(np.exp(p["switching_cost"])))
+                np.float32(np.exp(p["switching_cost"])), efficient_log_price, efficient_gap, self.has_efficient_tier)
 
     def utility(self, rows: np.ndarray) -> np.ndarray:
         """Utility of each family for the agents in `rows`, all terms but capability (kernels.utility); the
@@ -280,9 +295,10 @@ class DiffusionModel(mesa.Model):
 
     def _work_split(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
         """Each agent's split of work over the allowed `options` (kernels.work_split), without changing state: with
-        workloads, on a copy of the workloads' families and with this month's workload draws."""
+        workloads, on a copy of the workloads' families and with this month's workload draws. Rows x (family's
+        share, its efficient tier's part) x families."""
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty((len(rows), len(self.families)), np.float32)
+        out = np.empty((len(rows), 2, len(self.families)), np.float32)
         agents = self._agent_arrays()
         agents = agents[:10] + (self.workload_family.copy(),) + agents[11:]
         kernels.work_splits(rows, np.ascontiguousarray(options), agents, self._choice_terms(),
@@ -293,7 +309,7 @@ class DiffusionModel(mesa.Model):
         """Small work areas for the kernels (they allocate nothing): new split, the split's work area and option
         list (kernels.work_split), options, and the neighbour gather's row."""
         n_families = len(self.families)
-        return (np.empty(n_families, np.float32), np.empty((4, n_families), np.float32),
+        return (np.empty((2, n_families), np.float32), np.empty((5, n_families), np.float32),
                 np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32))
 
     def _record_adoptions(self, used: np.ndarray, uses: np.ndarray) -> None:
@@ -330,9 +346,9 @@ class DiffusionModel(mesa.Model):
         self._workload_rng.random(out=self._workload_draws, dtype=np.float32)
         used = self.work > 0
         new, area, option, options, total = self._choice_work_areas()
-        kernels.choose(self.work, self.aware, self.active, self.uses_marketplace, self._changes, self._slot,
-                       self._usage_by_stratum, self.cell, self._stratum, pop.weight, pop.is_firm,
-                       pop.marketplace_propensity, self.graph.indptr, self.graph.indices, self._agent_arrays(),
+        kernels.choose(self.work, self.efficient_work, self.aware, self.active, self.uses_marketplace,
+                       self._changes, self._slot, self._usage_by_stratum, self.cell, self._stratum, pop.weight,
+                       pop.is_firm, pop.marketplace_propensity, self.graph.indptr, self.graph.indices, self._agent_arrays(),
                        self._choice_terms(), self._peers(), switch_draws, self.month == self.start_month,
                        bool(p["choice"]), routing_by_cell.ravel(), allowed_by_cell, p["switch_rate_firm"],
                        p["switch_rate_developer"], new, options, area, option, self._changed_agents, total)
@@ -342,33 +358,40 @@ class DiffusionModel(mesa.Model):
     def _usage_by_group(self) -> dict[str, np.ndarray]:
         """Demand-weighted use of each family by group, recomputed from the current state (the step gets the
         same sums from kernels.choose's pass)."""
-        kernels.usage_by_stratum(self.work, self.uses_marketplace, self._stratum, self.population.weight,
-                                 self._usage_by_stratum)
+        kernels.usage_by_stratum(self.work, self.efficient_work, self.uses_marketplace, self._stratum,
+                                 self.population.weight, self._usage_by_stratum)
         return self._usage_from_strata()
 
     def _usage_from_strata(self) -> dict[str, np.ndarray]:
         """Use of each family summed over the groups the observation model and the builders need: all agents,
         builders, US firms, each region, and what a marketplace like OpenRouter sees (`_marketplace_usage`)."""
-        # axes: region, segment, builder, routes through a marketplace, family
-        strata = self._usage_by_stratum.reshape(len(REGIONS), len(SEGMENTS), 2, 2, len(self.families))
+        # axes: region, segment, builder, routes through a marketplace, family (then its efficient tier)
+        n_families = len(self.families)
+        both = self._usage_by_stratum.reshape(len(REGIONS), len(SEGMENTS), 2, 2, 2 * n_families)
+        strata, efficient = both[..., :n_families], both[..., n_families:]
         firms = np.array([s.kind == "firm" for s in SEGMENTS])
         usage = {"all": strata.sum(axis=(0, 1, 2, 3)), "builders": strata[:, :, 1].sum(axis=(0, 1, 2)),
-                 "us_firms": strata[REGIONS.index("north_america"), firms].sum(axis=(0, 1, 2))}
+                 "us_firms": strata[REGIONS.index("north_america"), firms].sum(axis=(0, 1, 2)),
+                 "us_firms_efficient": efficient[REGIONS.index("north_america"), firms].sum(axis=(0, 1, 2))}
         usage.update({f"region_{r}": strata[i].sum(axis=(0, 1, 2)) for i, r in enumerate(REGIONS)})
-        usage["marketplace"] = self._marketplace_usage(strata[:, :, :, 1].sum(axis=2))
+        usage["marketplace"] = self._marketplace_usage(strata[:, :, :, 1].sum(axis=2),
+                                                       efficient[:, :, :, 1].sum(axis=2))
+        usage["marketplace_efficient"] = self.marketplace_efficient_by_region.sum(axis=0)
         return usage
 
-    def _marketplace_usage(self, market_use_by_cell: np.ndarray) -> np.ndarray:
+    def _marketplace_usage(self, market_use_by_cell: np.ndarray, efficient_use_by_cell: np.ndarray) -> np.ndarray:
         """Use routed through a marketplace like OpenRouter, which sees only what passes through it, from the
         marketplace agents' use by (region, segment) cell. An agent who comes to the marketplace for families
         not sold to it directly (US closed APIs in China and restricted markets) buys what is sold directly (its
         domestic models) at home and routes only `marketplace_home_share` of that use through the marketplace;
         every other marketplace agent routes all its use (docs/ODD.md 7.6). Also kept: the same by the agents'
-        region (OR15 counts spend by region) and each marketplace agent's routed total (its task mix, OR9)."""
+        region (OR15 counts spend by region), its efficient tiers' part (from `efficient_use_by_cell`), and each
+        marketplace agent's routed total (its task mix, OR9)."""
         direct = self.availability
         comes_for_resale = (self.marketplace_availability & ~direct).any(axis=2)
         routed = np.where(comes_for_resale[:, :, None] & direct, self.params["marketplace_home_share"], 1.0)
         self.marketplace_by_region = (market_use_by_cell * routed).sum(axis=1)
+        self.marketplace_efficient_by_region = (efficient_use_by_cell * routed).sum(axis=1)
         rows = np.flatnonzero(self.uses_marketplace)
         routed_by_cell = routed.reshape(-1, len(self.families)).astype(np.float32)
         self.marketplace_rows = rows

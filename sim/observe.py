@@ -39,7 +39,8 @@ def metric_names() -> list[str]:
     names += ["hf_downloads_cum_open", "or_programming_share", "or_revenue_share_closed", "or_spend_share_asia"]
     names += [f"or_spend_share_{region}" for region in REGIONS]
     names += [f"ent_spend_share_{slug(f.name)}" for f in fams]
-    names += ["ent_multihoming_3plus"]
+    names += ["ent_multihoming_3plus", "or_price_per_token", "or_price_per_token_closed", "or_price_per_token_open",
+              "or_price_ratio_closed_open", "or_efficient_share_closed"]
     names += ["ent_multihoming_5plus", "ent_top_family_share", "or_top_open_family_share"]
     names += [f"or_retention_{lag}m" for lag in RETENTION_LAGS]
     return names
@@ -103,13 +104,28 @@ def _hugging_face_background(named_cn: float, named_us: float, named: float, par
             "hf_downloads_cum_country_cn": named_cn + each, "hf_downloads_cum_country_us": named_us + each}
 
 
+def tier_spend(use: np.ndarray, efficient_use: np.ndarray, tier_price: np.ndarray) -> np.ndarray:
+    """Spend on each family (last axis), its use priced by tier: the efficient tier's part of the use at the
+    efficient price, the rest at the flagship's (docs/ODD.md 7.9). `tier_price` is (..., family, tier)."""
+    return (use - efficient_use) * tier_price[..., 0] + efficient_use * tier_price[..., 1]
+
+
 def _spend_and_mix(model) -> dict[str, float]:
-    """Spend shares (tokens x list price: what OpenRouter's revenue by region and Menlo's spend by vendor count)
-    and the programming share of marketplace tokens (OR9); multi-homing (ENT4) is in `_multihoming`."""
+    """Spend shares (tokens x list price of the tier used: what OpenRouter's revenue by region and Menlo's spend by
+    vendor count), the effective price per marketplace token (OR13; Nagle & Yue's price gap between closed and open
+    tokens) and the programming share of marketplace tokens (OR9); multi-homing (ENT4) is in `_multihoming`."""
     out: dict[str, float] = {}
     pop = model.population
-    spend = model.marketplace_by_region * model.price_by_region  # region x family
+    spend = tier_spend(model.marketplace_by_region, model.marketplace_efficient_by_region,
+                       model.tier_price_by_region)  # region x family
     total = spend.sum()
+    tokens, closed = model.usage["marketplace"], ~model.is_open
+    out["or_price_per_token"] = _share(total, tokens.sum())
+    out["or_price_per_token_closed"] = _share(spend[:, closed].sum(), tokens[closed].sum())
+    out["or_price_per_token_open"] = _share(spend[:, ~closed].sum(), tokens[~closed].sum())
+    out["or_price_ratio_closed_open"] = _share(out["or_price_per_token_closed"], out["or_price_per_token_open"])
+    out["or_efficient_share_closed"] = _share(model.usage["marketplace_efficient"][closed].sum(),
+                                              tokens[closed].sum())
     for r, region in enumerate(REGIONS):
         out[f"or_spend_share_{region}"] = _share(spend[r].sum(), total)
     out["or_spend_share_asia"] = _share(spend[[REGIONS.index(r) for r in ASIA]].sum(), total)
@@ -119,7 +135,8 @@ def _spend_and_mix(model) -> dict[str, float]:
     out["or_programming_share"] = _share(float(routed @ coding), float(routed.sum()))
 
     north_america = REGIONS.index("north_america")
-    firms_spend = model.usage["us_firms"] * model.price_by_region[north_america]
+    firms_spend = tier_spend(model.usage["us_firms"], model.usage["us_firms_efficient"],
+                             model.tier_price_by_region[north_america])
     for name, value in zip(model.family_names, firms_spend):
         out[f"ent_spend_share_{slug(name)}"] = _share(value, firms_spend.sum())
     return out

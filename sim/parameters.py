@@ -91,6 +91,9 @@ _TABLE = [
     Parameter("ecosystem_form", "saturating", doc="'saturating': builder-months on open and closed families alike, "
               "bounded; 'open_log': the former log of derivatives, open families only (for ablations)",
               source="structural", kind=str, allowed=("saturating", "open_log")),
+    Parameter("price_tiers", True, doc="each family offers a flagship and, where its catalogue has a cheaper line, "
+              "an efficient tier, chosen within the family by a log-sum (docs/ODD.md 7.9); false: one tier per "
+              "family, its most capable release (for ablations)", source="structural", kind=bool),
     _p("peer_weight", 1.5, 0.0, 6.0, "weight on the share of neighbours' work done with a family",
        behavioural=True),
     _p("trust_cn_shared", 0.0, 0.0, 6.0, "utility penalty for Chinese-origin models shared by North America, "

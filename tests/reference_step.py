@@ -49,10 +49,7 @@ def spread_awareness(model) -> None:
     if model.month == model.start_month:
         model.aware[:, model.released] = draws[:, model.released] < p["initial_awareness"]
         return
-    gap = np.maximum(0.0, model.frontier - model.capability)
-    headline = model.released_now & (gap <= p["headline_gap"])
-    external = np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
-                          + headline * p["awareness_release"])
+    external = model.external_awareness()  # per family, the model's own rule
     using = neighbour_means(model, cols=slice(0, n_families))
     keep_unaware = (1 - np.float32(p["awareness_internal"]) * using) * (1 - external).astype(np.float32)
     model.aware |= (draws > keep_unaware) & model.released
@@ -97,41 +94,64 @@ def habit_choice(probabilities: np.ndarray, current: np.ndarray, switching_cost:
     return chosen
 
 
+def family_utilities(model, rows: np.ndarray):
+    """Each family's utility before the capability need of a use (flagship tier), and a function of a use's
+    slack (rows x 1) giving the log-sum over the family's tiers and the efficient tier's share."""
+    p, pop = model.params, model.population
+    gap = (model.frontier - model.tier_capability).astype(np.float32)  # family x tier
+    quality, capability = np.float32(p["quality_weight"] / CAPABILITY_SCALE), np.float32(p["capability_weight"]
+                                                                                     / CAPABILITY_SCALE)
+    base = utility(model, rows) - quality * gap[:, 0]
+    log_price = np.log(model.tier_price_by_region[..., 1] / model.price_by_region).astype(np.float32)
+    price_term = (-p["price_sensitivity"] * pop.price_weight[rows]).astype(np.float32)
+    efficient_base = base + price_term[:, None] * log_price[pop.region[rows]] - quality * (gap[:, 1] - gap[:, 0])
+    has_efficient = model.has_efficient_tier
+
+    def per_use(slack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flagship = base - np.maximum(gap[:, 0] - slack, np.float32(0.0)) * capability
+        efficient = efficient_base - np.maximum(gap[:, 1] - slack, np.float32(0.0)) * capability
+        log_sum = np.logaddexp(flagship, efficient).astype(np.float32)
+        return (np.where(has_efficient, log_sum, flagship),
+                np.where(has_efficient, np.exp(efficient - log_sum), np.float32(0.0)).astype(np.float32))
+
+    return base, per_use
+
+
 def workload_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
     """Each workload on one family by `habit_choice` over the logit for its own need; shares are the
-    use-mix-weighted fractions of an agent's workloads. Updates model.workload_family."""
+    use-mix-weighted fractions of an agent's workloads, with their efficient tiers' part. Updates
+    model.workload_family."""
     p, pop = model.params, model.population
-    gap = (model.frontier - model.capability).astype(np.float32)
-    base = utility(model, rows) - np.float32(p["quality_weight"] / CAPABILITY_SCALE) * gap
+    base, per_use_utility = family_utilities(model, rows)
     per_use = model.workloads_per_use[rows]
-    shares = np.zeros(base.shape, np.float32)
+    shares = np.zeros((2,) + base.shape, np.float32)
     for k in range(len(USES)):
         weight = pop.use_mix[rows, k].astype(np.float32) / per_use.astype(np.float32)
         for j in range(model.workload_family.shape[2]):
-            shortfall = np.maximum(gap - model.workload_slack[rows, k, j, None], np.float32(0.0))
-            probability = logit_shares(base - np.float32(p["capability_weight"] / CAPABILITY_SCALE) * shortfall,
-                                       options, 0.0)
+            utility_of_use, efficient = per_use_utility(model.workload_slack[rows, k, j, None])
+            probability = logit_shares(utility_of_use, options, 0.0)
             chosen = habit_choice(probability, model.workload_family[rows, k, j, None], p["switching_cost"],
                                   model._workload_draws[rows, k, j, None])[:, 0]
             chosen[j >= per_use] = -1
             model.workload_family[rows, k, j] = chosen
             placed = np.flatnonzero(chosen >= 0)
-            np.add.at(shares, (placed, chosen[placed]), weight[placed])
-    return shares
+            np.add.at(shares[0], (placed, chosen[placed]), weight[placed])
+            np.add.at(shares[1], (placed, chosen[placed]), weight[placed] * efficient[placed, chosen[placed]])
+    return shares.transpose(1, 0, 2)
 
 
 def work_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """Rows x (share of work, its efficient tiers' part) x families."""
     if model.workload_family.shape[2]:
         return workload_split(model, rows, options)
     p, pop = model.params, model.population
-    gap = (model.frontier - model.capability).astype(np.float32)
-    base = utility(model, rows) - np.float32(p["quality_weight"] / CAPABILITY_SCALE) * gap
-    shares = np.zeros(base.shape, np.float32)
+    base, per_use_utility = family_utilities(model, rows)
+    shares = np.zeros((len(rows), 2, base.shape[1]), np.float32)
     for k in range(pop.use_slack.shape[1]):
-        shortfall = np.maximum(gap - pop.use_slack[rows, k, None], np.float32(0.0))
-        split = logit_shares(base - np.float32(p["capability_weight"] / CAPABILITY_SCALE) * shortfall, options,
-                             p["min_share"])
-        shares += split * pop.use_mix[rows, k, None].astype(np.float32)
+        utility_of_use, efficient = per_use_utility(pop.use_slack[rows, k, None])
+        split = logit_shares(utility_of_use, options, p["min_share"]) * pop.use_mix[rows, k, None].astype(np.float32)
+        shares[:, 0] += split
+        shares[:, 1] += split * efficient
     return shares
 
 
@@ -152,9 +172,12 @@ def choose(model) -> None:
         counts = options.sum(axis=1, keepdims=True)
         rows = np.arange(len(model.work))
         shares = np.divide(options, counts, out=np.zeros(options.shape, np.float32), where=counts > 0)
+        model.efficient_work[rows] = 0.0
     else:
         rows = np.flatnonzero(due)
-        shares = work_split(model, rows, options[rows])
+        split = work_split(model, rows, options[rows])
+        shares = split[:, 0]
+        model.efficient_work[rows] = split[:, 1]
     model.work[rows] = shares
     model.active[rows] = shares.any(axis=1)
     model._record_adoptions(used, model.work > 0)
@@ -166,8 +189,9 @@ def usage_by_group(model) -> dict[str, np.ndarray]:
     pop = model.population
     weight, work = pop.weight, model.work.astype(float)
     us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
+    efficient = model.efficient_work.astype(float)
     usage = {"all": weight @ work, "builders": (weight * pop.is_builder) @ work,
-             "us_firms": (weight * us_firms) @ work}
+             "us_firms": (weight * us_firms) @ work, "us_firms_efficient": (weight * us_firms) @ efficient}
     usage.update({f"region_{r}": (weight * (pop.region == i)) @ work for i, r in enumerate(REGIONS)})
     n_families = len(model.families)
     direct = model.availability.reshape(-1, n_families)
@@ -175,8 +199,11 @@ def usage_by_group(model) -> dict[str, np.ndarray]:
     routed = np.where(comes_for_resale[:, None] & direct, model.params["marketplace_home_share"], 1.0)
     market = np.flatnonzero(model.uses_marketplace)
     routed_work = work[market] * routed[model.cell[market]]
-    model.marketplace_by_region = np.stack([weight[market][pop.region[market] == r] @ routed_work[
-        pop.region[market] == r] for r in range(len(REGIONS))])
+    routed_efficient = efficient[market] * routed[model.cell[market]]
+    by_region = [pop.region[market] == r for r in range(len(REGIONS))]
+    model.marketplace_by_region = np.stack([weight[market][r] @ routed_work[r] for r in by_region])
+    model.marketplace_efficient_by_region = np.stack([weight[market][r] @ routed_efficient[r] for r in by_region])
     model.marketplace_rows, model.marketplace_routed = market, routed_work.sum(axis=1)
     usage["marketplace"] = weight[market] @ routed_work
+    usage["marketplace_efficient"] = weight[market] @ routed_efficient
     return usage

@@ -95,7 +95,10 @@ def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views(
     assert sum(obs[f"or_spend_share_{r}"] for r in REGIONS) == pytest.approx(1.0)
     assert obs["or_spend_share_asia"] == pytest.approx(obs["or_spend_share_china"] + obs["or_spend_share_asia_pacific"])
     np.testing.assert_allclose(model.marketplace_by_region.sum(axis=0), model.usage["marketplace"], rtol=1e-5)
-    spend = model.marketplace_by_region * model.price_by_region
+    efficient = model.marketplace_efficient_by_region  # each tier at its own price
+    spend = ((model.marketplace_by_region - efficient) * model.tier_price_by_region[..., 0]
+             + efficient * model.tier_price_by_region[..., 1])
+    assert efficient.sum() > 0
     assert obs["or_revenue_share_closed"] == pytest.approx(spend[:, ~model.is_open].sum() / spend.sum())
     routed = dict(zip(model.marketplace_rows, model.marketplace_routed))
     coding = sum(a.weight * routed[a.index] * a.use_mix["coding"] for a in model.users if a.index in routed)
@@ -104,8 +107,9 @@ def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views(
     claude = model.family_names.index("Claude")
     us_firms = [a for a in model.users if a.region == "north_america" and a.segment in (
         "sme", "enterprise", "regulated_enterprise")]
-    price = model.price_by_region[REGIONS.index("north_america")]
-    firm_spend = np.array([a.weight * model.work[a.index] * price for a in us_firms]).sum(axis=0)
+    flagship, cheap = model.tier_price_by_region[REGIONS.index("north_america")].T
+    firm_spend = np.array([a.weight * ((model.work[a.index] - model.efficient_work[a.index]) * flagship
+                                       + model.efficient_work[a.index] * cheap) for a in us_firms]).sum(axis=0)
     assert obs["ent_spend_share_claude"] == pytest.approx(firm_spend[claude] / firm_spend.sum(), rel=1e-5)
     large = [a for a in us_firms if a.segment != "sme" and a.workload]
     three = sum(a.weight for a in large if len(a.workload) >= 3) / sum(a.weight for a in large)
@@ -144,3 +148,47 @@ def test_observation_scales_have_no_feedback_and_are_solved_back_from_their_leve
     kept = solve_observation_scales(generated, [a], base, sampled=["downloads_scale"])
     assert kept["downloads_scale"] == base["downloads_scale"]
     assert kept["derivatives_scale"] == pytest.approx(truth["derivatives_scale"], rel=1e-4)
+
+
+def test_families_have_a_flagship_and_an_efficient_tier_from_the_catalogue():
+    """The efficient tiers come from the catalogue's cheaper lines (GPT-4o mini, Haiku, Flash), are cheaper and less
+    capable than the flagship; a family whose catalogue has no efficient release (DeepSeek) offers one tier."""
+    tiers = {r.model: r.tier for r in releases()}
+    assert tiers["GPT-4o mini"] == tiers["Claude 3 Haiku"] == tiers["Gemini 2.5 Flash"] == "efficient"
+    assert tiers["Mistral 7B"] == tiers["Qwen3-Next-80B-A3B"] == "efficient"
+    assert tiers["Mixtral 8x7B"] == tiers["GPT-4o"] == tiers["Gemini 2.5 Pro"] == "flagship"
+    assert all(r.tier == "flagship" for r in releases() if r.family == "DeepSeek")
+    model = DiffusionModel(rng=2, n_agents=100, end="2025-06")
+    while model.running:
+        model.step()
+    for name in ("GPT", "Claude", "Gemini"):  # o3 / o4-mini, Opus 4 / 3.5 Haiku, 2.5 Pro / 2.5 Flash
+        f = model.family_names.index(name)
+        assert model.has_efficient_tier[f], name
+        assert model.tier_price[f, 1] <= model.tier_price[f, 0] / 3, name
+        assert model.tier_capability[f, 1] < model.tier_capability[f, 0], name
+    deepseek = model.family_names.index("DeepSeek")
+    assert not model.has_efficient_tier[deepseek]
+    assert model.tier_price[deepseek, 1] == model.tier_price[deepseek, 0]
+    assert not DiffusionModel(rng=2, n_agents=100, end="2024-12", price_tiers=False).has_efficient_tier.any()
+
+
+def test_a_familys_use_splits_over_its_tiers_and_a_dearer_flagship_moves_it_to_the_efficient_tier():
+    model = DiffusionModel(rng=5, n_agents=400, end="2025-06")
+    while model.running:
+        model.step()
+    gpt = model.family_names.index("GPT")
+    rows = np.arange(len(model.work))
+    options = np.broadcast_to(model.released, model.work.shape)
+
+    def efficient_part():
+        split = model._work_split(rows, options)
+        assert np.all(split[:, 1] <= split[:, 0] + 1e-6)  # the efficient tier's part is part of the family's
+        return split[:, 1, gpt].sum() / split[:, 0, gpt].sum()
+
+    before = efficient_part()
+    assert 0.05 < before < 0.95  # both tiers carry GPT's work
+    model.price_by_region[:, gpt] *= 4  # the flagship four times dearer; the efficient tier's price unchanged
+    model.tier_price_by_region[:, gpt, 0] *= 4
+    assert efficient_part() > before + 0.05
+    # Per-family observables sum the tiers: the marketplace share of GPT counts both.
+    assert model.usage["marketplace_efficient"][gpt] < model.usage["marketplace"][gpt]

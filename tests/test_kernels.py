@@ -52,6 +52,7 @@ def test_kernels_match_the_numpy_reference_month_by_month(name):
         np.testing.assert_array_equal(model.adopted_month, reference.adopted_month)
         np.testing.assert_allclose(model.work, reference.work, rtol=0, atol=SHARE_BOUND)
         np.testing.assert_array_equal(model.work > 0, reference.work > 0)  # the same families in use
+        np.testing.assert_allclose(model.efficient_work, reference.efficient_work, rtol=0, atol=SHARE_BOUND)
         if name != "complete":  # incremental sums equal the graph's sums from scratch
             np.testing.assert_allclose(model._neighbour_sums, reference._neighbour_sums, rtol=0,
                                        atol=SHARE_BOUND * model.graph.sum(axis=1).max())

@@ -4,6 +4,7 @@
     .venv/bin/python tools/construct_effects.py assumptions [--seeds 40] [--agents 1000]
     .venv/bin/python tools/construct_effects.py prior-hits [--draws 100] [--agents 1000]
     .venv/bin/python tools/construct_effects.py price-response FAMILY [--seeds 20] [--agents 2000]
+    .venv/bin/python tools/construct_effects.py tiers [--seeds 4] [--agents 2000]
 
 switches: paired seeds at the hand-set defaults, each construct switched off in turn (the former ecosystem, the
 former open/closed price declines 0.4/0.3, central values instead of draws), 2023-01..2030-12.
@@ -13,6 +14,8 @@ prior-hits: prior draws (calibration/config.toml), one fresh seed each, observat
 target (informative: fewer than half).
 price-response: OR12 / NBER as an experiment: one family's price cut 10% from 2025-06 on paired seeds at
 calibration/best.toml; its marketplace share 1 and 6 months later, and the implied elasticity.
+tiers: price tiers (docs/ODD.md 7.9) on and off at calibration/best.toml on paired seeds, 2023-01..2026-01,
+observation scales solved per set: the figures tiers can move, median over seeds and share of seeds hitting.
 """
 
 from __future__ import annotations
@@ -139,9 +142,36 @@ def price_response(family: str, seeds: int, agents: int) -> None:
               f"{np.nanmedian(v) / -0.1:+.2f} (OR12: about -0.06 in the short run; NBER: -1.1 across providers)")
 
 
+TIER_FIGURES = ("ENT3a", "ENT3b", "ENT3c", "OR9a", "OR9b", "OR13", "NY1", "NY2", "OR1", "OR2", "OR3", "OR4", "OR5")
+
+
+def tiers(seeds: int, agents: int) -> None:
+    kwargs, shocks = _best()
+    targets = load_targets(missing_ok=False)
+    fitted, shown = [t for t in targets if t.fit], [t for t in targets if t.id in TIER_FIGURES]
+    rows = {}
+    for label, on in (("tiers off", False), ("tiers on", True)):
+        params = {**kwargs, "n_agents": agents, "end": "2026-01", "price_tiers": on}
+        frames = []
+        for seed in range(seeds):
+            model = DiffusionModel(rng=seed, shocks=shocks, **params)
+            while model.running:
+                model.step()
+            frames.append(model.datacollector.get_model_vars_dataframe().set_index("date"))
+        frames = with_solved_scales(fitted, frames, params)
+        row = {}
+        for t in shown:
+            values = [t.statistic_of(f) for f in frames]
+            row[t.id] = f"{t.format(np.nanmedian(values))} ({np.mean([t.hit(v) for v in values]):.0%} hit)"
+        for metric in ("or_efficient_share_closed", "or_price_per_token", "or_price_per_token_open"):
+            row[f"{metric} 2025"] = f"{np.nanmedian([f.loc['2025-01':'2025-11', metric].mean() for f in frames]):.3g}"
+        rows[label] = row
+    print(pd.DataFrame(rows).to_string())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("switches", "assumptions", "prior-hits", "price-response"))
+    parser.add_argument("what", choices=("switches", "assumptions", "prior-hits", "price-response", "tiers"))
     parser.add_argument("family", nargs="?", default="DeepSeek")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--draws", type=int, default=100)
@@ -153,6 +183,8 @@ def main() -> None:
         assumptions(a.seeds or 40, a.agents or 1000)
     elif a.what == "prior-hits":
         prior_hits(a.draws, a.agents or 1000)
+    elif a.what == "tiers":
+        tiers(a.seeds or 4, a.agents or 2000)
     else:
         price_response(a.family, a.seeds or 20, a.agents or 2000)
 
