@@ -49,6 +49,11 @@ class Prior:
         """The value on the reporting scale (log10 when `log`), where the prior is uniform."""
         return math.log10(value) if self.log else float(value)
 
+    def to_unit(self, value: float) -> float:
+        """The point of the unit interval where `value` lies (from_unit's inverse)."""
+        lo, hi = self.bounds
+        return min(max((self.on_scale(value) - lo) / (hi - lo), 0.0), 1.0)
+
     def from_unit(self, u: float) -> Any:
         lo, hi = self.bounds
         x = lo + (hi - lo) * float(u)
@@ -108,6 +113,8 @@ class Config:
     hindcast: Budget
     hindcast_draws: int
     priors: tuple[Prior, ...] = field(default=())
+    ablation: Budget | None = None  # None: no [ablation] section, no ablation stage
+    ablation_draws: int = 0
     history: HistorySettings = HistorySettings(0, 0, 0, 0, 0, 3.0, 2, 0.0, "gp")  # no history matching
 
     def describe(self) -> dict:
@@ -127,6 +134,7 @@ _SECTIONS = {
                  "data_seed", "n_agents", "replicates"},
     "hindcast": {"cutoffs", "population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate",
                  "draws"},
+    "ablation": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate", "draws"},
     "history_matching": {"waves", "runs", "noise_points", "noise_seeds", "candidates", "cutoff", "order",
                          "discrepancy", "emulator"},
     "priors": None,
@@ -134,7 +142,8 @@ _SECTIONS = {
               "hm_waves", "hm_runs", "hm_noise_points", "hm_candidates", "oos_generations", "oos_max_simulations", "oos_draws", "baseline_samples", "baseline_keep",
               "recovery_population", "recovery_generations", "recovery_max_simulations", "recovery_n_agents",
               "recovery_replicates", "hindcast_population", "hindcast_generations", "hindcast_max_simulations",
-              "hindcast_draws"},
+              "hindcast_draws", "ablation_population", "ablation_generations", "ablation_max_simulations",
+              "ablation_draws"},
 }
 
 
@@ -261,6 +270,8 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
         priors=tuple(_prior(path, name, spec) for name, spec in data["priors"].items()) or check.fail(
             path, "priors", "needs at least one parameter"),
         history=history,
+        ablation=get.budget("ablation", "ablation_") if "ablation" in data else None,
+        ablation_draws=get.whole("ablation", "draws", 5, 100_000, "ablation_draws") if "ablation" in data else 0,
     )
 
 

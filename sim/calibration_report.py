@@ -388,6 +388,11 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         from sim.hindcast import markdown as hindcast_markdown
 
         lines += hindcast_markdown(hindcast)
+    ablation = _read(data, "ablation_table")
+    if ablation is not None:
+        from sim.ablation import markdown as ablation_markdown
+
+        lines += ablation_markdown(ablation, budget["cutoff"])
     indices, voi = _read(data, "uncertainty_indices"), _read(data, "value_of_information")
     if indices is not None and voi is not None:
         from sim.uncertainty import markdown as uncertainty_markdown

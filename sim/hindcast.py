@@ -8,7 +8,9 @@ For each cutoff in calibration/config.toml [hindcast]:
      as they are ("odsim") and with the figure error the baselines assume added ("odsim + figure error":
      sim/scoring.figure_draws), so that neither comparison favours one side by its error model;
   3. fit the baselines (sim/baselines.py: logistic, Bass, generalized Bass per share series) on the same in-sample
-     figures and predict the held-out figures they can express;
+     figures and predict the held-out figures they can express; fit the aggregate logit twin (sim/twin.py: the
+     model's utility and catalogue, no network, no heterogeneity) the same way as the model, with the same
+     catalogue cutoff, and predict every held-out figure with the baselines' figure error added;
   4. score every forecast with the CRPS, the 90% interval score and 90% coverage (sim/scoring.py), in tolerance
      units, per figure (`hindcast_scores`) and as means per cutoff and forecaster (`hindcast_table`).
 
@@ -37,11 +39,13 @@ from sim.catalogue import frontier_trend
 from sim.parameters import PARAMETERS
 from sim.scoring import figure_draws, score
 from sim.targets import Target
+from sim.twin import TWIN, twin_config, twin_run
 
 MODEL = "odsim"
 MODEL_WITH_NOISE = "odsim + figure error"  # the model's runs plus the error the baselines assume (figure_draws)
 NOISE_STREAM = 7  # seeds the model's figure errors apart from the baselines'
 STREAM = 1000  # run_abc stream of the fit at cutoff k: STREAM + k (the recovery replicates use 1, 2, ...)
+TWIN_STREAM = 2000  # ... and of the aggregate logit twin's fit: TWIN_STREAM + k
 SEED_STRIDE = 100_000  # predictive seeds of cutoff k start at predictive.seed_base + (k + 2) * SEED_STRIDE
 #                        (the out-of-sample stage uses + 1 * SEED_STRIDE)
 
@@ -71,19 +75,28 @@ def hindcast_cutoff(k: int, cutoff: str, targets: list[Target], config: Config, 
     held-out figure), and the fit's generations."""
     in_sample, held_out = split(targets, cutoff)
     run = hindcast_run(config.run, cutoff)
-    fit = run_abc(f"hindcast-{cutoff}", in_sample, config, config.hindcast, run, cache, executor, progress,
-                  on_particle, stream=STREAM + k)
-    _, frames = predictive_runs(f"hindcast-{cutoff}-predictive", fit.particles, config.priors,
-                                config.hindcast_draws, config.seed + STREAM + k,
-                                config.predictive_seed_base + (k + 2) * SEED_STRIDE, run, needed_metrics(targets),
-                                cache, executor, progress)
-    stats = target_statistics(held_out, frames)
+
+    def forecast(label, fit_config, fit_run, stream, seed_offset):
+        """Fit `fit_config`'s priors on the in-sample figures with `fit_run`'s runs; statistics of the held-out
+        figures from the posterior's predictive runs (fresh seeds)."""
+        fit = run_abc(label, in_sample, fit_config, config.hindcast, fit_run, cache, executor, progress,
+                      on_particle, stream=stream)
+        _, frames = predictive_runs(f"{label}-predictive", fit.particles, fit_config.priors, config.hindcast_draws,
+                                    config.seed + stream, config.predictive_seed_base + seed_offset, fit_run,
+                                    needed_metrics(targets), cache, executor, progress)
+        return fit, target_statistics(held_out, frames)
+
+    fit, stats = forecast(f"hindcast-{cutoff}", config, run, STREAM + k, (k + 2) * SEED_STRIDE)
+    _, twin_stats = forecast(f"hindcast-{cutoff}-twin", twin_config(config), twin_run(run), TWIN_STREAM + k,
+                             (k + 2) * SEED_STRIDE + SEED_STRIDE // 2)
     rows = []
-    for name, noisy in ((MODEL, False), (MODEL_WITH_NOISE, True)):
+    for name, noisy, forecaster_stats in ((MODEL, False, stats), (MODEL_WITH_NOISE, True, stats),
+                                          (TWIN, True, twin_stats)):
         for j, t in enumerate(held_out):
-            draws = stats[t.id].to_numpy(float)
+            draws = forecaster_stats[t.id].to_numpy(float)
             if noisy:
-                draws = figure_draws(t, draws, [config.seed, STREAM + k, NOISE_STREAM, j])
+                draws = figure_draws(t, draws, [config.seed, STREAM + k, NOISE_STREAM, j]
+                                     + ([TWIN_STREAM] if name == TWIN else []))
             rows.append({"forecaster": name, "target": t.id, "forecast": "yes", **score(t, draws)})
     fits = fit_baselines(in_sample, curve_families(config.baseline_bounds), config.run.end, cutoff,
                          config.baseline_samples, config.baseline_keep, [config.seed, STREAM + k])
@@ -100,7 +113,7 @@ def hindcast_cutoff(k: int, cutoff: str, targets: list[Target], config: Config, 
     scores = pd.DataFrame(rows)
     scores.insert(0, "cutoff", cutoff)
     scores["openrouter"] = [openrouter(by_id[i]) for i in scores.target]
-    fitted_on = dict.fromkeys((MODEL, MODEL_WITH_NOISE), ",".join(t.id for t in in_sample))
+    fitted_on = dict.fromkeys((MODEL, MODEL_WITH_NOISE, TWIN), ",".join(t.id for t in in_sample))
     for (family, _), baseline in fits.items():
         if baseline is not None:
             fitted_on[family] = ",".join(filter(None, [fitted_on.get(family, ""), *baseline.fitted_on]))
@@ -177,5 +190,21 @@ def markdown(table: pd.DataFrame) -> list[str]:
             lines.append(f"| {r.forecaster} | {_text(r.fitted_on, '(none)')} | {r.or_n} | {r.or_crps:.2f} | "
                          f"{r.or_is90:.2f} | {r.all_n} | {r.all_crps:.2f} | {r.all_is90:.2f} | "
                          f"{r.coverage90:.2f} | {_text(r.no_forecast, '-')} |")
-        lines.append("")
+        lines += ["", twin_verdict(at), ""]
     return lines
+
+
+def twin_verdict(at: pd.DataFrame) -> str:
+    """Whether odsim beats its aggregate logit twin at one cutoff (mean CRPS over every held-out figure, both with
+    the figure error added, so both forecasts carry the same error model), said plainly."""
+    rows = at.set_index("forecaster")
+    if TWIN not in rows.index or MODEL_WITH_NOISE not in rows.index:
+        return ""
+    model, twin = rows.loc[MODEL_WITH_NOISE, "all_crps"], rows.loc[TWIN, "all_crps"]
+    if model < twin:
+        return (f"The agent-based model beats its aggregate logit twin here (mean CRPS {model:.2f} against "
+                f"{twin:.2f} over the held-out figures): the network and heterogeneity earn "
+                f"{1 - model / twin:.0%} of the twin's error.")
+    return (f"**The agent-based model does not beat its aggregate logit twin here** (mean CRPS {model:.2f} against "
+            f"{twin:.2f} over the held-out figures): at this cutoff the network and the agents' heterogeneity do "
+            "not earn their keep.")

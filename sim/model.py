@@ -24,8 +24,9 @@ from sim.agents import LICENCE_DERIVATIVE_FACTOR, LICENCE_PENALTY, Developer, Fi
 from sim.calendar import month_label, parse_month
 from sim.catalogue import ORIGINS, families, releases
 from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, TRUST_SHARED_REGIONS, resolve
-from sim.population import (NO_US_CLOSED, REGION_MARKETPLACE, REGIONS, SEGMENT_NAMES, SEGMENTS, USES,
-                            build_network, build_population, workload_slack)
+from sim.population import (NO_US_CLOSED, REGIONS, SEGMENT_NAMES, SEGMENTS, USES,
+                            build_network, build_population, build_representative_population, routing_by_cell,
+                            workload_slack)
 from sim.shocks import Shock, effective_parameters, regional_price_factors
 
 HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
@@ -65,7 +66,10 @@ class DiffusionModel(mesa.Model):
 
         # Demand: weighted agents, their network and their state.
         n = self.base_params["n_agents"]
-        self.population = pop = build_population(n, pop_rng)
+        self.representative = self.base_params["population"] == "representative"  # the aggregate twin (sim/twin.py)
+        self.population = pop = (build_representative_population(self.base_params["marketplace_routing"])
+                                 if self.representative else build_population(n, pop_rng))
+        n = len(pop)
         self.graph = build_network(pop, self.base_params["mean_degree"], self.base_params["homophily_region"],
                                    self.base_params["homophily_segment"], net_rng)
         self.graph.sort_indices()  # kernels.pass_on_changes sums each agent's neighbours in index order
@@ -232,6 +236,9 @@ class DiffusionModel(mesa.Model):
         p = self.params
         # Draw for every agent and family each month, so the stream stays aligned across scenarios.
         draws = self._awareness_rng.random(self._awareness_draws.shape, dtype=np.float32, out=self._awareness_draws)
+        if self.representative:  # the aggregate twin knows every released family
+            self.aware[:] = self.released
+            return
         if self.month == self.start_month:
             self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
             return
@@ -246,7 +253,7 @@ class DiffusionModel(mesa.Model):
         attention fades with the gap to the frontier, and a release makes headlines only near it."""
         p = self.params
         gap = np.maximum(0.0, self.frontier - self.capability)
-        headline = self.released_now & (gap <= p["headline_gap"])
+        headline = self.released_now & ((gap <= p["headline_gap"]) | (not self.base_params["headline_filter"]))
         return np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
                           + headline * p["awareness_release"])
 
@@ -336,8 +343,7 @@ class DiffusionModel(mesa.Model):
         """Who re-evaluates, their new split and the neighbours' sums, in one pass (kernels.choose); the month's
         use by group follows from the stratum sums that pass accumulates."""
         p, pop = self.params, self.population
-        routing_by_cell = (np.array([s.marketplace_share for s in SEGMENTS])[None, :]
-                           * np.array(list(REGION_MARKETPLACE.values()))[:, None] * p["marketplace_routing"])
+        routing = routing_by_cell(p["marketplace_routing"])
         n_families = len(self.families)
         allowed_by_cell = np.concatenate([self.availability.reshape(-1, n_families),
                                           self.marketplace_availability.reshape(-1, n_families)])
@@ -350,7 +356,7 @@ class DiffusionModel(mesa.Model):
                        self._changes, self._slot, self._usage_by_stratum, self.cell, self._stratum, pop.weight,
                        pop.is_firm, pop.marketplace_propensity, self.graph.indptr, self.graph.indices, self._agent_arrays(),
                        self._choice_terms(), self._peers(), switch_draws, self.month == self.start_month,
-                       bool(p["choice"]), routing_by_cell.ravel(), allowed_by_cell, p["switch_rate_firm"],
+                       bool(p["choice"]), routing.ravel(), allowed_by_cell, p["switch_rate_firm"],
                        p["switch_rate_developer"], new, options, area, option, self._changed_agents, total)
         self._record_adoptions(used, self.work > 0)
         self.usage = self._usage_from_strata()

@@ -60,6 +60,10 @@ _TABLE = [
               allowed="month"),
     Parameter("network", "clustered", doc="'clustered' social graph, or 'complete' mixing (peer terms use "
               "population averages)", source="structural", kind=str, allowed=("clustered", "complete")),
+    Parameter("population", "agents", doc="'agents': heterogeneous agents drawn per (region, segment) cell; "
+              "'representative': the aggregate logit twin (sim/twin.py): one agent per cell and marketplace channel "
+              "with the cell's mean traits, aware of every released family (no word of mouth)",
+              source="structural", kind=str, allowed=("agents", "representative")),
     _p("mean_degree", 8.0, 1.0, 50.0, "average number of word-of-mouth ties per agent"),
     _p("homophily_region", 0.8, 0.0, 1.0, "share of an agent's ties inside its own region"),
     _p("homophily_segment", 0.5, 0.0, 1.0, "share of same-region ties that are also in the same segment"),
@@ -125,6 +129,9 @@ _TABLE = [
        behavioural=True),
     _p("headline_gap", 5.0, 0.0, 15.0, "a release makes world news (`awareness_release`) only within this "
        "many ECI points of the frontier (docs/ODD.md 7.3)", behavioural=True),
+    Parameter("headline_filter", True, doc="only releases within `headline_gap` of the frontier make world news; "
+              "off: every release does (the model before that mechanism; for ablations, sim/ablation.py)",
+              source="structural", kind=bool),
     _p("awareness_internal", 0.4, 0.0, 1.0, "chance per month scaled by the share of neighbours using the "
        "family (Bass q)", behavioural=True),
     _p("initial_awareness", 0.6, 0.0, 1.0, "share of agents who know the incumbent (GPT) at the start"),

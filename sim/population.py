@@ -172,6 +172,44 @@ def build_population(n_agents: int, rng: np.random.Generator) -> Population:
     )
 
 
+def routing_by_cell(marketplace_routing: float) -> np.ndarray:
+    """Chance of routing through a marketplace by (region, segment) cell (may exceed 1: then everyone routes)."""
+    return (np.array([s.marketplace_share for s in SEGMENTS])[None, :]
+            * np.array(list(REGION_MARKETPLACE.values()))[:, None] * marketplace_routing)
+
+
+def build_representative_population(marketplace_routing: float) -> Population:
+    """The aggregate logit twin's demand (sim/twin.py): per (region, segment) cell two agents with the cell's mean
+    traits, one routing through a marketplace and one not, weighted by the cell's demand times the routing chance
+    and its complement, so marketplace figures are exact shares rather than one agent's coin flip. Every agent is
+    a builder (the ecosystem then counts the cell's whole use, as an aggregate model must)."""
+    n_cells = len(REGIONS) * len(SEGMENTS)
+    demand = np.outer(list(REGION_DEMAND.values()), [s.demand for s in SEGMENTS]).ravel()
+    routed = np.minimum(1.0, routing_by_cell(marketplace_routing)).ravel()
+    cell = np.tile(np.arange(n_cells), 2)  # first the routing agents, then the others
+    region, segment = cell // len(SEGMENTS), cell % len(SEGMENTS)
+    weight = np.concatenate([demand * routed, demand * (1 - routed)]) / demand.sum()
+
+    def trait(name):
+        return np.array([getattr(s, name) for s in SEGMENTS])[segment]
+
+    def midpoint(name):
+        return trait(name).mean(axis=1)
+
+    n = len(cell)
+    slack = np.array([sum(USE_SLACK[u]) / 2 for u in USES], np.float32)
+    lognormal_mean = np.exp(PRICE_WEIGHT_SPREAD ** 2 / 2)
+    return Population(
+        region=region, segment=segment, weight=weight,
+        price_weight=trait("price_weight") * np.array(list(REGION_PRICE_FACTOR.values()))[region] * lognormal_mean,
+        use_mix=trait("use_mix").astype(float), use_slack=np.tile(slack, (n, 1)),
+        open_need=midpoint("open_need"), licence_friction=trait("licence_friction"),
+        selfhost_factor=midpoint("selfhost_factor"), is_builder=np.ones(n, bool), is_firm=trait("kind") == "firm",
+        regulated=trait("regulated"), marketplace_propensity=np.repeat([0.0, 1.0], n_cells),
+        workloads=trait("workloads"),
+    )
+
+
 def workload_slack(use_slack: np.ndarray, slots: int, rng: np.random.Generator) -> np.ndarray:
     """Need of each workload (N x uses x slots, ECI points below the frontier it tolerates): the first workload of
     a use keeps the agent's slack for that use, the others draw their own in the use's range (USE_SLACK), so

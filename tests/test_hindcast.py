@@ -13,6 +13,7 @@ from sim.calibrate import load_config
 from sim.executor import Executor
 from sim.checks import InputError
 from sim.hindcast import MODEL, MODEL_WITH_NOISE, hindcast_cutoff, split, summary_table
+from sim.twin import TWIN
 from sim.targets import TARGETS_TOML, load_targets
 from tests.test_calibration_fit import SMALL
 from tests.test_catalogue_cutoff import read_log  # noqa: F401 (fixture)
@@ -41,7 +42,11 @@ def test_a_hindcast_knows_only_the_past_and_scores_every_held_out_figure(tmp_pat
     noisy = scores[scores.forecaster == MODEL_WITH_NOISE].set_index("target")
     assert list(noisy.index) == list(model.index)
     assert ((noisy.hi90 - noisy.lo90) / (model.hi90 - model.lo90)).mean() > 1.1  # the figure error widens them
-    baselines = scores[~scores.forecaster.isin([MODEL, MODEL_WITH_NOISE])]
+    twin = scores[scores.forecaster == TWIN].set_index("target")  # fitted like the model: every held-out figure
+    assert list(twin.index) == list(model.index) and (twin.members == 10).all()
+    assert np.isfinite(twin.crps_tol).sum() >= len(twin) - 2  # (a ratio's denominator may be zero in every run)
+    assert (twin.fitted_on == model.fitted_on).all()
+    baselines = scores[~scores.forecaster.isin([MODEL, MODEL_WITH_NOISE, TWIN])]
     assert set(baselines.forecaster) == {"logistic", "bass", "generalized_bass"}
     # no OpenRouter open-share figure ends by 2025-06: no forecast for OR4, OR5, and it says why
     open_share = baselines[baselines.target.isin(["OR4", "OR5"])]
