@@ -28,11 +28,12 @@ from sim.calibration_config import Config, RunSettings
 TWIN = "aggregate logit twin"
 TWIN_FIXED = (("population", "representative"), ("network", "complete"), ("workload_scale", 0.0),
               ("min_share", 0.0), ("switch_rate_developer", 1.0), ("switch_rate_firm", 1.0))
-# Its parameters: what the logit's utility and the observation model need; the awareness, re-evaluation, habit
-# and regional-offset parameters have nothing to act on in the twin.
+# Its parameters: what the logit's utility and the observation model need (the observation scales only where a
+# config samples them instead of solving them); the awareness, re-evaluation, habit and regional-offset parameters
+# have nothing to act on in the twin, or would give it the model's regional heterogeneity.
 TWIN_PARAMETERS = ("price_sensitivity", "capability_weight", "quality_weight", "licence_weight", "openness_weight",
                    "ecosystem_weight", "peer_weight", "trust_cn_shared", "trust_us_china", "marketplace_routing",
-                   "hf_growth", "sizes_exponent")
+                   "hf_growth", "sizes_exponent", "downloads_scale", "derivatives_scale")
 
 
 def twin_config(config: Config) -> Config:

@@ -70,6 +70,14 @@ max_simulations = 100
 min_acceptance_rate = 0.01
 draws = 10
 
+[ablation]
+population = 5
+generations = 1
+min_epsilon = 0.0
+max_simulations = 5
+min_acceptance_rate = 0.01
+draws = 5
+
 [priors.downloads_scale]
 low = 1e6
 high = 1e10
@@ -212,6 +220,8 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert "OR1" in report and "Out of sample" in report and "Parameter recovery" in report
+    assert "| aggregate logit twin |" in report and "its aggregate logit twin here" in report  # hindcast table
+    assert "What each mechanism earns" in report and "| clustered network | network = complete |" in report
     # --report regenerates the report from data/ alone.
     (out / "report.md").unlink()
     assert main(["calibrate", "--report", "--config", str(config), "--out", str(out)]) == 0
