@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -113,6 +113,7 @@ class Config:
     hindcast: Budget
     hindcast_draws: int
     priors: tuple[Prior, ...] = field(default=())
+    twin: Budget | None = None  # the aggregate logit twin's fits in the hindcasts (None: the hindcast budget)
     ablation: Budget | None = None  # None: no [ablation] section, no ablation stage
     ablation_draws: int = 0
     history: HistorySettings = HistorySettings(0, 0, 0, 0, 0, 3.0, 2, 0.0, "gp")  # no history matching
@@ -133,7 +134,7 @@ _SECTIONS = {
     "recovery": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate", "seeds",
                  "data_seed", "n_agents", "replicates"},
     "hindcast": {"cutoffs", "population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate",
-                 "draws"},
+                 "draws", "twin_population", "twin_max_simulations"},
     "ablation": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate", "draws"},
     "history_matching": {"waves", "runs", "noise_points", "noise_seeds", "candidates", "cutoff", "order",
                          "discrepancy", "emulator"},
@@ -194,6 +195,13 @@ class _Settings:
             check.fail(self.path, f"{section}.noise_points", f"must be at most runs ({settings.runs})")
         return settings
 
+    def twin(self, hindcast: Budget) -> Budget:
+        """The aggregate logit twin's budget in the hindcasts: the hindcast's, with [hindcast] twin_population and
+        twin_max_simulations where given (never above the hindcast's, so --quick budgets bind it too)."""
+        given = {key: self.whole("hindcast", f"twin_{key}", low, 10**8) for key, low in
+                 (("population", 5), ("max_simulations", 1)) if f"twin_{key}" in self.data["hindcast"]}
+        return replace(hindcast, **{key: min(value, getattr(hindcast, key)) for key, value in given.items()})
+
     def month(self, section, key) -> str:
         return month_label(check.month(self.path, *self._get(section, key, None)))
 
@@ -242,6 +250,7 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
                    "not the calibration ones)")
     fresh = check.flag(path, "run.fresh_seeds", data["run"].get("fresh_seeds", False))
     history = get.history()
+    hindcast = get.budget("hindcast", "hindcast_")
     if history.waves and not fresh:
         check.fail(path, "run.fresh_seeds", "history matching simulates every set on fresh seeds; set "
                    "fresh_seeds = true so ABC continues on fresh seeds too")
@@ -265,7 +274,8 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
         recovery_n_agents=get.agents("recovery", "recovery_n_agents"),
         recovery_replicates=replicates,
         hindcast_cutoffs=_hindcast_cutoffs(path, data["hindcast"], get.month("run", "end")),
-        hindcast=get.budget("hindcast", "hindcast_"),
+        hindcast=hindcast,
+        twin=get.twin(hindcast),
         hindcast_draws=get.whole("hindcast", "draws", 10, 100_000, "hindcast_draws"),
         priors=tuple(_prior(path, name, spec) for name, spec in data["priors"].items()) or check.fail(
             path, "priors", "needs at least one parameter"),

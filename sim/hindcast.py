@@ -76,19 +76,19 @@ def hindcast_cutoff(k: int, cutoff: str, targets: list[Target], config: Config, 
     in_sample, held_out = split(targets, cutoff)
     run = hindcast_run(config.run, cutoff)
 
-    def forecast(label, fit_config, fit_run, stream, seed_offset):
+    def forecast(label, fit_config, budget, fit_run, stream, seed_offset):
         """Fit `fit_config`'s priors on the in-sample figures with `fit_run`'s runs; statistics of the held-out
         figures from the posterior's predictive runs (fresh seeds)."""
-        fit = run_abc(label, in_sample, fit_config, config.hindcast, fit_run, cache, executor, progress,
-                      on_particle, stream=stream)
+        fit = run_abc(label, in_sample, fit_config, budget, fit_run, cache, executor, progress, on_particle,
+                      stream=stream)
         _, frames = predictive_runs(f"{label}-predictive", fit.particles, fit_config.priors, config.hindcast_draws,
                                     config.seed + stream, config.predictive_seed_base + seed_offset, fit_run,
                                     needed_metrics(targets), cache, executor, progress)
         return fit, target_statistics(held_out, frames)
 
-    fit, stats = forecast(f"hindcast-{cutoff}", config, run, STREAM + k, (k + 2) * SEED_STRIDE)
-    _, twin_stats = forecast(f"hindcast-{cutoff}-twin", twin_config(config), twin_run(run), TWIN_STREAM + k,
-                             (k + 2) * SEED_STRIDE + SEED_STRIDE // 2)
+    fit, stats = forecast(f"hindcast-{cutoff}", config, config.hindcast, run, STREAM + k, (k + 2) * SEED_STRIDE)
+    _, twin_stats = forecast(f"hindcast-{cutoff}-twin", twin_config(config), config.twin or config.hindcast,
+                             twin_run(run), TWIN_STREAM + k, (k + 2) * SEED_STRIDE + SEED_STRIDE // 2)
     rows = []
     for name, noisy, forecaster_stats in ((MODEL, False, stats), (MODEL_WITH_NOISE, True, stats),
                                           (TWIN, True, twin_stats)):

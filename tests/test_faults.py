@@ -172,7 +172,9 @@ def small_calibration(folder: Path) -> Path:
              "baseline_samples": 200, "baseline_keep": 20, "recovery_population": 5, "recovery_generations": 2,
              "recovery_max_simulations": 12, "recovery_n_agents": 200, "recovery_replicates": 1,
              "hm_waves": 1, "hm_runs": 16, "hm_noise_points": 3, "hm_candidates": 1000, "hindcast_population": 5,
-             "hindcast_generations": 1, "hindcast_max_simulations": 10, "hindcast_draws": 10}
+             "hindcast_generations": 1, "hindcast_max_simulations": 10, "hindcast_draws": 10,
+             "ablation_population": 5, "ablation_generations": 1, "ablation_max_simulations": 5,
+             "ablation_draws": 5}
     path = folder / "config.toml"
     path.write_text(head + "[quick]\n" + "".join(f"{k} = {v}\n" for k, v in quick.items()))
     return path

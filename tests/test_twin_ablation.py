@@ -105,3 +105,12 @@ def test_reports_say_plainly_when_a_mechanism_or_the_model_earns_nothing():
     assert "does not beat its aggregate logit twin" in twin_verdict(cutoff)
     cutoff["all_crps"] = [1.0, 1.5]
     assert "beats its aggregate logit twin" in twin_verdict(cutoff) and "not" not in twin_verdict(cutoff)
+
+
+def test_twin_and_ablation_budgets_come_from_the_config_and_quick_binds_them():
+    from sim.calibration_config import CONFIG_TOML
+
+    config, quick = load_config(CONFIG_TOML), load_config(CONFIG_TOML, quick=True)
+    assert config.twin.population <= config.hindcast.population and config.twin.generations == config.hindcast.generations
+    assert quick.twin.population <= quick.hindcast.population and quick.twin.max_simulations <= quick.hindcast.max_simulations
+    assert config.ablation is not None and quick.ablation.max_simulations < config.ablation.max_simulations
