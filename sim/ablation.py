@@ -103,7 +103,8 @@ def ablation_stage(targets: list[Target], config: Config, start: pd.DataFrame, c
         openrouter = per_figure[per_figure.openrouter]
         table.append({
             "mechanism": mechanism.name, "switched_off_by": ", ".join(f"{k} = {v}" for k, v in mechanism.off) or "-",
-            "why": mechanism.why, "epsilon": float(fit.generations.epsilon.iloc[-1]) if len(fit.generations) > 1 else np.nan,
+            "why": mechanism.why,
+            "epsilon": float(fit.generations.epsilon.iloc[-1]) if len(fit.generations) > 1 else np.nan,
             "median_distance": float(np.median(fit.particles.distance)),
             "best_distance": float(fit.particles.distance.min()),
             "simulations": int(fit.generations.simulations.sum()),

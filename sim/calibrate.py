@@ -684,7 +684,8 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
                                       "replicates": config.recovery_replicates},
                          "draws": config.draws, "oos_draws": config.oos_draws, "cutoff": config.cutoff,
                          "hindcast": {**config.hindcast.__dict__, "cutoffs": list(config.hindcast_cutoffs),
-                                      "draws": config.hindcast_draws},
+                                      "draws": config.hindcast_draws,
+                                      "twin": (config.twin or config.hindcast).__dict__},
                          "ablation": {**(config.ablation.__dict__ if config.ablation else {}),
                                       "draws": config.ablation_draws}}
     atomic_write(data_dir / "summary.json", lambda p: Path(p).write_text(json.dumps(summary, indent=2) + "\n"))

@@ -111,6 +111,8 @@ def test_twin_and_ablation_budgets_come_from_the_config_and_quick_binds_them():
     from sim.calibration_config import CONFIG_TOML
 
     config, quick = load_config(CONFIG_TOML), load_config(CONFIG_TOML, quick=True)
-    assert config.twin.population <= config.hindcast.population and config.twin.generations == config.hindcast.generations
-    assert quick.twin.population <= quick.hindcast.population and quick.twin.max_simulations <= quick.hindcast.max_simulations
+    assert config.twin.population <= config.hindcast.population
+    assert config.twin.generations == config.hindcast.generations
+    assert quick.twin.population <= quick.hindcast.population
+    assert quick.twin.max_simulations <= quick.hindcast.max_simulations
     assert config.ablation is not None and quick.ablation.max_simulations < config.ablation.max_simulations
