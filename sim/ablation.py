@@ -61,6 +61,8 @@ MECHANISMS = (
               "no habit bonus for the family a workload runs on (OR14: retention)"),
     Mechanism("workloads / multi-homing", (("workload_scale", 0.0),), ("switching_cost",),
               "the continuous logit split instead of workloads (ENT4: multi-homing); no habit to act on"),
+    Mechanism("price tiers", (("price_tiers", False),), (),
+              "one bundle per family at its flagship's price (NY2/OR13: closed tokens on cheap tiers)"),
 )
 
 
