@@ -1,0 +1,258 @@
+"""Morris screen of the hand-set constants on the 2030 outputs (issue 18, section 3).
+
+    .venv/bin/python tools/constants_screen.py write [--trajectories 8] [--replicates 3] [--agents 1500]
+    odsim sensitivity scenarios/sweeps/constants_screen.toml --workers 2
+    odsim sweep scenarios/sweeps/constants_screen_noise.toml --workers 2
+    .venv/bin/python tools/constants_screen.py report [--out FILE]
+
+`write` reads the parameter table (sim/parameters.py) and the calibration's priors and writes two sweep specs:
+
+- constants_screen.toml, a Morris design over every constant: a numeric parameter that is neither fitted (flagged
+  behavioural, given a prior in calibration/config.toml, or an observation scale solved per parameter set) nor
+  drawn per run (a `drawn` range), nor run structure or a scenario knob (EXCLUDED below), each over its whole table
+  range. For scale, it also sweeps every drawn projection assumption over its drawn range and the fitted parameters
+  in REFERENCE_FITTED over their posterior 90% interval. Replicate r of every point runs on seed `seed + r` with
+  the fitted parameters of posterior draw r (`posterior = true`, common seeds): each elementary effect is averaged
+  over `replicates` posterior draws and the same draws of the projection assumptions that are not swept.
+- constants_screen_noise.toml, the noise reference: `points` runs of the same settings, each point on its own seeds
+  (common_seeds = false) with the same posterior draws, sweeping only an observation scale that no share depends
+  on. The spread of their replicate means is what seed noise alone adds to an elementary effect when a change
+  re-draws the whole path; with common seeds a change re-draws only the agents' choices, so this is an upper bound.
+
+`report` reads both finished sweeps and writes the markdown table for docs/ODD.md: each constant's mu* relative to
+the largest mu* among the reference parameters and to the noise mu*, and a verdict. New parameters enter the screen
+when `write` is run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sim.calibration_config import load_config  # noqa: E402
+from sim.parameters import PARAMETERS  # noqa: E402
+from sim.posterior import load_posterior  # noqa: E402
+from sim.statistics import weighted_quantiles  # noqa: E402
+from sim.sweep import default_folder, read_results  # noqa: E402
+from sim.sweep_spec import load_spec  # noqa: E402
+from sim.targets import OBSERVATION_SCALES  # noqa: E402
+
+SWEEPS = ROOT / "scenarios" / "sweeps"
+SPEC = SWEEPS / "constants_screen.toml"
+NOISE_SPEC = SWEEPS / "constants_screen_noise.toml"
+OBSERVABLES = ("or_share_cn", "or_share_open", "ent_share_open_us")
+MONTH = "2030-12"
+LEVELS = 4
+DELTA = LEVELS / (2 * (LEVELS - 1))  # SALib's Morris step in unit coordinates: mu* = mean |change| / DELTA
+# Parameters that are numeric and neither fitted nor drawn but are not hand-set constants of the baseline.
+EXCLUDED = {
+    "frontier_shift": "scenario knob: 0 in the baseline, moved only by scenario shocks",
+    "price_decline_factor": "scenario knob: 1 in the baseline, moved only by scenario shocks",
+}
+# Fitted parameters swept as references (over their posterior 90% interval): the two largest groups of the
+# calibration report's grouped Sobol indices (price and capability; trust by origin) and the drivers the issue-18
+# review named (ecosystem and peer weights, developers' re-evaluation rate).
+REFERENCE_FITTED = ("price_sensitivity", "capability_weight", "quality_weight", "trust_cn_shared",
+                    "trust_cn_north_america", "ecosystem_weight", "peer_weight", "switch_rate_developer")
+LOG_RATIO = 20  # a positive range spanning at least this factor is swept in log space
+LITTLE = 0.1  # "matters little": mu* below this fraction of the largest reference mu* on every output
+NOISE_POINTS = 12
+
+
+def fitted() -> dict[str, str]:
+    """Fitted parameters and how: the calibration's priors (behavioural flag or not) and the solved scales."""
+    out = {name: "observation scale solved per parameter set" for name in OBSERVATION_SCALES}
+    out.update({p.name: "fitted (prior in calibration/config.toml)" for p in load_config().priors})
+    out.update({name: "fitted (behavioural)" for name, p in PARAMETERS.items() if p.behavioural})
+    return out
+
+
+def classify() -> dict[str, str]:
+    """Every parameter of the table -> 'constant' or why it is not screened as one."""
+    how_fitted = fitted()
+    out = {}
+    for name, p in PARAMETERS.items():
+        if p.kind not in (int, float):
+            out[name] = "not a number (switch or label)"
+        elif p.source == "structural":
+            out[name] = "run structure"
+        elif p.drawn:
+            out[name] = "drawn per run (projection assumption)"
+        elif name in how_fitted:
+            out[name] = how_fitted[name]
+        else:
+            out[name] = EXCLUDED.get(name, "constant")
+    return out
+
+
+def constants() -> list[str]:
+    return [name for name, why in classify().items() if why == "constant"]
+
+
+def posterior_interval(name: str) -> tuple[float, float]:
+    """The fitted parameter's weighted posterior 5-95% interval (its prior range without a posterior)."""
+    table = load_posterior()
+    if table is None or name not in table.columns:
+        prior = {p.name: p for p in load_config().priors}[name]
+        return float(prior.low), float(prior.high)
+    low, high = weighted_quantiles(table[name].to_numpy(), table["weight"].to_numpy(), [0.05, 0.95])
+    return float(low), float(high)
+
+
+def axis(name: str, low: float, high: float) -> dict:
+    """A range for the spec, rounded to 4 digits within the table's bounds."""
+    p = PARAMETERS[name]
+    out = {"low": max(p.low, float(f"{low:.4g}")), "high": min(p.high, float(f"{high:.4g}"))}
+    if out["low"] > 0 and out["high"] / out["low"] >= LOG_RATIO:
+        out["log"] = True
+    return out
+
+
+def axes(references: tuple[str, ...] = REFERENCE_FITTED) -> dict[str, dict]:
+    """Swept parameters: the constants over their table range, then the references."""
+    out = {name: axis(name, PARAMETERS[name].low, PARAMETERS[name].high) for name in constants()}
+    out.update({name: axis(name, *p.drawn) for name, p in PARAMETERS.items() if p.drawn})
+    out.update({name: axis(name, *posterior_interval(name)) for name in references})
+    return out
+
+
+def _common(agents: int, replicates: int) -> dict:
+    return {"scenario": "../baseline.toml", "replicates": replicates, "posterior": True, "months": [MONTH],
+            "observables": list(OBSERVABLES), "fixed": {"n_agents": agents}}
+
+
+def spec(trajectories: int, replicates: int, agents: int, seed: int) -> dict:
+    swept = axes()
+    n_runs = trajectories * (len(swept) + 1) * replicates
+    return {"name": "constants_screen",
+            "description": f"Morris screen of {len(constants())} hand-set constants on the 2030-12 marketplace "
+                           f"and US enterprise shares, with {len(swept) - len(constants())} fitted and drawn "
+                           f"references ({n_runs} runs)",
+            "design": "morris", "samples": trajectories, "levels": LEVELS, "seed": seed,
+            **_common(agents, replicates), "parameters": swept,
+            "sensitivity": {"outputs": [f"{o}@{MONTH}" for o in OBSERVABLES]}}
+
+
+def noise_spec(points: int, replicates: int, agents: int, seed: int) -> dict:
+    dummy = next(iter(OBSERVATION_SCALES))
+    low, high = PARAMETERS[dummy].low, PARAMETERS[dummy].high
+    values = np.geomspace(low, high, points + 2)[1:-1]
+    return {"name": "constants_screen_noise",
+            "description": f"Seed noise of the constants screen: {points} points on their own seeds, same posterior "
+                           f"draws, sweeping only {dummy} (no share depends on it)",
+            "design": "grid", "seed": seed, "common_seeds": False, **_common(agents, replicates),
+            "parameters": {dummy: {"values": [float(f"{v:.4g}") for v in values]}}}
+
+
+HEADER = """# Written by tools/constants_screen.py from the parameter table (sim/parameters.py) and the calibration's priors
+# and posterior; do not edit by hand (rerun `tools/constants_screen.py write`). docs/ODD.md 7.9 explains it.
+#   odsim {command} scenarios/sweeps/{name}.toml --workers 2
+"""
+
+
+def write(path: Path, content: dict) -> None:
+    command = "sensitivity" if content["design"] == "morris" else "sweep"
+    path.write_text(HEADER.format(command=command, name=content["name"]) + tomli_w.dumps(content))
+
+
+# --- report ------------------------------------------------------------------------------------------------
+def noise_mu_star(noise_folder: Path, replicates: int) -> pd.Series:
+    """Expected |elementary effect| of a change that only re-draws the seeds: mean over pairs of points of the
+    difference of their replicate means, divided by the Morris step."""
+    table = read_results(noise_folder, columns=["point", "replicate", *OBSERVABLES], months=[MONTH])
+    means = table.groupby("point")[list(OBSERVABLES)].mean()
+    return pd.Series({o: np.mean([abs(a - b) for a, b in itertools.combinations(means[o], 2)]) / DELTA
+                      for o in OBSERVABLES})
+
+
+def screen_table(indices: pd.DataFrame, noise: pd.Series, names: list[str]) -> pd.DataFrame:
+    """Per constant and output: mu*, its ratio to the largest reference mu* and to the noise; and the verdict."""
+    mu = indices[indices["index"] == "mu_star"].pivot(index="parameter", columns="output", values="value")
+    mu.columns = [c.split("@")[0] for c in mu.columns]
+    references = [p for p in mu.index if p not in names]
+    top = mu.loc[references].max()
+    rows = []
+    for name in names:
+        row = {"parameter": name}
+        for o in OBSERVABLES:
+            row[f"{o} mu*"] = mu.loc[name, o]
+            row[f"{o} / top"] = mu.loc[name, o] / top[o]
+            row[f"{o} / noise"] = mu.loc[name, o] / noise[o]
+        ratio = max(row[f"{o} / top"] for o in OBSERVABLES)
+        row["verdict"] = "matters little" if ratio < LITTLE else "matters"
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("parameter")
+    return out.sort_values([f"{o} / top" for o in OBSERVABLES], ascending=False)
+
+
+def report(folder: Path, noise_folder: Path) -> str:
+    screen, noise_run = load_spec(SPEC), load_spec(NOISE_SPEC)
+    indices = pd.read_csv(folder / "sensitivity" / "indices.csv")
+    noise = noise_mu_star(noise_folder, noise_run.replicates)
+    names = [a.name for a in screen.axes if classify()[a.name] == "constant"]
+    table = screen_table(indices, noise, names)
+    mu = indices[indices["index"] == "mu_star"].pivot(index="parameter", columns="output", values="value")
+    mu.columns = [c.split("@")[0] for c in mu.columns]
+    references = mu.drop(index=names)
+    lines = [f"Morris screen: {screen.samples} trajectories x {len(screen.axes) + 1} points x {screen.replicates} "
+             f"posterior draws = {screen.n_runs()} runs of {screen.fixed['n_agents']:,} agents to {MONTH} "
+             f"({len(names)} constants, {len(references)} references). mu* = mean |change of the output| when "
+             f"the parameter moves across its whole swept range (Morris step {DELTA:.2f} of the range, rescaled).",
+             "", "Largest reference mu* (fitted over the posterior 90% interval, drawn over the drawn range): "
+             + "; ".join(f"{o} {references[o].max():.3f} ({references[o].idxmax()})" for o in OBSERVABLES) + ".",
+             "", "Noise mu* (seed noise of a replicate mean, upper bound): "
+             + "; ".join(f"{o} {noise[o]:.3f}" for o in OBSERVABLES) + ".", "",
+             "| constant | range | " + " | ".join(f"{o}: mu* (/ top, / noise)" for o in OBSERVABLES)
+             + " | verdict |", "|---|---|" + "---|" * len(OBSERVABLES) + "---|"]
+    for name, row in table.iterrows():
+        a = next(x for x in screen.axes if x.name == name)
+        span = f"{a.low:g}-{a.high:g}" + (" (log)" if a.log else "")
+        cells = [f"{row[f'{o} mu*']:.3f} ({row[f'{o} / top']:.2f}, {row[f'{o} / noise']:.1f})" for o in OBSERVABLES]
+        lines.append(f"| {name} | {span} | " + " | ".join(cells) + f" | {row['verdict']} |")
+    lines += ["", "| reference | range | " + " | ".join(f"{o} mu*" for o in OBSERVABLES) + " |",
+              "|---|---|" + "---|" * len(OBSERVABLES)]
+    for name in references.sort_values(list(OBSERVABLES), ascending=False).index:
+        a = next(x for x in screen.axes if x.name == name)
+        lines.append(f"| {name} ({classify()[name].split(' (')[0]}) | {a.low:.3g}-{a.high:.3g} | "
+                     + " | ".join(f"{references.loc[name, o]:.3f}" for o in OBSERVABLES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    w = sub.add_parser("write", help="write the two sweep specs from the parameter table")
+    w.add_argument("--trajectories", type=int, default=8)
+    w.add_argument("--replicates", type=int, default=3, help="posterior draws (and seeds) per design point")
+    w.add_argument("--agents", type=int, default=1500)
+    w.add_argument("--seed", type=int, default=18)
+    w.add_argument("--dir", type=Path, default=SWEEPS, help="where to write the specs")
+    r = sub.add_parser("report", help="markdown table from the finished sweeps")
+    r.add_argument("--out", type=Path, help="write the table here as well as to stdout")
+    args = parser.parse_args(argv)
+    if args.command == "write":
+        main_spec = spec(args.trajectories, args.replicates, args.agents, args.seed)
+        write(args.dir / SPEC.name, main_spec)
+        write(args.dir / NOISE_SPEC.name, noise_spec(NOISE_POINTS, args.replicates, args.agents, args.seed + 1))
+        runs = load_spec(args.dir / SPEC.name).n_runs() + load_spec(args.dir / NOISE_SPEC.name).n_runs()
+        print(f"wrote {args.dir / SPEC.name} and {args.dir / NOISE_SPEC.name}: {len(constants())} constants, "
+              f"{len(main_spec['parameters'])} swept parameters, {runs} runs in all")
+        return 0
+    text = report(default_folder(load_spec(SPEC)), default_folder(load_spec(NOISE_SPEC)))
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
