@@ -1,11 +1,12 @@
 """Morris screen of the hand-set constants on the 2030 outputs (issue 18, section 3).
 
-    .venv/bin/python tools/constants_screen.py write [--trajectories 8] [--replicates 3] [--agents 1500]
+    .venv/bin/python tools/constants_screen.py write [--trajectories 8] [--replicates 2] [--agents 1000]
     odsim sensitivity scenarios/sweeps/constants_screen.toml --workers 2
     odsim sweep scenarios/sweeps/constants_screen_noise.toml --workers 2
+    odsim sweep scenarios/sweeps/constants_screen_reseed.toml --workers 2
     .venv/bin/python tools/constants_screen.py report [--out FILE]
 
-`write` reads the parameter table (sim/parameters.py) and the calibration's priors and writes two sweep specs:
+`write` reads the parameter table (sim/parameters.py) and the calibration's priors and writes three sweep specs:
 
 - constants_screen.toml, a Morris design over every constant: a numeric parameter that is neither fitted (flagged
   behavioural, given a prior in calibration/config.toml, or an observation scale solved per parameter set) nor
@@ -14,10 +15,14 @@
   in REFERENCE_FITTED over their posterior 90% interval. Replicate r of every point runs on seed `seed + r` with
   the fitted parameters of posterior draw r (`posterior = true`, common seeds): each elementary effect is averaged
   over `replicates` posterior draws and the same draws of the projection assumptions that are not swept.
-- constants_screen_noise.toml, the noise reference: `points` runs of the same settings, each point on its own seeds
-  (common_seeds = false) with the same posterior draws, sweeping only an observation scale that no share depends
-  on. The spread of their replicate means is what seed noise alone adds to an elementary effect when a change
-  re-draws the whole path; with common seeds a change re-draws only the agents' choices, so this is an upper bound.
+- constants_screen_noise.toml, the noise reference: the same settings (common seeds, same posterior draws) at
+  NOISE_POINTS values of NOISE_DUMMY a negligible step apart. The step flips a few agents' initial awareness, and
+  the agents' paths diverge from there as they do after any change of a constant, while the labs' releases (their
+  own streams) stay the same. The spread of the points' replicate means is the noise in an elementary effect of a
+  change that re-draws nothing else: a lower bound, as a change that rebuilds the network or the workloads re-draws
+  more.
+- constants_screen_reseed.toml, the same points each on its own seeds (common_seeds = false): population, network,
+  releases and imputed capabilities re-drawn too, the upper bound.
 
 `report` reads both finished sweeps and writes the markdown table for docs/ODD.md: each constant's mu* relative to
 the largest mu* among the reference parameters and to the noise mu*, and a verdict. New parameters enter the screen
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from sim.calibration_config import load_config  # noqa: E402
 from sim.parameters import PARAMETERS  # noqa: E402
 from sim.posterior import load_posterior  # noqa: E402
+from sim.scenario import SCENARIO_DIR  # noqa: E402
 from sim.statistics import weighted_quantiles  # noqa: E402
 from sim.sweep import default_folder, read_results  # noqa: E402
 from sim.sweep_spec import load_spec  # noqa: E402
@@ -48,7 +55,7 @@ from sim.targets import OBSERVATION_SCALES  # noqa: E402
 
 SWEEPS = ROOT / "scenarios" / "sweeps"
 SPEC = SWEEPS / "constants_screen.toml"
-NOISE_SPEC = SWEEPS / "constants_screen_noise.toml"
+NOISE_SPECS = {"noise": True, "reseed": False}  # constants_screen_<name>.toml -> common seeds
 OBSERVABLES = ("or_share_cn", "or_share_open", "ent_share_open_us")
 MONTH = "2030-12"
 LEVELS = 4
@@ -66,6 +73,10 @@ REFERENCE_FITTED = ("price_sensitivity", "capability_weight", "quality_weight", 
 LOG_RATIO = 20  # a positive range spanning at least this factor is swept in log space
 LITTLE = 0.1  # "matters little": mu* below this fraction of the largest reference mu* on every output
 NOISE_POINTS = 12
+# Noise reference: a parameter moved in steps too small to matter (0.005 of agents' initial awareness of GPT: a few
+# agents of a thousand) that still re-draw the agents' paths from month one.
+NOISE_DUMMY = "initial_awareness"
+NOISE_STEP = 0.005
 
 
 def fitted() -> dict[str, str]:
@@ -125,12 +136,13 @@ def axes(references: tuple[str, ...] = REFERENCE_FITTED) -> dict[str, dict]:
     return out
 
 
-def _common(agents: int, replicates: int) -> dict:
-    return {"scenario": "../baseline.toml", "replicates": replicates, "posterior": True, "months": [MONTH],
+def _common(agents: int, replicates: int, folder: Path) -> dict:
+    scenario = Path(os.path.relpath(SCENARIO_DIR / "baseline.toml", folder.resolve())).as_posix()
+    return {"scenario": scenario, "replicates": replicates, "posterior": True, "months": [MONTH],
             "observables": list(OBSERVABLES), "fixed": {"n_agents": agents}}
 
 
-def spec(trajectories: int, replicates: int, agents: int, seed: int) -> dict:
+def spec(trajectories: int, replicates: int, agents: int, seed: int, folder: Path = SWEEPS) -> dict:
     swept = axes()
     n_runs = trajectories * (len(swept) + 1) * replicates
     return {"name": "constants_screen",
@@ -138,19 +150,24 @@ def spec(trajectories: int, replicates: int, agents: int, seed: int) -> dict:
                            f"and US enterprise shares, with {len(swept) - len(constants())} fitted and drawn "
                            f"references ({n_runs} runs)",
             "design": "morris", "samples": trajectories, "levels": LEVELS, "seed": seed,
-            **_common(agents, replicates), "parameters": swept,
+            **_common(agents, replicates, folder), "parameters": swept,
             "sensitivity": {"outputs": [f"{o}@{MONTH}" for o in OBSERVABLES]}}
 
 
-def noise_spec(points: int, replicates: int, agents: int, seed: int) -> dict:
-    dummy = next(iter(OBSERVATION_SCALES))
-    low, high = PARAMETERS[dummy].low, PARAMETERS[dummy].high
-    values = np.geomspace(low, high, points + 2)[1:-1]
-    return {"name": "constants_screen_noise",
-            "description": f"Seed noise of the constants screen: {points} points on their own seeds, same posterior "
-                           f"draws, sweeping only {dummy} (no share depends on it)",
-            "design": "grid", "seed": seed, "common_seeds": False, **_common(agents, replicates),
-            "parameters": {dummy: {"values": [float(f"{v:.4g}") for v in values]}}}
+def noise_spec(points: int, replicates: int, agents: int, seed: int, folder: Path = SWEEPS, kind: str = "noise"
+               ) -> dict:
+    """`points` values of NOISE_DUMMY a step apart, on common seeds: each step changes a few agents' initial
+    awareness (a uniform draw against the threshold) and nothing else, so what the points differ by is mostly the
+    agents' paths re-drawn, as any change of a constant re-draws them."""
+    default = PARAMETERS[NOISE_DUMMY].default
+    values = [round(default + k * NOISE_STEP, 6) for k in range(points)]
+    common = NOISE_SPECS[kind]
+    return {"name": f"constants_screen_{kind}",
+            "description": f"Seed noise of the constants screen: {points} values of {NOISE_DUMMY} "
+                           f"{values[0]}..{values[-1]}, the same posterior draws, "
+                           + ("common seeds" if common else "each point on its own seeds"),
+            "design": "grid", "seed": seed, "common_seeds": common, **_common(agents, replicates, folder),
+            "parameters": {NOISE_DUMMY: {"values": values}}}
 
 
 HEADER = """# Written by tools/constants_screen.py from the parameter table (sim/parameters.py) and the calibration's priors
@@ -165,9 +182,13 @@ def write(path: Path, content: dict) -> None:
 
 
 # --- report ------------------------------------------------------------------------------------------------
-def noise_mu_star(noise_folder: Path, replicates: int) -> pd.Series:
-    """Expected |elementary effect| of a change that only re-draws the seeds: mean over pairs of points of the
-    difference of their replicate means, divided by the Morris step."""
+def noise_path(kind: str, folder: Path = SWEEPS) -> Path:
+    return folder / f"constants_screen_{kind}.toml"
+
+
+def noise_mu_star(noise_folder: Path) -> pd.Series:
+    """Expected |elementary effect| of a change that only re-draws the agents' paths: mean over pairs of points of
+    the difference of their replicate means, divided by the Morris step."""
     table = read_results(noise_folder, columns=["point", "replicate", *OBSERVABLES], months=[MONTH])
     means = table.groupby("point")[list(OBSERVABLES)].mean()
     return pd.Series({o: np.mean([abs(a - b) for a, b in itertools.combinations(means[o], 2)]) / DELTA
@@ -175,7 +196,8 @@ def noise_mu_star(noise_folder: Path, replicates: int) -> pd.Series:
 
 
 def screen_table(indices: pd.DataFrame, noise: pd.Series, names: list[str]) -> pd.DataFrame:
-    """Per constant and output: mu*, its ratio to the largest reference mu* and to the noise; and the verdict."""
+    """Per constant and output: mu*, its ratio to the largest reference mu* and to the noise (the upper bound);
+    and the verdict."""
     mu = indices[indices["index"] == "mu_star"].pivot(index="parameter", columns="output", values="value")
     mu.columns = [c.split("@")[0] for c in mu.columns]
     references = [p for p in mu.index if p not in names]
@@ -194,12 +216,12 @@ def screen_table(indices: pd.DataFrame, noise: pd.Series, names: list[str]) -> p
     return out.sort_values([f"{o} / top" for o in OBSERVABLES], ascending=False)
 
 
-def report(folder: Path, noise_folder: Path) -> str:
-    screen, noise_run = load_spec(SPEC), load_spec(NOISE_SPEC)
-    indices = pd.read_csv(folder / "sensitivity" / "indices.csv")
-    noise = noise_mu_star(noise_folder, noise_run.replicates)
+def report() -> str:
+    screen = load_spec(SPEC)
+    indices = pd.read_csv(default_folder(screen) / "sensitivity" / "indices.csv")
+    low, high = (noise_mu_star(default_folder(load_spec(noise_path(kind)))) for kind in NOISE_SPECS)
     names = [a.name for a in screen.axes if classify()[a.name] == "constant"]
-    table = screen_table(indices, noise, names)
+    table = screen_table(indices, high, names)
     mu = indices[indices["index"] == "mu_star"].pivot(index="parameter", columns="output", values="value")
     mu.columns = [c.split("@")[0] for c in mu.columns]
     references = mu.drop(index=names)
@@ -209,9 +231,9 @@ def report(folder: Path, noise_folder: Path) -> str:
              f"the parameter moves across its whole swept range (Morris step {DELTA:.2f} of the range, rescaled).",
              "", "Largest reference mu* (fitted over the posterior 90% interval, drawn over the drawn range): "
              + "; ".join(f"{o} {references[o].max():.3f} ({references[o].idxmax()})" for o in OBSERVABLES) + ".",
-             "", "Noise mu* (seed noise of a replicate mean, upper bound): "
-             + "; ".join(f"{o} {noise[o]:.3f}" for o in OBSERVABLES) + ".", "",
-             "| constant | range | " + " | ".join(f"{o}: mu* (/ top, / noise)" for o in OBSERVABLES)
+             "", f"Noise mu* (a step of {NOISE_DUMMY} too small to matter; common seeds, lower bound / own seeds, "
+             "upper bound): " + "; ".join(f"{o} {low[o]:.3f} / {high[o]:.3f}" for o in OBSERVABLES) + ".", "",
+             "| constant | range | " + " | ".join(f"{o}: mu* (/ top, / noise upper bound)" for o in OBSERVABLES)
              + " | verdict |", "|---|---|" + "---|" * len(OBSERVABLES) + "---|"]
     for name, row in table.iterrows():
         a = next(x for x in screen.axes if x.name == name)
@@ -232,22 +254,25 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     w = sub.add_parser("write", help="write the two sweep specs from the parameter table")
     w.add_argument("--trajectories", type=int, default=8)
-    w.add_argument("--replicates", type=int, default=3, help="posterior draws (and seeds) per design point")
-    w.add_argument("--agents", type=int, default=1500)
+    w.add_argument("--replicates", type=int, default=2, help="posterior draws (and seeds) per design point")
+    w.add_argument("--agents", type=int, default=1000)
     w.add_argument("--seed", type=int, default=18)
     w.add_argument("--dir", type=Path, default=SWEEPS, help="where to write the specs")
     r = sub.add_parser("report", help="markdown table from the finished sweeps")
     r.add_argument("--out", type=Path, help="write the table here as well as to stdout")
     args = parser.parse_args(argv)
     if args.command == "write":
-        main_spec = spec(args.trajectories, args.replicates, args.agents, args.seed)
+        main_spec = spec(args.trajectories, args.replicates, args.agents, args.seed, args.dir)
         write(args.dir / SPEC.name, main_spec)
-        write(args.dir / NOISE_SPEC.name, noise_spec(NOISE_POINTS, args.replicates, args.agents, args.seed + 1))
-        runs = load_spec(args.dir / SPEC.name).n_runs() + load_spec(args.dir / NOISE_SPEC.name).n_runs()
-        print(f"wrote {args.dir / SPEC.name} and {args.dir / NOISE_SPEC.name}: {len(constants())} constants, "
+        paths = [args.dir / SPEC.name]
+        for kind in NOISE_SPECS:
+            paths.append(noise_path(kind, args.dir))
+            write(paths[-1], noise_spec(NOISE_POINTS, args.replicates, args.agents, args.seed + 1, args.dir, kind))
+        runs = sum(load_spec(path).n_runs() for path in paths)
+        print(f"wrote {', '.join(map(str, paths))}: {len(constants())} constants, "
               f"{len(main_spec['parameters'])} swept parameters, {runs} runs in all")
         return 0
-    text = report(default_folder(load_spec(SPEC)), default_folder(load_spec(NOISE_SPEC)))
+    text = report()
     if args.out:
         args.out.write_text(text)
     print(text)
