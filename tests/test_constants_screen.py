@@ -74,13 +74,16 @@ def test_noise_is_the_mean_pairwise_gap_of_replicate_means_over_the_morris_step(
 
 def test_verdict_compares_each_constant_with_the_largest_reference(tmp_path):
     outputs = [f"{o}@{screen.MONTH}" for o in screen.OBSERVABLES]
-    mu = {"big_reference": 0.5, "small_reference": 0.1, "tiny_constant": 0.04, "strong_constant": 0.2}
+    mu = {"big_reference": 0.5, "small_reference": 0.1, "tiny_constant": 0.04, "minor_constant": 0.06,
+          "strong_constant": 0.2}
     indices = pd.DataFrame([(out, name, "mu_star", value * (1 + k), 0.01) for k, out in enumerate(outputs)
                             for name, value in mu.items()], columns=["output", "parameter", "index", "value", "conf"])
     noise = pd.Series(0.02, index=list(screen.OBSERVABLES))
-    table = screen.screen_table(indices, noise, ["tiny_constant", "strong_constant"])
+    table = screen.screen_table(indices, noise, ["tiny_constant", "minor_constant", "strong_constant"])
     assert table.loc["tiny_constant", "verdict"] == "matters little"  # 0.08 of the top reference everywhere
-    assert table.loc["strong_constant", "verdict"] == "matters"
+    assert table.loc["minor_constant", "verdict"] == "minor"  # 0.12
+    assert table.loc["strong_constant", "verdict"] == "matters"  # 0.4
     assert table.loc["strong_constant", "or_share_cn / top"] == pytest.approx(0.4)
-    assert table.loc["tiny_constant", "or_share_open / noise"] == pytest.approx(0.08 / 0.02)
-    assert table.index[0] == "strong_constant"
+    assert table.loc["tiny_constant", "/ noise"] == pytest.approx(0.04 * 3 / 0.02)  # largest on the third output
+    assert table.loc["tiny_constant", "or_share_cn conf"] == 0.01
+    assert list(table.index) == ["strong_constant", "minor_constant", "tiny_constant"]

@@ -1,6 +1,6 @@
 """Morris screen of the hand-set constants on the 2030 outputs (issue 18, section 3).
 
-    .venv/bin/python tools/constants_screen.py write [--trajectories 8] [--replicates 2] [--agents 1000]
+    .venv/bin/python tools/constants_screen.py write [--trajectories 16] [--replicates 2] [--agents 1000]
     odsim sensitivity scenarios/sweeps/constants_screen.toml --workers 2
     odsim sweep scenarios/sweeps/constants_screen_noise.toml --workers 2
     odsim sweep scenarios/sweeps/constants_screen_reseed.toml --workers 2
@@ -72,6 +72,7 @@ REFERENCE_FITTED = ("price_sensitivity", "capability_weight", "quality_weight", 
                     "trust_cn_north_america", "ecosystem_weight", "peer_weight", "switch_rate_developer")
 LOG_RATIO = 20  # a positive range spanning at least this factor is swept in log space
 LITTLE = 0.1  # "matters little": mu* below this fraction of the largest reference mu* on every output
+MATTERS = 0.25  # "matters": at least this fraction on some output; in between "minor"
 NOISE_POINTS = 12
 # Noise reference: a parameter moved in steps too small to matter (0.005 of agents' initial awareness of GPT: a few
 # agents of a thousand) that still re-draw the agents' paths from month one.
@@ -195,25 +196,33 @@ def noise_mu_star(noise_folder: Path) -> pd.Series:
                       for o in OBSERVABLES})
 
 
+def mu_star(indices: pd.DataFrame, column: str = "value") -> pd.DataFrame:
+    """Parameter x observable table of Morris mu* (or its confidence half-width)."""
+    out = indices[indices["index"] == "mu_star"].pivot(index="parameter", columns="output", values=column)
+    out.columns = [c.split("@")[0] for c in out.columns]
+    return out[list(OBSERVABLES)]
+
+
+def verdict(ratio: float) -> str:
+    return "matters little" if ratio < LITTLE else "minor" if ratio < MATTERS else "matters"
+
+
 def screen_table(indices: pd.DataFrame, noise: pd.Series, names: list[str]) -> pd.DataFrame:
-    """Per constant and output: mu*, its ratio to the largest reference mu* and to the noise (the upper bound);
-    and the verdict."""
-    mu = indices[indices["index"] == "mu_star"].pivot(index="parameter", columns="output", values="value")
-    mu.columns = [c.split("@")[0] for c in mu.columns]
-    references = [p for p in mu.index if p not in names]
-    top = mu.loc[references].max()
+    """Per constant: mu* on each output, its confidence half-width and ratio to the largest reference mu*; the
+    largest ratio to `noise`; the verdict from the largest ratio to the top reference. Sorted by that ratio."""
+    mu, conf = mu_star(indices), mu_star(indices, "conf")
+    top = mu.drop(index=names).max()
     rows = []
     for name in names:
         row = {"parameter": name}
         for o in OBSERVABLES:
-            row[f"{o} mu*"] = mu.loc[name, o]
-            row[f"{o} / top"] = mu.loc[name, o] / top[o]
-            row[f"{o} / noise"] = mu.loc[name, o] / noise[o]
-        ratio = max(row[f"{o} / top"] for o in OBSERVABLES)
-        row["verdict"] = "matters little" if ratio < LITTLE else "matters"
+            row[f"{o} mu*"], row[f"{o} conf"], row[f"{o} / top"] = mu.loc[name, o], conf.loc[name, o], \
+                mu.loc[name, o] / top[o]
+        row["/ top"] = max(row[f"{o} / top"] for o in OBSERVABLES)
+        row["/ noise"] = max(mu.loc[name, o] / noise[o] for o in OBSERVABLES)
+        row["verdict"] = verdict(row["/ top"])
         rows.append(row)
-    out = pd.DataFrame(rows).set_index("parameter")
-    return out.sort_values([f"{o} / top" for o in OBSERVABLES], ascending=False)
+    return pd.DataFrame(rows).set_index("parameter").sort_values("/ top", ascending=False)
 
 
 def report() -> str:
@@ -222,24 +231,25 @@ def report() -> str:
     low, high = (noise_mu_star(default_folder(load_spec(noise_path(kind)))) for kind in NOISE_SPECS)
     names = [a.name for a in screen.axes if classify()[a.name] == "constant"]
     table = screen_table(indices, high, names)
-    mu = indices[indices["index"] == "mu_star"].pivot(index="parameter", columns="output", values="value")
-    mu.columns = [c.split("@")[0] for c in mu.columns]
-    references = mu.drop(index=names)
+    references = mu_star(indices).drop(index=names)
     lines = [f"Morris screen: {screen.samples} trajectories x {len(screen.axes) + 1} points x {screen.replicates} "
              f"posterior draws = {screen.n_runs()} runs of {screen.fixed['n_agents']:,} agents to {MONTH} "
-             f"({len(names)} constants, {len(references)} references). mu* = mean |change of the output| when "
-             f"the parameter moves across its whole swept range (Morris step {DELTA:.2f} of the range, rescaled).",
+             f"({len(names)} constants, {len(references)} references). mu* = mean |change of the output| per "
+             f"move across the whole swept range (Morris step {DELTA:.2f} of the range, rescaled), "
+             "+- the 95% bootstrap half-width; in brackets, the ratio to the largest reference mu* on that output.",
              "", "Largest reference mu* (fitted over the posterior 90% interval, drawn over the drawn range): "
              + "; ".join(f"{o} {references[o].max():.3f} ({references[o].idxmax()})" for o in OBSERVABLES) + ".",
-             "", f"Noise mu* (a step of {NOISE_DUMMY} too small to matter; common seeds, lower bound / own seeds, "
+             "", f"Noise mu* (steps of {NOISE_DUMMY} too small to matter; common seeds, lower bound / own seeds, "
              "upper bound): " + "; ".join(f"{o} {low[o]:.3f} / {high[o]:.3f}" for o in OBSERVABLES) + ".", "",
-             "| constant | range | " + " | ".join(f"{o}: mu* (/ top, / noise upper bound)" for o in OBSERVABLES)
-             + " | verdict |", "|---|---|" + "---|" * len(OBSERVABLES) + "---|"]
+             f"Verdict from the largest ratio to the top reference: below {LITTLE} matters little, below {MATTERS} "
+             "minor, else matters. Last but one column: the largest ratio to the noise's upper bound.", "",
+             "| constant | range | " + " | ".join(OBSERVABLES) + " | / noise (upper) | verdict |",
+             "|---|---|" + "---|" * len(OBSERVABLES) + "---|---|"]
     for name, row in table.iterrows():
         a = next(x for x in screen.axes if x.name == name)
         span = f"{a.low:g}-{a.high:g}" + (" (log)" if a.log else "")
-        cells = [f"{row[f'{o} mu*']:.3f} ({row[f'{o} / top']:.2f}, {row[f'{o} / noise']:.1f})" for o in OBSERVABLES]
-        lines.append(f"| {name} | {span} | " + " | ".join(cells) + f" | {row['verdict']} |")
+        cells = [f"{row[f'{o} mu*']:.3f} +- {row[f'{o} conf']:.3f} ({row[f'{o} / top']:.2f})" for o in OBSERVABLES]
+        lines.append(f"| {name} | {span} | " + " | ".join(cells) + f" | {row['/ noise']:.2f} | {row['verdict']} |")
     lines += ["", "| reference | range | " + " | ".join(f"{o} mu*" for o in OBSERVABLES) + " |",
               "|---|---|" + "---|" * len(OBSERVABLES)]
     for name in references.sort_values(list(OBSERVABLES), ascending=False).index:
@@ -253,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     w = sub.add_parser("write", help="write the two sweep specs from the parameter table")
-    w.add_argument("--trajectories", type=int, default=8)
+    w.add_argument("--trajectories", type=int, default=16)
     w.add_argument("--replicates", type=int, default=2, help="posterior draws (and seeds) per design point")
     w.add_argument("--agents", type=int, default=1000)
     w.add_argument("--seed", type=int, default=18)
