@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from sim.targets import OBSERVATION_SCALES
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "constants_screen.py"
 _spec = importlib.util.spec_from_file_location("constants_screen", TOOL)
-screen = importlib.util.module_from_spec(_spec)
+screen = sys.modules["constants_screen"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
 _spec.loader.exec_module(screen)
 
 
@@ -87,3 +88,13 @@ def test_verdict_compares_each_constant_with_the_largest_reference(tmp_path):
     assert table.loc["tiny_constant", "/ noise"] == pytest.approx(0.04 * 3 / 0.02)  # largest on the third output
     assert table.loc["tiny_constant", "or_share_cn conf"] == 0.01
     assert list(table.index) == ["strong_constant", "minor_constant", "tiny_constant"]
+
+
+def test_an_external_constant_is_set_or_scaled_in_place():
+    table = {"a": (1.0, 4.0), "b": 0.5, "c": 2.0}
+    original = dict(table)
+    screen.External("slack", table, ("a", "b"), 0.5, 1.5, scale=True).set(1.5, original)
+    assert table == {"a": (1.5, 6.0), "b": 0.75, "c": 2.0}
+    screen.External("level", table, ("b", "c"), 0.1, 1.0).set(0.1, original)
+    assert table == {"a": (1.5, 6.0), "b": 0.1, "c": 0.1}
+    assert all(f.low < f.high and set(f.keys) <= set(f.table) for f in screen.EXTERNAL)

@@ -1,10 +1,11 @@
 """Morris screen of the hand-set constants on the 2030 outputs (issue 18, section 3).
 
-    .venv/bin/python tools/constants_screen.py write [--trajectories 16] [--replicates 2] [--agents 1000]
+    .venv/bin/python tools/constants_screen.py write [--trajectories 12] [--replicates 2] [--agents 1000]
     odsim sensitivity scenarios/sweeps/constants_screen.toml --workers 2
     odsim sweep scenarios/sweeps/constants_screen_noise.toml --workers 2
     odsim sweep scenarios/sweeps/constants_screen_reseed.toml --workers 2
     .venv/bin/python tools/constants_screen.py report [--out FILE]
+    .venv/bin/python tools/constants_screen.py external [--draws 4] [--agents 1000]
 
 `write` reads the parameter table (sim/parameters.py) and the calibration's priors and writes three sweep specs:
 
@@ -24,7 +25,10 @@
 - constants_screen_reseed.toml, the same points each on its own seeds (common_seeds = false): population, network,
   releases and imputed capabilities re-drawn too, the upper bound.
 
-`report` reads both finished sweeps and writes the markdown table for docs/ODD.md: each constant's mu* relative to
+`external` moves module-level constants that are not in the table (EXTERNAL: the population's regional shares and
+capability slack, a licence penalty) one at a time across a range, in this process, and prints their effects.
+
+`report` reads the finished sweeps and writes the markdown table for docs/ODD.md: each constant's mu* relative to
 the largest mu* among the reference parameters and to the noise mu*, and a verdict. New parameters enter the screen
 when `write` is run again.
 """
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from dataclasses import dataclass
 import os
 import sys
 from pathlib import Path
@@ -44,9 +49,10 @@ import tomli_w
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sim import agents, population  # noqa: E402
 from sim.calibration_config import load_config  # noqa: E402
 from sim.parameters import PARAMETERS  # noqa: E402
-from sim.posterior import load_posterior  # noqa: E402
+from sim.posterior import load_posterior, parameter_sets  # noqa: E402
 from sim.scenario import SCENARIO_DIR  # noqa: E402
 from sim.statistics import weighted_quantiles  # noqa: E402
 from sim.sweep import default_folder, read_results  # noqa: E402
@@ -172,7 +178,7 @@ def noise_spec(points: int, replicates: int, agents: int, seed: int, folder: Pat
 
 
 HEADER = """# Written by tools/constants_screen.py from the parameter table (sim/parameters.py) and the calibration's priors
-# and posterior; do not edit by hand (rerun `tools/constants_screen.py write`). docs/ODD.md 7.9 explains it.
+# and posterior; do not edit by hand (rerun `tools/constants_screen.py write`). docs/ODD.md 7.10 explains it.
 #   odsim {command} scenarios/sweeps/{name}.toml --workers 2
 """
 
@@ -259,15 +265,78 @@ def report() -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- constants outside the table: one at a time, in this process --------------------------------------------
+@dataclass(frozen=True)
+class External:
+    """A module-level constant (a dict read at run time), moved across a range in place: `keys` set to the value,
+    or, with `scale`, their original values multiplied by it."""
+
+    label: str
+    table: dict
+    keys: tuple[str, ...]
+    low: float
+    high: float
+    scale: bool = False
+
+    def set(self, value: float, original: dict) -> None:
+        for key in self.keys:
+            base = original[key]
+            self.table[key] = (tuple(value * x for x in base) if isinstance(base, tuple) else value * base) \
+                if self.scale else value
+
+
+EXTERNAL = (
+    External("REGION_MARKETPLACE china, restricted (0.2, 0.5; documented range 0.1-1)", population.REGION_MARKETPLACE,
+             ("china", "restricted"), 0.1, 1.0),
+    External("REGION_DEMAND china (0.15) x 0.5-1.5 (documented +-50%)", population.REGION_DEMAND, ("china",), 0.5,
+             1.5, scale=True),
+    External("REGION_DEMAND north_america (0.40) x 0.5-1.5 (documented +-50%)", population.REGION_DEMAND,
+             ("north_america",), 0.5, 1.5, scale=True),
+    External("USE_SLACK chat_roleplay (10-25 ECI) x 0.5-1.5 (no documented range)", population.USE_SLACK,
+             ("chat_roleplay",), 0.5, 1.5, scale=True),
+    External("USE_SLACK coding, agents (0-4, 0-6 ECI) x 0.5-1.5 (no documented range)", population.USE_SLACK,
+             ("coding", "agents"), 0.5, 1.5, scale=True),
+    External("LICENCE_PENALTY conditional (0.5) x 0.5-1.5 (no documented range)", agents.LICENCE_PENALTY,
+             ("conditional",), 0.5, 1.5, scale=True),
+)
+
+
+def external_effects(draws: int, n_agents: int, seed: int) -> pd.DataFrame:
+    """Each EXTERNAL constant at its low and high end, everything else as in the screen (baseline, posterior draw
+    r and seed `seed + r` for r < draws): mean over draws of |output at high - output at low|, Morris's elementary
+    effect over the whole range (comparable with mu*). Runs in this process: the constants are changed in place."""
+    from sim.runner import run_member
+
+    base = {**load_spec(SPEC).base_kwargs(), "n_agents": n_agents}
+    draw = parameter_sets()
+    rows = []
+    for factor in EXTERNAL:
+        original = dict(factor.table)
+        ends = {}
+        try:
+            for end in ("low", "high"):
+                factor.set(getattr(factor, end), original)
+                ends[end] = np.array([run_member({**(draw(r) if draw else {}), **base}, seed + r)
+                                      .loc[MONTH, list(OBSERVABLES)].to_numpy(float) for r in range(draws)])
+        finally:
+            factor.table.update(original)
+        rows.append({"constant": factor.label, **dict(zip(OBSERVABLES, np.abs(ends["high"] - ends["low"]).mean(0)))})
+    return pd.DataFrame(rows).set_index("constant")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     w = sub.add_parser("write", help="write the two sweep specs from the parameter table")
-    w.add_argument("--trajectories", type=int, default=16)
+    w.add_argument("--trajectories", type=int, default=12)
     w.add_argument("--replicates", type=int, default=2, help="posterior draws (and seeds) per design point")
     w.add_argument("--agents", type=int, default=1000)
     w.add_argument("--seed", type=int, default=18)
     w.add_argument("--dir", type=Path, default=SWEEPS, help="where to write the specs")
+    e = sub.add_parser("external", help="one-at-a-time effects of constants outside the table (in this process)")
+    e.add_argument("--draws", type=int, default=4, help="posterior draws (and seeds) per end of each range")
+    e.add_argument("--agents", type=int, default=1000)
+    e.add_argument("--seed", type=int, default=18)
     r = sub.add_parser("report", help="markdown table from the finished sweeps")
     r.add_argument("--out", type=Path, help="write the table here as well as to stdout")
     args = parser.parse_args(argv)
@@ -281,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = sum(load_spec(path).n_runs() for path in paths)
         print(f"wrote {', '.join(map(str, paths))}: {len(constants())} constants, "
               f"{len(main_spec['parameters'])} swept parameters, {runs} runs in all")
+        return 0
+    if args.command == "external":
+        table = external_effects(args.draws, args.agents, args.seed)
+        print("| constant (module level) | " + " | ".join(f"{o}: effect" for o in OBSERVABLES) + " |")
+        print("|---|" + "---|" * len(OBSERVABLES))
+        for label, row in table.iterrows():
+            print(f"| {label} | " + " | ".join(f"{row[o]:.3f}" for o in OBSERVABLES) + " |")
         return 0
     text = report()
     if args.out:
