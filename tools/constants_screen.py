@@ -177,8 +177,8 @@ def noise_spec(points: int, replicates: int, agents: int, seed: int, folder: Pat
             "parameters": {NOISE_DUMMY: {"values": values}}}
 
 
-HEADER = """# Written by tools/constants_screen.py from the parameter table (sim/parameters.py) and the calibration's priors
-# and posterior; do not edit by hand (rerun `tools/constants_screen.py write`). docs/ODD.md 7.11 explains it.
+HEADER = """# Written by tools/constants_screen.py from the parameter table (sim/parameters.py) and the calibration's
+# priors and posterior; do not edit by hand (rerun `tools/constants_screen.py write`). docs/ODD.md 7.11.
 #   odsim {command} scenarios/sweeps/{name}.toml --workers 2
 """
 
