@@ -157,7 +157,9 @@ _TABLE = [
     _p("sizes_exponent", 0.5, 0.0, 1.5, "elasticity of downloads and derivatives to the number of sizes offered"),
     # --- supply: capability and prices ---------------------------------------------------------------------
     _p("frontier_growth", 11.7, 2.0, 25.0, "closed-frontier ECI points per year after the catalogue ends",
-       "catalogue: least-squares slope of the best closed ECI 2023-2026"),
+       "catalogue: least-squares slope of the best closed ECI 2023-2026 (11.7; 10.8-13.4 by estimator, standard "
+       "errors 0.7-1.0, docs/ODD.md 7.11); drawn 9.5-14, that span with its error (faster or slower is a scenario)",
+       drawn=(9.5, 14.0)),
     _p("frontier_shift", 0.0, -20.0, 40.0, "extra ECI points added to the closed frontier (scenario shocks)"),
     _p("frontier_lag_months", 1.0, 0.0, 12.0, "months US closed labs' new releases trail the frontier trend",
        drawn=(0.0, 12.0)),
@@ -166,7 +168,9 @@ _TABLE = [
     _p("us_open_lag_months", 9.0, 0.0, 36.0, "months US open-weight releases trail the frontier",
        drawn=(3.0, 18.0)),
     _p("eu_lag_months", 9.0, 0.0, 36.0, "months European releases trail the frontier", drawn=(3.0, 18.0)),
-    _p("capability_noise", 2.0, 0.0, 8.0, "standard deviation (ECI) of a new release around its lab's trend"),
+    _p("capability_noise", 3.9, 0.0, 8.0, "standard deviation (ECI) of a new release around its lab's trend",
+       "catalogue: pooled within-family spread of releases around their family's trend, 3.9 ECI (90 releases, 13 "
+       "families; docs/ODD.md 7.11); drawn 2.5-5, ASSUMPTION: the estimate's uncertainty", drawn=(2.5, 5.0)),
     _p("price_decline_closed", 0.3, 0.0, 0.9, "yearly fractional fall of closed families' prices after 2026-01. "
        "ASSUMPTION: the same range as open families (no figure says either side's prices fall faster)",
        drawn=(0.1, 0.6)),
