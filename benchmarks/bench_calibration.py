@@ -12,8 +12,8 @@ recovery.n_agents is larger); emulator fitting, bookkeeping and process start-up
 import argparse
 import time
 
-from sim.calibration_config import CONFIG_TOML, load_config
-from sim.runner import run_member
+from sim.calibration.calibration_config import CONFIG_TOML, load_config
+from sim.running.runner import run_member
 
 
 def main() -> None:

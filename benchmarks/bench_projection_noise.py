@@ -12,9 +12,9 @@ import argparse
 import time
 import numpy as np
 
-from sim.executor import Executor
-from sim.project import load_spec
-from sim.runner import run_member
+from sim.running.executor import Executor
+from sim.running.project import load_spec
+from sim.running.runner import run_member
 
 METRICS = ["or_share_cn", "or_share_open", "ent_share_open_us", "share_cn_north_america", "share_cn_global_south"]
 

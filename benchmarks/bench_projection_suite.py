@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.project import DEFAULT_MEMBERS, PROJECTION_AGENTS, project
+from sim.running.project import DEFAULT_MEMBERS, PROJECTION_AGENTS, project
 
 
 def main() -> None:

@@ -21,11 +21,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim.parameters import PARAMETERS  # noqa: E402
-from sim.scenario import SCENARIO_DIR  # noqa: E402
-from sim.executor import Executor  # noqa: E402
-from sim.sweep import run_sweep  # noqa: E402
-from sim.sweep_spec import load_spec  # noqa: E402
+from sim.core.parameters import PARAMETERS  # noqa: E402
+from sim.inputs.scenario import SCENARIO_DIR  # noqa: E402
+from sim.running.executor import Executor  # noqa: E402
+from sim.exploration.sweep import run_sweep  # noqa: E402
+from sim.inputs.sweep_spec import load_spec  # noqa: E402
 
 SPEC = """\
 name = "bench"

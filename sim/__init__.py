@@ -1,5 +1,5 @@
 """odsim: agent-based simulation of how open-weight and closed AI models diffuse among developers and firms."""
 
-from sim.model import DiffusionModel
+from sim.core.model import DiffusionModel
 
 __all__ = ["DiffusionModel"]

@@ -32,15 +32,15 @@ from mesa.visualization import Slider, SolaraViz  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
 from sim import figures  # noqa: E402
-from sim.calendar import month_label  # noqa: E402
-from sim.catalogue import ORIGINS  # noqa: E402
-from sim.checks import InputError  # noqa: E402
-from sim.model import DiffusionModel  # noqa: E402
-from sim.observe import slug  # noqa: E402
-from sim.parameters import PARAMETERS, TRUST_SHARED_REGIONS, defaults  # noqa: E402
-from sim.population import REGIONS, SEGMENT_NAMES  # noqa: E402
-from sim.posterior import describe_source, posterior_median  # noqa: E402
-from sim.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
+from sim.core.calendar import month_label  # noqa: E402
+from sim.core.catalogue import ORIGINS  # noqa: E402
+from sim.core.checks import InputError  # noqa: E402
+from sim.core.model import DiffusionModel  # noqa: E402
+from sim.core.observe import slug  # noqa: E402
+from sim.core.parameters import PARAMETERS, TRUST_SHARED_REGIONS, defaults  # noqa: E402
+from sim.core.population import REGIONS, SEGMENT_NAMES  # noqa: E402
+from sim.inputs.posterior import describe_source, posterior_median  # noqa: E402
+from sim.inputs.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
 
 MAX_NETWORK_NODES = 2000  # agents drawn in the network view; more would hide structure and slow each step
 DEFAULT_SCENARIO = "baseline"
@@ -50,7 +50,7 @@ SERIES_COLOURS = {"open": "#ff7f0e", "closed": "#7f7f7f", "cn": "#d62728", "us":
 NO_MODEL_COLOUR = "#bdbdbd"
 
 # The parameters users argue about, as sliders: name -> (label with units, slider step). Labels name the parameter
-# in sim/parameters.py, where its meaning, range and source are documented.
+# in sim/core/parameters.py, where its meaning, range and source are documented.
 SLIDERS: dict[str, tuple[str, float]] = {
     "price_sensitivity": ("Price sensitivity (utility per log-unit of cost)", 0.01),
     "cn_lag_months": ("Chinese capability lag behind the frontier (months)", 0.5),
@@ -59,7 +59,7 @@ SLIDERS: dict[str, tuple[str, float]] = {
     "licence_weight": ("Licence weight (utility per unit of licence restriction)", 0.05),
     "peer_weight": ("Peer influence (utility per share of neighbours' work)", 0.05),
 }
-AGENT_RANGE = (500, 50_000, 500)  # slider min, max, step; the model itself allows more (sim/parameters.py)
+AGENT_RANGE = (500, 50_000, 500)  # slider min, max, step; the model itself allows more (sim/core/parameters.py)
 SEED_RANGE = (0, 999)
 NO_SCENARIO = "(none: parameters only)"
 

@@ -13,9 +13,9 @@ import signal
 import sys
 from pathlib import Path
 
-from sim import checks as check
-from sim.checks import InputError
-from sim.scenario import MAX_SEEDS, SCENARIO_DIR
+from sim.core import checks as check
+from sim.core.checks import InputError
+from sim.inputs.scenario import MAX_SEEDS, SCENARIO_DIR
 
 RESULTS_DIR = Path("results")
 
@@ -70,8 +70,8 @@ def check_out(folder: Path, what: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from sim.outputs import run_scenarios
-    from sim.scenario import load_scenario
+    from sim.running.outputs import run_scenarios
+    from sim.inputs.scenario import load_scenario
 
     paths = args.scenarios or [SCENARIO_DIR / "baseline.toml"]
     scenarios = [load_scenario(p) for p in paths]  # validate every file before running any
@@ -85,20 +85,20 @@ def cmd_run(args) -> int:
 def _executor(args):
     """The executor the options ask for: --workers local processes or a --scheduler (reached before any work;
     check_options refuses both at once)."""
-    from sim.executor import Executor
+    from sim.running.executor import Executor
 
     return Executor(args.workers, args.scheduler, getattr(args, "connect_timeout", 10.0))
 
 
 def _sweep_folder(spec, out):
-    from sim.sweep import default_folder
+    from sim.exploration.sweep import default_folder
 
     return Path(out) if out else default_folder(spec)
 
 
 def _run_sweep(args, spec):
     """Shared by `sweep` and `sensitivity`: refuse a foreign folder, connect, run."""
-    from sim.sweep import prepare, run_sweep
+    from sim.exploration.sweep import prepare, run_sweep
 
     folder = _sweep_folder(spec, args.out)
     check_out(folder, "sweep folder")
@@ -110,7 +110,7 @@ def _run_sweep(args, spec):
 
 
 def cmd_sweep(args) -> int:
-    from sim.sweep_spec import load_spec
+    from sim.inputs.sweep_spec import load_spec
 
     spec = load_spec(args.spec)
     result = _run_sweep(args, spec)
@@ -119,8 +119,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_sensitivity(args) -> int:
-    from sim import sensitivity
-    from sim.sweep_spec import load_spec
+    from sim.exploration import sensitivity
+    from sim.inputs.sweep_spec import load_spec
 
     spec = load_spec(args.spec)
     sensitivity.check_method(spec)  # before any run
@@ -132,8 +132,8 @@ def cmd_sensitivity(args) -> int:
 
 
 def cmd_discover(args) -> int:
-    from sim.discover import discover
-    from sim.sweep_spec import load_spec
+    from sim.exploration.discover import discover
+    from sim.inputs.sweep_spec import load_spec
 
     target = Path(args.sweep)
     folder = _sweep_folder(load_spec(target), args.out) if target.suffix == ".toml" else target
@@ -186,14 +186,14 @@ def cmd_viz(args) -> int:
     cli.main(args=["run", str(app), "--host", args.host, "--port", str(args.port), "--production", "--no-open",
                    "--no-check-version", "--log-level", "warning"], prog_name="odsim viz", standalone_mode=False)
 def cmd_calibrate(args) -> int:
-    from sim.calibrate import CALIBRATION_DIR, CONFIG_TOML, calibrate  # module attributes tests may point elsewhere
-    from sim.calibration_config import check_targets, load_config
-    from sim.targets import TARGETS_TOML, load_targets
+    from sim.calibration.calibrate import CALIBRATION_DIR, CONFIG_TOML, calibrate  # module attributes tests may point elsewhere
+    from sim.calibration.calibration_config import check_targets, load_config
+    from sim.inputs.targets import TARGETS_TOML, load_targets
 
     config = Path(args.config) if args.config else CONFIG_TOML
     targets = Path(args.targets) if args.targets else TARGETS_TOML
     if args.adopt:
-        from sim.adoption import adopt
+        from sim.calibration.adoption import adopt
 
         print(adopt(Path(args.adopt), CALIBRATION_DIR))
         return 0
@@ -206,7 +206,7 @@ def cmd_calibrate(args) -> int:
     settings, observed = load_config(config, quick=args.quick), load_targets(targets, missing_ok=False)
     check_targets(observed, settings, targets)  # every input checked before any work
     if args.report:
-        from sim.calibration_report import write_report
+        from sim.calibration.calibration_report import write_report
 
         if not (out / "data" / "summary.json").is_file():
             raise InputError(out / "data", "", "no calibration results; run `odsim calibrate` first")
@@ -222,7 +222,7 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_project(args) -> int:
-    from sim import project
+    from sim.running import project
 
     if args.list:
         for name in project.available():
@@ -238,8 +238,8 @@ def cmd_project(args) -> int:
 
 def cmd_params(args) -> int:
     """Every model parameter: meaning, default, allowed values, source, and whether calibration fits it."""
-    from sim.calibration_config import CONFIG_TOML, load_config
-    from sim.parameters import PARAMETERS
+    from sim.calibration.calibration_config import CONFIG_TOML, load_config
+    from sim.core.parameters import PARAMETERS
 
     fitted = {p.name for p in load_config(CONFIG_TOML).priors}
     print("| parameter | default | allowed | calibrated | source | meaning |")
@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--fresh", action="store_true", help="discard stored progress for these settings and restart")
     cal.add_argument("--quiet", action="store_true", help="no progress bars")
     cal.set_defaults(func=cmd_calibrate)
-    from sim.project import DEFAULT_MEMBERS, OUT_DIR, PROJECTION_AGENTS
+    from sim.running.project import DEFAULT_MEMBERS, OUT_DIR, PROJECTION_AGENTS
 
     proj = commands.add_parser(
         "project", help="project scenarios to 2030 with paired ensembles and write results/projections/",
@@ -384,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     proj.set_defaults(func=cmd_project)
     params = commands.add_parser(
         "params", help="list every model parameter: meaning, default, range, source, calibrated or not",
-        description="Print every model parameter (sim/parameters.py) as a Markdown table: its default, the values "
+        description="Print every model parameter (sim/core/parameters.py) as a Markdown table: its default, the values "
         "it allows, whether `odsim calibrate` fits it (a prior in calibration/config.toml), where its value comes "
         "from, and what it means.",
     )
@@ -393,8 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sim.executor import SchedulerError, stop_on_signals
-    from sim.store import FolderBusy
+    from sim.running.executor import SchedulerError, stop_on_signals
+    from sim.running.store import FolderBusy
 
     try:
         args = build_parser().parse_args(argv)
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             err = InputError(_option(err.argument), err.key, err.message)
         print("odsim: error: " + " ".join(str(err).splitlines()), file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP (sim.executor.Stopped): workers are stopped
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP (sim.running.executor.Stopped): workers are stopped
         signum = getattr(err, "signum", signal.SIGINT)
         print(f"odsim: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         return 128 + signum

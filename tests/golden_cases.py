@@ -16,8 +16,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.runner import run_member  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
+from sim.running.runner import run_member  # noqa: E402
+from sim.inputs.scenario import load_scenario  # noqa: E402
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SMALL = {"n_agents": 1000}

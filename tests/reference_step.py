@@ -1,5 +1,5 @@
 """The month's agent phases written as textbook NumPy over the agents-by-families matrices: the reference the
-compiled kernels (sim/kernels.py) are checked against in tests/test_kernels.py. Not used by the model.
+compiled kernels (sim/core/kernels.py) are checked against in tests/test_kernels.py. Not used by the model.
 
 Each function takes a DiffusionModel and does what the model's method of the same name does, reading the same
 draws from the same generators in the same order."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.agents import LICENCE_PENALTY
-from sim.model import CAPABILITY_SCALE
-from sim.population import REGION_MARKETPLACE, REGIONS, SEGMENTS, USES
+from sim.core.agents import LICENCE_PENALTY
+from sim.core.model import CAPABILITY_SCALE
+from sim.core.population import REGION_MARKETPLACE, REGIONS, SEGMENTS, USES
 
 
 def logit_shares(utility: np.ndarray, options: np.ndarray, min_share: float) -> np.ndarray:

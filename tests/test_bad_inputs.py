@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 
 from sim.cli import main
-from sim.scenario import SCENARIO_DIR
+from sim.inputs.scenario import SCENARIO_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = (SCENARIO_DIR / "baseline.toml").as_posix()
@@ -336,9 +336,9 @@ def test_bad_input_through_the_installed_command_line(tmp_path, args, words):
 
 def test_the_library_names_its_arguments_and_the_command_line_its_options(tmp_path, capsys):
     """project() and discover() refuse bad arguments by their own names; only the CLI words them as options."""
-    from sim.checks import InputError
-    from sim.discover import discover
-    from sim.project import project
+    from sim.core.checks import InputError
+    from sim.exploration.discover import discover
+    from sim.running.project import project
 
     with pytest.raises(InputError) as err:
         project(["baseline"], out=tmp_path / "out", members=0)

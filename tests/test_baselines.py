@@ -1,13 +1,13 @@
-"""Equal-information baselines (sim/baselines.py): a Bass curve (and a generalized Bass with price) fitted to
+"""Equal-information baselines (sim/calibration/baselines.py): a Bass curve (and a generalized Bass with price) fitted to
 figures generated from a known curve recovers its parameters; a series without an in-sample figure gets no
 forecast instead of its prior."""
 
 import numpy as np
 import pytest
 
-from sim.baselines import (bass_fraction, curve_families, fit_curve, month_grid, relative_price, window_statistic)
-from sim.calendar import month_label, parse_month
-from sim.targets import Target
+from sim.calibration.baselines import (bass_fraction, curve_families, fit_curve, month_grid, relative_price, window_statistic)
+from sim.core.calendar import month_label, parse_month
+from sim.inputs.targets import Target
 
 LOGISTIC_PRIORS = {"L": (0.02, 1.0), "k": (0.03, 1.0), "t0": (float(parse_month("2023-01")), float(parse_month("2028-12")))}
 END = "2026-01"

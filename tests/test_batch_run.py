@@ -5,8 +5,8 @@ from __future__ import annotations
 import mesa
 import pandas as pd
 
-from sim.model import DiffusionModel
-from sim.observe import metric_names
+from sim.core.model import DiffusionModel
+from sim.core.observe import metric_names
 
 
 def test_mesa_batch_run_runs_the_model_and_returns_observables():

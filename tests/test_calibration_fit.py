@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibrate import load_config, needed_metrics, recovery_table, run_abc, run_once, synthetic_targets
-from sim.executor import Executor
-from sim.targets import TARGETS_TOML, load_targets
+from sim.calibration.calibrate import load_config, needed_metrics, recovery_table, run_abc, run_once, synthetic_targets
+from sim.running.executor import Executor
+from sim.inputs.targets import TARGETS_TOML, load_targets
 
 SMALL = """
 [run]
@@ -117,7 +117,7 @@ def test_parameter_recovery(tmp_path):
     (docs/ODD.md 7.7) and the fits stop at their first generation. This test is about the recovery procedure and
     what the figures say about the three parameters; the calibration's recovery stage measures coverage with the
     draws on (calibration/report.md)."""
-    from sim.calibrate import prior_draws, recover
+    from sim.calibration.calibrate import prior_draws, recover
 
     config = load_config(small_config(tmp_path, population=40, generations=8))
     targets = [t for t in load_targets(TARGETS_TOML, missing_ok=False) if t.fit]
@@ -155,7 +155,7 @@ def test_sampler_recovers_known_parameters_without_path_noise(tmp_path, monkeypa
     invertible map of three parameters, fitting data it generated at known values must contain each of them in
     its 90% interval and shrink every interval to a small part of the prior (what limits recovery on the
     model itself is path noise, not the sampler)."""
-    import sim.calibrate as calibrate
+    import sim.calibration.calibrate as calibrate
 
     monkeypatch.setattr(calibrate, "run_once", _noiseless_run)
     config = load_config(small_config(tmp_path, population=60, generations=16))
@@ -183,7 +183,7 @@ def _interrupt_at(generation, particle):
 
 
 def test_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
-    from sim.calibrate import calibrate
+    from sim.calibration.calibrate import calibrate
 
     config = small_config(tmp_path, population=8, generations=3)
     resumed, straight = tmp_path / "resumed", tmp_path / "straight"
@@ -207,7 +207,7 @@ def test_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
 
 
 def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
-    from sim import posterior
+    from sim.inputs import posterior
     from sim.cli import main
 
     config = small_config(tmp_path, population=10, generations=2)
@@ -227,7 +227,7 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
     assert main(["calibrate", "--report", "--config", str(config), "--out", str(out)]) == 0
     assert (out / "report.md").read_text() == report
     # best.toml is a valid scenario; the posterior feeds ensembles.
-    from sim.scenario import load_scenario
+    from sim.inputs.scenario import load_scenario
 
     best = load_scenario(out / "best.toml")
     assert set(best.parameters) == {"downloads_scale", "sizes_exponent", "openness_weight"}
@@ -237,10 +237,10 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
     # Runs use it only once adopted: --adopt copies it whole into the calibration folder and logs the step.
     import hashlib
 
-    import sim.calibrate
+    import sim.calibration.calibrate
 
     adopted = tmp_path / "adopted"
-    monkeypatch.setattr(sim.calibrate, "CALIBRATION_DIR", adopted)
+    monkeypatch.setattr(sim.calibration.calibrate, "CALIBRATION_DIR", adopted)
     assert main(["calibrate", "--adopt", str(out)]) == 0
     assert (adopted / "posterior.csv").read_bytes() == (out / "posterior.csv").read_bytes()
     assert (adopted / "data" / "summary_fit.csv").is_file() and (adopted / "figures" / "marginals.png").is_file()
@@ -259,7 +259,7 @@ def _tree_digest(folder: Path) -> dict[str, str]:
 def test_quick_calibration_never_touches_the_adopted_calibration(tmp_path, monkeypatch, capsys):
     """A smoke run without --out writes results/calibration-quick, and a quick result cannot be adopted: the
     committed calibration/ that every run uses stays byte for byte as it was (issue 15, defect 1)."""
-    from sim.calibrate import CALIBRATION_DIR
+    from sim.calibration.calibrate import CALIBRATION_DIR
     from sim.cli import main
 
     before = _tree_digest(CALIBRATION_DIR)

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calendar import month_label, parse_month
-from sim.calibration_config import load_config
-from sim.checks import InputError
+from sim.core.calendar import month_label, parse_month
+from sim.calibration.calibration_config import load_config
+from sim.core.checks import InputError
 from sim.cli import main
-from sim.targets import CROSSOVER_HORIZON, TARGETS_TOML, load_targets
+from sim.inputs.targets import CROSSOVER_HORIZON, TARGETS_TOML, load_targets
 
 GOOD = """
 [[target]]
@@ -193,7 +193,7 @@ def test_one_sided_conditions(tmp_path):
 
 
 def test_fit_distance_caps_each_figure_so_one_far_miss_cannot_dominate(tmp_path):
-    from sim.calibrate import DISCREPANCY_CAP, seed_distance
+    from sim.calibration.calibrate import DISCREPANCY_CAP, seed_distance
 
     near = _target(tmp_path, value=0.5, tolerance=0.1)
     far = replace(near, id="FAR", weight=2.0)

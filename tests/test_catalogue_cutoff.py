@@ -3,9 +3,9 @@ labs release by their own stochastic process from then on (default runs are cove
 
 import pytest
 
-from sim import catalogue
-from sim.model import DiffusionModel
-from sim.parameters import resolve
+from sim.core import catalogue
+from sim.core.model import DiffusionModel
+from sim.core.parameters import resolve
 
 CUTOFF = "2025-03"
 

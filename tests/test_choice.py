@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 import reference_step
-from sim import DiffusionModel, kernels, observe
-from sim.population import SEGMENT_NAMES
-from sim.runner import run_member
-from sim.shocks import parse_shock
+from sim import DiffusionModel
+from sim.core import kernels, observe
+from sim.core.population import SEGMENT_NAMES
+from sim.running.runner import run_member
+from sim.core.shocks import parse_shock
 
 SMALL = {"n_agents": 1500, "end": "2025-12"}
 DRAWS = 200_000

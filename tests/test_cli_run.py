@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.observe import metric_names
+from sim.core.observe import metric_names
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def test_run_writes_timeseries_summary_manifest_and_plots(tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["seeds"] == [0, 1, 2]
     # The manifest records what each member ran with: its posterior draw (file hash and row) under the options.
-    from sim.posterior import POSTERIOR_CSV, load_posterior
+    from sim.inputs.posterior import POSTERIOR_CSV, load_posterior
 
     posterior = load_posterior(POSTERIOR_CSV)
     assert manifest["posterior"]["sha256"] == hashlib.sha256(POSTERIOR_CSV.read_bytes()).hexdigest()
@@ -118,9 +118,9 @@ def test_quiet_run_prints_only_what_it_wrote(tmp_path):
 def test_version_and_params(capsys):
     from importlib.metadata import version
 
-    from sim.calibration_config import load_config
+    from sim.calibration.calibration_config import load_config
     from sim.cli import main
-    from sim.parameters import PARAMETERS
+    from sim.core.parameters import PARAMETERS
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"odsim {version('odsim')}"

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration_config import load_config
-from sim.parameters import PARAMETERS, Parameter
-from sim.sweep_spec import load_spec
-from sim.targets import OBSERVATION_SCALES
+from sim.calibration.calibration_config import load_config
+from sim.core.parameters import PARAMETERS, Parameter
+from sim.inputs.sweep_spec import load_spec
+from sim.inputs.targets import OBSERVATION_SCALES
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "constants_screen.py"
 _spec = importlib.util.spec_from_file_location("constants_screen", TOOL)

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from sim.catalogue import ORIGINS, frontier_trend, releases
-from sim.model import DiffusionModel
-from sim.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, TRUST_SHARED_REGIONS
-from sim.population import REGIONS
+from sim.core.catalogue import ORIGINS, frontier_trend, releases
+from sim.core.model import DiffusionModel
+from sim.core.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, TRUST_SHARED_REGIONS
+from sim.core.population import REGIONS
 
 
 def test_every_catalogue_release_has_a_capability_and_only_imputed_ones_are_uncertain():
@@ -123,8 +123,8 @@ def test_observation_scales_have_no_feedback_and_are_solved_back_from_their_leve
     with a prior (sampled) is left alone."""
     from dataclasses import replace
 
-    from sim.runner import run_member
-    from sim.targets import OBSERVATION_SCALES, load_targets, scale_targets, solve_observation_scales
+    from sim.running.runner import run_member
+    from sim.inputs.targets import OBSERVATION_SCALES, load_targets, scale_targets, solve_observation_scales
 
     base = {"n_agents": 300, "end": "2026-01", "downloads_scale": 1e8, "derivatives_scale": 1e5}
     a = run_member(base, 9).drop(columns="date", errors="ignore")

@@ -1,4 +1,4 @@
-"""odsim discover: PRIM boxes on a sweep's results (sim/discover.py)."""
+"""odsim discover: PRIM boxes on a sweep's results (sim/exploration/discover.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.discover import discover
-from sim.sweep import run_sweep
-from sim.sweep_spec import load_spec
+from sim.exploration.discover import discover
+from sim.exploration.sweep import run_sweep
+from sim.inputs.sweep_spec import load_spec
 from test_sweep import write_spec
 
 PARAMS = ('price_sensitivity = { low = 0.1, high = 2.0 }\n'

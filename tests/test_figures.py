@@ -1,10 +1,10 @@
-"""Shared figure helpers (sim/figures.py): published figures are drawn where a chart shows their series, and
+"""Shared figure helpers (sim/figures/__init__.py): published figures are drawn where a chart shows their series, and
 legends explain the marks."""
 
 import matplotlib.pyplot as plt
 
 from sim import figures
-from sim.targets import load_targets
+from sim.inputs.targets import load_targets
 
 
 def test_published_figures_are_drawn_for_the_series_a_chart_shows():

@@ -4,8 +4,8 @@ shares as specified, and nothing else: no OpenRouter, enterprise or named-family
 import numpy as np
 import pytest
 
-from sim.runner import run_member
-from sim.targets import TARGETS_TOML, load_targets, scale_targets, with_solved_scales
+from sim.running.runner import run_member
+from sim.inputs.targets import TARGETS_TOML, load_targets, scale_targets, with_solved_scales
 
 BACKGROUND_COLUMNS = ["hf_downloads_cum_background", "hf_downloads_cum_all", "hf_downloads_cum_country_cn",
                       "hf_downloads_cum_country_us"]

@@ -1,4 +1,4 @@
-"""Rolling-origin hindcasts (sim/hindcast.py): a hindcast at a cutoff never reads a catalogue row dated after it
+"""Rolling-origin hindcasts (sim/calibration/hindcast.py): a hindcast at a cutoff never reads a catalogue row dated after it
 (the fit, the predictive runs and the baselines' price path included), every held-out figure gets a forecast
 from the model and is scored, baselines without an in-sample figure of a series say so, and bad cutoffs are
 refused naming the key."""
@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibrate import load_config
-from sim.executor import Executor
-from sim.checks import InputError
-from sim.hindcast import MODEL, MODEL_WITH_NOISE, hindcast_cutoff, split, summary_table
-from sim.twin import TWIN
-from sim.targets import TARGETS_TOML, load_targets
+from sim.calibration.calibrate import load_config
+from sim.running.executor import Executor
+from sim.core.checks import InputError
+from sim.calibration.hindcast import MODEL, MODEL_WITH_NOISE, hindcast_cutoff, split, summary_table
+from sim.calibration.twin import TWIN
+from sim.inputs.targets import TARGETS_TOML, load_targets
 from tests.test_calibration_fit import SMALL
 from tests.test_catalogue_cutoff import read_log  # noqa: F401 (fixture)
 

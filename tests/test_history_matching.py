@@ -1,4 +1,4 @@
-"""History matching (sim/history_matching.py): the emulators state honest uncertainty on a known smooth function;
+"""History matching (sim/calibration/history_matching.py): the emulators state honest uncertainty on a known smooth function;
 the waves rule out what a toy simulator with a known answer makes implausible and keep the truth; an interrupted
 run resumes to the same result; the calibration with history matching does not depend on the number of
 workers."""
@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibrate import Executor, Prior
-from sim.history_matching import (
+from sim.calibration.calibrate import Executor, Prior
+from sim.calibration.history_matching import (
     Emulator, HistorySettings, history_match, not_ruled_out, observed_region, position, region_distance,
 )
-from sim.targets import TARGETS_TOML, Target, load_targets
+from sim.inputs.targets import TARGETS_TOML, Target, load_targets
 
 
 def _smooth(u):
@@ -158,7 +158,7 @@ def test_history_matching_calibration_does_not_depend_on_the_number_of_workers(t
     because every simulation's seed follows from its index; the fit starts from history matching's sample."""
     from test_calibration_fit import SMALL
 
-    from sim.calibrate import calibrate
+    from sim.calibration.calibrate import calibrate
 
     text = SMALL.format(population=8, generations=2)
     text = HM_CONFIG + text[text.index("[fit]"):]

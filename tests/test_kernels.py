@@ -1,4 +1,4 @@
-"""The compiled step (sim/kernels.py) against the textbook NumPy formulas (tests/reference_step.py), month by
+"""The compiled step (sim/core/kernels.py) against the textbook NumPy formulas (tests/reference_step.py), month by
 month on small populations: each month both start from the same state and draw the same random numbers.
 
 Awareness is compared exactly. Work splits, neighbours' sums and group sums are compared within a stated bound:
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import reference_step
-from sim import DiffusionModel, kernels
-from sim.scenario import load_scenario
+from sim import DiffusionModel
+from sim.core import kernels
+from sim.inputs.scenario import load_scenario
 from golden_cases import ROOT
 
 SHARE_BOUND = 2e-6  # absolute, on a share of an agent's work (a few float32 steps of 1)

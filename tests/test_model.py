@@ -6,11 +6,11 @@ import pytest
 from mesa.discrete_space import Network
 
 from sim import DiffusionModel
-from sim.agents import Developer, Firm
-from sim.observe import metric_names
-from sim.population import REGIONS
-from sim.runner import run_member
-from sim.shocks import parse_shock
+from sim.core.agents import Developer, Firm
+from sim.core.observe import metric_names
+from sim.core.population import REGIONS
+from sim.running.runner import run_member
+from sim.core.shocks import parse_shock
 
 SMALL = {"n_agents": 1500, "end": "2025-12"}
 

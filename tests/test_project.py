@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import project as P
-from sim.checks import InputError
-from sim.observe import metric_names
+from sim.running import project as P
+from sim.core.checks import InputError
+from sim.core.observe import metric_names
 from sim.statistics import nan_quantiles
 
 AGENTS = 200  # tiny runs: these tests check the machinery, not the model

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import project as P
-from sim.executor import Executor
-from sim.observe import metric_names
-from sim.posterior import parameter_sets
+from sim.running import project as P
+from sim.running.executor import Executor
+from sim.core.observe import metric_names
+from sim.inputs.posterior import parameter_sets
 
 MEMBERS = 8
 AGENTS = 1500

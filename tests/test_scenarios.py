@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.checks import InputError
+from sim.core.checks import InputError
 from sim.cli import main
-from sim.model import DiffusionModel
-from sim.parameters import PARAMETERS
-from sim.population import REGIONS
-from sim.project import available, load_spec
-from sim.scenario import SCENARIO_DIR, load_scenario
-from sim.shocks import effective_parameters, family_modifiers, parse_shock, regional_price_factors
+from sim.core.model import DiffusionModel
+from sim.core.parameters import PARAMETERS
+from sim.core.population import REGIONS
+from sim.running.project import available, load_spec
+from sim.inputs.scenario import SCENARIO_DIR, load_scenario
+from sim.core.shocks import effective_parameters, family_modifiers, parse_shock, regional_price_factors
 
 REQUIRED = ["baseline", "export_controls_tighten", "export_controls_relax", "us_open_push", "security_bans",
             "closed_price_war", "closed_frontier_leap", "licence_tightening", "global_south_access"]

@@ -1,4 +1,4 @@
-"""Proper scores (sim/scoring.py): the ensemble CRPS against its energy form and the normal closed form, range
+"""Proper scores (sim/calibration/scoring.py): the ensemble CRPS against its energy form and the normal closed form, range
 observations, interval-score hand cases, and a properness check."""
 
 import math
@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from sim.scoring import crps_ensemble, crps_normal, figure_draws, interval_score, observation, score
-from sim.targets import TARGETS_TOML, load_targets
+from sim.calibration.scoring import crps_ensemble, crps_normal, figure_draws, interval_score, observation, score
+from sim.inputs.targets import TARGETS_TOML, load_targets
 
 
 def energy_form(x, y):

@@ -1,4 +1,4 @@
-"""odsim sensitivity: Morris and Sobol indices from sweeps run through the engine (sim/sensitivity.py)."""
+"""odsim sensitivity: Morris and Sobol indices from sweeps run through the engine (sim/exploration/sensitivity.py)."""
 
 from __future__ import annotations
 

@@ -3,10 +3,10 @@
 import pytest
 
 from sim import DiffusionModel
-from sim.calendar import parse_month
-from sim.checks import InputError
-from sim.parameters import defaults
-from sim.shocks import effective_parameters, family_modifiers, parse_shock
+from sim.core.calendar import parse_month
+from sim.core.checks import InputError
+from sim.core.parameters import defaults
+from sim.core.shocks import effective_parameters, family_modifiers, parse_shock
 
 
 def test_set_shock_ramps_linearly_from_base_to_target():

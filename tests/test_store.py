@@ -1,4 +1,4 @@
-"""sim.store: folders replaced in one step without losing a user's files, stale temporaries removed, the lock, the
+"""sim.running.store: folders replaced in one step without losing a user's files, stale temporaries removed, the lock, the
 fingerprint rule; and `odsim run`'s refusals (a busy folder, two scenarios with one name)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sim import store
-from sim.store import FolderBusy, FolderLock, model_fingerprint, remove_stale, replace_folder
+from sim.running import store
+from sim.running.store import FolderBusy, FolderLock, model_fingerprint, remove_stale, replace_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 

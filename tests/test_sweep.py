@@ -1,4 +1,4 @@
-"""Sweep specs, designs, seeds, the local executor, checkpoints and resumption (sim/sweep.py)."""
+"""Sweep specs, designs, seeds, the local executor, checkpoints and resumption (sim/exploration/sweep.py)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sim.checks import InputError
+from sim.core.checks import InputError
 from sim.cli import main
-from sim.runner import run_member
-from sim.scenario import SCENARIO_DIR
-from sim.executor import Executor
-from sim.store import FolderBusy
-from sim.sweep import ID_COLUMNS, read_results, run_sweep, run_task, tasks
-from sim.sweep_spec import load_spec
+from sim.running.runner import run_member
+from sim.inputs.scenario import SCENARIO_DIR
+from sim.running.executor import Executor
+from sim.running.store import FolderBusy
+from sim.exploration.sweep import ID_COLUMNS, read_results, run_sweep, run_task, tasks
+from sim.inputs.sweep_spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -237,9 +237,9 @@ def _instant_run(task):
 
 def test_memory_does_not_grow_with_the_number_of_runs(tmp_path, monkeypatch):
     """Results go to disk as they arrive: running 4x the runs must not need much more memory."""
-    import sim.sweep
+    import sim.exploration.sweep
 
-    monkeypatch.setattr(sim.sweep, "run_task", _instant_run)
+    monkeypatch.setattr(sim.exploration.sweep, "run_task", _instant_run)
     warm = load_spec(write_spec(tmp_path, name="warm", samples=20, replicates=1))
     run_sweep(warm, tmp_path / "warm", Executor(1), progress=False)  # lazy imports are not the sweep's memory
     peaks = []
@@ -261,15 +261,15 @@ def test_shipped_specs_are_valid(path):
 
 
 def test_posterior_draws_only_when_asked_and_swept_values_win(tmp_path, monkeypatch):
-    import sim.posterior
+    import sim.inputs.posterior
 
     path = write_spec(tmp_path, extra="")
     path.write_text(path.read_text().replace("seed = 3", "seed = 3\nposterior = true"))
-    monkeypatch.setattr(sim.posterior, "load_posterior", lambda *a: None)
+    monkeypatch.setattr(sim.inputs.posterior, "load_posterior", lambda *a: None)
     with pytest.raises(InputError, match="posterior: true needs calibration/posterior.csv"):
         load_spec(path)
-    monkeypatch.setattr(sim.posterior, "load_posterior", lambda *a: pd.DataFrame({"weight": [1.0]}))
-    monkeypatch.setattr(sim.posterior, "parameter_sets",
+    monkeypatch.setattr(sim.inputs.posterior, "load_posterior", lambda *a: pd.DataFrame({"weight": [1.0]}))
+    monkeypatch.setattr(sim.inputs.posterior, "parameter_sets",
                         lambda *a: (lambda k: {"peer_weight": 1.0 + k, "price_sensitivity": 3.9}))
     spec = load_spec(path)
     runs = list(tasks(spec, spec.design_table()))
@@ -280,7 +280,7 @@ def test_posterior_draws_only_when_asked_and_swept_values_win(tmp_path, monkeypa
 
 
 def test_runs_start_from_the_scenario_with_its_shocks_then_fixed_then_swept(tmp_path):
-    from sim.scenario import load_scenario
+    from sim.inputs.scenario import load_scenario
 
     path = write_spec(tmp_path, parameters='trust_cn_europe = { low = 0.0, high = 0.5 }')
     path.write_text(path.read_text().replace("baseline.toml", "security_bans.toml"))
@@ -293,7 +293,7 @@ def test_runs_start_from_the_scenario_with_its_shocks_then_fixed_then_swept(tmp_
 
 
 def test_a_second_sweep_into_the_same_folder_is_refused_while_the_first_runs(tmp_path):
-    from sim.sweep import _lock
+    from sim.exploration.sweep import _lock
 
     spec = load_spec(write_spec(tmp_path))
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""The aggregate logit twin (sim/twin.py) and the ablations (sim/ablation.py): the twin is deterministic given its
+"""The aggregate logit twin (sim/calibration/twin.py) and the ablations (sim/calibration/ablation.py): the twin is deterministic given its
 parameters and releases and recovers its own parameters from data it generated; the model switches the twin and
 the ablations use leave the default model unchanged and change the outputs when set; the ablation variants fix
 what they switch off and drop the priors left with nothing to act on; the report says plainly when odsim loses
@@ -9,13 +9,13 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from sim.ablation import MECHANISMS, _variant, markdown
-from sim.calibrate import load_config, needed_metrics, recovery_table, run_abc, run_once, synthetic_targets
-from sim.executor import Executor
-from sim.hindcast import MODEL_WITH_NOISE, twin_verdict
-from sim.runner import run_member
-from sim.targets import TARGETS_TOML, load_targets
-from sim.twin import TWIN, TWIN_FIXED, twin_config, twin_run
+from sim.calibration.ablation import MECHANISMS, _variant, markdown
+from sim.calibration.calibrate import load_config, needed_metrics, recovery_table, run_abc, run_once, synthetic_targets
+from sim.running.executor import Executor
+from sim.calibration.hindcast import MODEL_WITH_NOISE, twin_verdict
+from sim.running.runner import run_member
+from sim.inputs.targets import TARGETS_TOML, load_targets
+from sim.calibration.twin import TWIN, TWIN_FIXED, twin_config, twin_run
 from tests.test_calibration_fit import SMALL
 
 SHORT = {"n_agents": 300, "end": "2025-06"}
@@ -108,7 +108,7 @@ def test_reports_say_plainly_when_a_mechanism_or_the_model_earns_nothing():
 
 
 def test_twin_and_ablation_budgets_come_from_the_config_and_quick_binds_them():
-    from sim.calibration_config import CONFIG_TOML
+    from sim.calibration.calibration_config import CONFIG_TOML
 
     config, quick = load_config(CONFIG_TOML), load_config(CONFIG_TOML, quick=True)
     assert config.twin.population <= config.hindcast.population

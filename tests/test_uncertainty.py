@@ -1,10 +1,10 @@
-"""Variance decomposition and value of information (sim/uncertainty.py) on a toy simulator with a known answer:
+"""Variance decomposition and value of information (sim/calibration/uncertainty.py) on a toy simulator with a known answer:
 the output is twice one parameter plus seed noise, so the shares of variance and the figure that helps are known."""
 
 import numpy as np
 import pandas as pd
 
-from sim.uncertainty import RANDOMNESS, Factors, decompose, group_of
+from sim.calibration.uncertainty import RANDOMNESS, Factors, decompose, group_of
 
 NOISE_SD = 0.5
 

@@ -12,7 +12,7 @@ import sim.app as app
 from sim.app import (MAX_NETWORK_NODES, SLIDERS, VIEWS, ExploreModel, model_params, network_sample,
                      primary_categories, render_views, scenario_files, slider_start)
 from sim.cli import main
-from sim.scenario import load_scenario
+from sim.inputs.scenario import load_scenario
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -7,7 +7,7 @@
     .venv/bin/python tools/constants_screen.py report [--out FILE]
     .venv/bin/python tools/constants_screen.py external [--draws 4] [--agents 1000]
 
-`write` reads the parameter table (sim/parameters.py) and the calibration's priors and writes three sweep specs:
+`write` reads the parameter table (sim/core/parameters.py) and the calibration's priors and writes three sweep specs:
 
 - constants_screen.toml, a Morris design over every constant: a numeric parameter that is neither fitted (flagged
   behavioural, given a prior in calibration/config.toml, or an observation scale solved per parameter set) nor
@@ -49,15 +49,15 @@ import tomli_w
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim import agents, population  # noqa: E402
-from sim.calibration_config import load_config  # noqa: E402
-from sim.parameters import PARAMETERS  # noqa: E402
-from sim.posterior import load_posterior, parameter_sets  # noqa: E402
-from sim.scenario import SCENARIO_DIR  # noqa: E402
+from sim.core import agents, population  # noqa: E402
+from sim.calibration.calibration_config import load_config  # noqa: E402
+from sim.core.parameters import PARAMETERS  # noqa: E402
+from sim.inputs.posterior import load_posterior, parameter_sets  # noqa: E402
+from sim.inputs.scenario import SCENARIO_DIR  # noqa: E402
 from sim.statistics import weighted_quantiles  # noqa: E402
-from sim.sweep import default_folder, read_results  # noqa: E402
-from sim.sweep_spec import load_spec  # noqa: E402
-from sim.targets import OBSERVATION_SCALES  # noqa: E402
+from sim.exploration.sweep import default_folder, read_results  # noqa: E402
+from sim.inputs.sweep_spec import load_spec  # noqa: E402
+from sim.inputs.targets import OBSERVATION_SCALES  # noqa: E402
 
 SWEEPS = ROOT / "scenarios" / "sweeps"
 SPEC = SWEEPS / "constants_screen.toml"
@@ -177,7 +177,7 @@ def noise_spec(points: int, replicates: int, agents: int, seed: int, folder: Pat
             "parameters": {NOISE_DUMMY: {"values": values}}}
 
 
-HEADER = """# Written by tools/constants_screen.py from the parameter table (sim/parameters.py) and the calibration's
+HEADER = """# Written by tools/constants_screen.py from the parameter table (sim/core/parameters.py) and the calibration's
 # priors and posterior; do not edit by hand (rerun `tools/constants_screen.py write`). docs/ODD.md 7.11.
 #   odsim {command} scenarios/sweeps/{name}.toml --workers 2
 """
@@ -305,7 +305,7 @@ def external_effects(draws: int, n_agents: int, seed: int) -> pd.DataFrame:
     """Each EXTERNAL constant at its low and high end, everything else as in the screen (baseline, posterior draw
     r and seed `seed + r` for r < draws): mean over draws of |output at high - output at low|, Morris's elementary
     effect over the whole range (comparable with mu*). Runs in this process: the constants are changed in place."""
-    from sim.runner import run_member
+    from sim.running.runner import run_member
 
     base = {**load_spec(SPEC).base_kwargs(), "n_agents": n_agents}
     draw = parameter_sets()

@@ -32,14 +32,14 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.calibrate import load_config, needed_metrics, prior_draws, run_once  # noqa: E402
-from sim.model import DiffusionModel  # noqa: E402
-from sim.observe import slug  # noqa: E402
-from sim.parameters import PROJECTION_ASSUMPTIONS  # noqa: E402
-from sim.runner import run_member  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
-from sim.shocks import parse_shock  # noqa: E402
-from sim.targets import load_targets, with_solved_scales  # noqa: E402
+from sim.calibration.calibrate import load_config, needed_metrics, prior_draws, run_once  # noqa: E402
+from sim.core.model import DiffusionModel  # noqa: E402
+from sim.core.observe import slug  # noqa: E402
+from sim.core.parameters import PROJECTION_ASSUMPTIONS  # noqa: E402
+from sim.running.runner import run_member  # noqa: E402
+from sim.inputs.scenario import load_scenario  # noqa: E402
+from sim.core.shocks import parse_shock  # noqa: E402
+from sim.inputs.targets import load_targets, with_solved_scales  # noqa: E402
 
 SHARES = ("or_share_cn", "or_share_open")
 SHOWN = ("OR1", "OR2", "OR3", "OR5", "OR8b", "HF1a", "HF1b", "HF2", "HF8", "ENT1", "ENT2")

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from sim.calendar import month_label, parse_month  # noqa: E402
+from sim.core.calendar import month_label, parse_month  # noqa: E402
 from viz_support import launch, serve  # noqa: E402
 
 

@@ -1,0 +1,395 @@
+"""Compiled kernels of the monthly step: one pass over the agents' rows per phase of the month.
+
+DiffusionModel (sim/core/model.py) keeps everything that is per family, per region or per cell in small NumPy arrays
+(prices, capability gaps, trust penalties, ecosystem terms, availability) and draws all random numbers with
+NumPy's generators, in the same order whatever the scenario; these kernels only combine them with each agent's
+row, so a change to how a family quantity is built never touches them.
+
+Arithmetic follows the NumPy formulation it replaced operation by operation (float32 where that used float32,
+the same order of additions, NumPy's pairwise summation of a row, the sparse product's order for neighbours'
+sums). Two things differ, both at float32 rounding: exp is the C library's float32 exp, where NumPy uses its
+own SIMD exp (the two differ in the last bit for about 4 arguments in 10), and group sums are accumulated in
+float64 per stratum (cell x builder x marketplace) instead of a float32 BLAS product, so they no longer depend
+on the BLAS build or its number of threads. tests/test_kernels.py checks each kernel against the textbook NumPy
+formulas, month by month, and states the bounds.
+
+Compiled with `cache=True`: the first call on a machine (or in a fresh clone) compiles, about 15-20 s, and
+writes the machine code beside this file in __pycache__; every later process, worker or test run loads it
+(about 1 s per process).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+# Where the package is installed read-only, the compiled kernels are cached in the temporary directory (unless
+# NUMBA_CACHE_DIR says where).
+if "NUMBA_CACHE_DIR" not in os.environ and not os.access(Path(__file__).parent, os.W_OK):
+    os.environ["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / "odsim-numba-cache")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+PAIRWISE_BLOCK = 128  # NumPy's PW_BLOCKSIZE: up to it, a row sum uses eight interleaved partial sums (row_sum)
+
+# Without Numba's reference-counted runtime (_nrt=False): every array a kernel uses is allocated by the caller, and
+# passing arrays to the per-agent helpers costs no atomic reference counting (a fifth of the step's time with it).
+_compile = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", _nrt=False)
+# Helpers called once per agent are inlined into the kernels.
+_inline = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", _nrt=False, inline="always")
+
+
+@_inline
+def row_sum(row):
+    """Sum of a float32 row in NumPy's pairwise order (numpy add.reduce on a contiguous row of < 128 items)."""
+    n = row.size
+    if n < 8:
+        res = np.float32(0.0)
+        for i in range(n):
+            res += row[i]
+        return res
+    r0, r1, r2, r3, r4, r5, r6, r7 = row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        r0 += row[i]
+        r1 += row[i + 1]
+        r2 += row[i + 2]
+        r3 += row[i + 3]
+        r4 += row[i + 4]
+        r5 += row[i + 5]
+        r6 += row[i + 6]
+        r7 += row[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += row[i]
+        i += 1
+    return res
+
+
+@_inline
+def logit_split(utility, option, n_options, min_share, out):
+    """Multinomial-logit split of one agent's work over its options (the families `option[:n_options]`), into
+    `out` (float32, zero elsewhere): shares below `min_share` are dropped unless top and the rest renormalised;
+    no option or a NaN utility gives zeros. Sums run over the whole row, in NumPy's order."""
+    out[:] = 0.0
+    top = np.float32(-np.inf)
+    for j in range(n_options):
+        u = utility[option[j]]
+        if u != u:
+            return
+        top = max(top, u)
+    if not math.isfinite(top):
+        top = np.float32(0.0)
+    for j in range(n_options):
+        f = option[j]
+        out[f] = math.exp(utility[f] - top)
+    total = row_sum(out)
+    if not total > 0:
+        out[:] = 0.0
+        return
+    best = np.float32(1.0) / total  # the top option's share: exp(0) / total
+    for j in range(n_options):
+        f = option[j]
+        share = out[f] / total
+        out[f] = np.float32(0.0) if (share < min_share and share < best) else share
+    total = row_sum(out)
+    if total > 0:
+        for j in range(n_options):
+            f = option[j]
+            out[f] = out[f] / total
+
+
+@_compile
+def spread_awareness(aware, draws, released, neighbour_sums, inverse_degree, mean_use, complete, keep_external,
+                     internal):
+    """Bass awareness for every agent and released family: stays unaware with probability (1 - external) x
+    (1 - internal x share of neighbours using the family); `complete` uses the population means `mean_use`."""
+    n, n_families = aware.shape
+    minus_internal = np.float32(-internal)
+    for i in range(n):
+        inverse = inverse_degree[i]
+        for f in range(n_families):
+            if not released[f] or aware[i, f]:
+                continue
+            using = mean_use[f] if complete else neighbour_sums[i, f] * inverse
+            keep_unaware = using * minus_internal
+            keep_unaware += np.float32(1.0)
+            keep_unaware *= keep_external[f]
+            if draws[i, f] > keep_unaware:
+                aware[i, f] = True
+
+
+@_inline
+def peer_shares(i, peers, family, n_listed, out):
+    """Agent i's mean over its neighbours of the share of work each puts on the families `family[:n_listed]`
+    (population means under complete mixing), float32 as the step keeps them."""
+    neighbour_sums, inverse_degree, complete, mean_share = peers
+    n_families = out.size
+    for j in range(n_listed):
+        f = family[j]
+        out[f] = mean_share[f] if complete else neighbour_sums[i, n_families + f] * inverse_degree[i]
+
+
+@_inline
+def utility(i, agents, terms, peer_share, family, n_listed, out):
+    """Agent i's utility of the families `family[:n_listed]`, all terms but the capability need of a use
+    (docs/ODD.md, "Choice"): per-family and per-region terms come from `terms`, computed by the model; float64
+    in the reference's order of operations, rounded to float32."""
+    region, price_weight, log_selfhost_discount, licence_friction, open_need, regulated = agents[:6]
+    (log_price, is_open, licence_penalty, trust_penalty, family_term, price_sensitivity, licence_weight,
+     openness_weight, regulated_trust_multiplier, peer_weight) = terms[:10]
+    r = region[i]
+    price_term = -price_sensitivity * price_weight[i]
+    selfhost = log_selfhost_discount[i]
+    friction, need = licence_friction[i], open_need[i]
+    trust_weight = regulated_trust_multiplier if regulated[i] else 1.0
+    for j in range(n_listed):
+        f = family[j]
+        u = price_term * (log_price[r, f] + selfhost * is_open[f])
+        u -= licence_weight * (friction * licence_penalty[f])
+        u += openness_weight * (need * is_open[f])
+        u -= trust_penalty[r, f] * trust_weight
+        u += family_term[f]
+        u += np.float64(peer_weight * peer_share[f])
+        out[f] = np.float32(u)
+
+
+@_inline
+def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, efficient_share):
+    """Agent i's utility of each option for one use whose capability need leaves `slack` ECI points below the
+    frontier: the family's `base` utility less the shortfall below the need, for each tier, combined over the
+    family's tiers by a log-sum (docs/ODD.md 7.9); and the efficient tier's share of the family in this use. A
+    family without an efficient tier has its flagship's utility and share 0."""
+    gap, quality_per_point, capability_per_point = terms[10], terms[11], terms[12]
+    efficient_log_price, efficient_gap, has_efficient = terms[15], terms[16], terms[17]
+    region, price_weight = agents[0], agents[1]
+    price_term = np.float32(-terms[5] * price_weight[i])
+    r = region[i]
+    for j in range(n_options):
+        f = option[j]
+        flagship = base[f] - max(gap[f] - slack, np.float32(0.0)) * capability_per_point
+        if not has_efficient[f]:
+            per_use[f] = flagship
+            efficient_share[f] = 0.0
+            continue
+        efficient = base[f] + price_term * efficient_log_price[r, f]
+        efficient -= quality_per_point * (efficient_gap[f] - gap[f])
+        efficient -= max(efficient_gap[f] - slack, np.float32(0.0)) * capability_per_point
+        top = max(flagship, efficient)
+        total = math.exp(flagship - top) + math.exp(efficient - top)
+        per_use[f] = top + math.log(total)
+        efficient_share[f] = math.exp(efficient - top) / total
+
+
+@_inline
+def work_split(i, options, agents, terms, peers, area, option, out):
+    """Agent i's split of work over its `options` (a row of booleans) into out[0], and the part of it on each
+    family's efficient tier into out[1]: a logit choice per use (coding, chat/roleplay, agents; its capability
+    need decides which families and tiers serve it), weighted by the agent's use mix. `area` is a (5, families)
+    float32 and `option` a (families,) integer work area."""
+    n_families = out.shape[1]
+    n_options = 0
+    for f in range(n_families):
+        out[0, f] = 0.0
+        out[1, f] = 0.0
+        if options[f]:
+            option[n_options] = f
+            n_options += 1
+    if n_options == 0:
+        return
+    use_slack, use_mix = agents[6], agents[7]
+    gap, quality_per_point, min_share, switching_bonus = terms[10], terms[11], terms[13], terms[14]
+    peer_share, base, per_use, split, efficient_share = area[0], area[1], area[2], area[3], area[4]
+    peer_shares(i, peers, option, n_options, peer_share)
+    utility(i, agents, terms, peer_share, option, n_options, base)
+    for j in range(n_options):
+        f = option[j]
+        base[f] = base[f] - quality_per_point * gap[f]
+    workloads_per_use, workload_slack, workload_family, workload_draws = agents[8], agents[9], agents[10], agents[11]
+    n_workloads = workloads_per_use[i]
+    if n_workloads > 0:  # workloads (docs/ODD.md 7.4): each on one family, by the logit with a switching cost
+        for k in range(use_slack.shape[1]):
+            share = use_mix[i, k] / np.float32(n_workloads)
+            for w in range(n_workloads):
+                use_utilities(i, agents, terms, base, workload_slack[i, k, w], option, n_options, per_use,
+                              efficient_share)
+                logit_split(per_use, option, n_options, np.float32(0.0), split)
+                chosen = habit_choice(split, option, n_options, workload_family[i, k, w], switching_bonus,
+                                      workload_draws[i, k, w])
+                workload_family[i, k, w] = chosen
+                if chosen >= 0:
+                    out[0, chosen] += share
+                    out[1, chosen] += share * efficient_share[chosen]
+        return
+    for k in range(use_slack.shape[1]):
+        mix = use_mix[i, k]
+        use_utilities(i, agents, terms, base, use_slack[i, k], option, n_options, per_use, efficient_share)
+        logit_split(per_use, option, n_options, min_share, split)
+        for j in range(n_options):
+            f = option[j]
+            out[0, f] += split[f] * mix
+            out[1, f] += split[f] * mix * efficient_share[f]
+
+
+@_inline
+def habit_choice(probability, option, n_options, current, switching_bonus, draw):
+    """Family a workload runs on after re-evaluation (docs/ODD.md 7.4): the logit `probability` over the options
+    (zero elsewhere), with the family it runs on (`current`, -1 for none) weighted by `switching_bonus` = exp(cost).
+    It stays with chance b p_g / (1 + (b - 1) p_g), else moves to another option with chance proportional to p_f,
+    read off the running sum of the others' probabilities at the draw beyond the stay; -1 if nothing has weight."""
+    p_current = probability[current] if current >= 0 else np.float32(0.0)
+    stay = switching_bonus * p_current / (np.float32(1.0) + (switching_bonus - np.float32(1.0)) * p_current)
+    if draw < stay:
+        return current
+    leave = (draw - stay) / max(np.float32(1.0) - stay, np.float32(1e-12))
+    leave = min(max(leave, np.float32(0.0)), np.float32(1.0)) * (np.float32(1.0) - p_current)
+    running = np.float32(0.0)
+    last = -1
+    for j in range(n_options):
+        f = option[j]
+        if f == current or probability[f] == 0:
+            continue
+        running += probability[f]
+        last = f
+        if running > leave:
+            return f
+    if last >= 0:  # rounding past the last option
+        return last
+    return current if p_current > 0 else -1  # a single option stays; nothing with weight: none
+
+
+@_compile
+def habit_choices(probabilities, current, switching_bonus, draws, option, out):
+    """`habit_choice` for each row and workload (tests): probabilities rows x families, current, draws and out rows
+    x workloads, `option` the family indices."""
+    n_families = probabilities.shape[1]
+    for r in range(probabilities.shape[0]):
+        for w in range(current.shape[1]):
+            out[r, w] = habit_choice(probabilities[r], option, n_families, current[r, w], switching_bonus,
+                                     draws[r, w])
+
+
+@_compile
+def utilities(rows, agents, terms, peers, out, peer_share, every):
+    """`utility` of every family for the given rows (the model's inspection API and tests); `peer_share` is a
+    float32 work area, `every` the family indices."""
+    n_families = out.shape[1]
+    for k in range(rows.size):
+        peer_shares(rows[k], peers, every, n_families, peer_share)
+        utility(rows[k], agents, terms, peer_share, every, n_families, out[k])
+
+
+@_compile
+def work_splits(rows, options, agents, terms, peers, out, area, option):
+    """`work_split` for the given rows and options (the model's inspection API and tests): out is rows x 2 x
+    families; `area` and `option` as in work_split."""
+    for k in range(rows.size):
+        work_split(rows[k], options[k], agents, terms, peers, area, option, out[k])
+
+
+@_inline
+def _add_use(usage, s, weight, work, efficient_work, i):
+    """Agent i's use of each family, then of each family's efficient tier, added to stratum s."""
+    n_families = work.shape[1]
+    for f in range(n_families):
+        usage[s, f] += weight * work[i, f]
+        usage[s, n_families + f] += weight * efficient_work[i, f]
+
+
+@_compile
+def choose(work, efficient_work, aware, active, uses_marketplace, changes, slot, usage, cell, stratum, weight, is_firm,
+           marketplace_propensity, graph_indptr, graph_indices, agents, terms, peers, switch_draws, first_month,
+           choice, routing_by_cell, allowed_by_cell, switch_rate_firm, switch_rate_developer, new, options, area,
+           option, changed_agents, total):
+    """The month's choices in one pass over the agents: who routes through a marketplace, who re-evaluates
+    (switch draw, first month, a first option newly possible, a family no longer allowed), their new split,
+    and each agent's use added to its stratum's `usage` (float64; stratum = 2 x `stratum` + routes through a
+    marketplace). Then the neighbours' sums take the changes (`pass_on_changes`), so every agent chooses on
+    last month's peers. `efficient_work` takes the part of each share on the family's efficient tier.
+    `changes` (agents x 2 families), `slot` (agents, all -1), `new` (2 x families), `options`, `area`,
+    `option` (as in work_split), `changed_agents` (agents) and `total` (2 families) are work areas."""
+    complete = peers[2]
+    n, n_families = work.shape
+    n_cells = routing_by_cell.size
+    n_changed = 0
+    usage[:] = 0.0
+    for i in range(n):
+        c = cell[i]
+        market = marketplace_propensity[i] < min(1.0, routing_by_cell[c])
+        uses_marketplace[i] = market
+        allowed = c + n_cells * market  # row of allowed_by_cell
+        any_option = False
+        lost_option = False
+        for f in range(n_families):
+            options[f] = aware[i, f] and allowed_by_cell[allowed, f]
+            any_option |= options[f]
+            lost_option |= work[i, f] > 0 and not allowed_by_cell[allowed, f]
+        rate = switch_rate_firm if is_firm[i] else switch_rate_developer
+        due = (not choice) or first_month or switch_draws[i] < rate or lost_option or (any_option and not active[i])
+        if due:
+            if choice:
+                work_split(i, options, agents, terms, peers, area, option, new)
+            else:  # everyone splits evenly over what they know
+                count = 0
+                for f in range(n_families):
+                    count += options[f]
+                for f in range(n_families):
+                    new[0, f] = np.float32(1.0 / count) if options[f] else np.float32(0.0)
+                    new[1, f] = 0.0
+            changed = False
+            now_active = False
+            for f in range(n_families):
+                changed |= new[0, f] != work[i, f]
+                now_active |= new[0, f] != 0
+                efficient_work[i, f] = new[1, f]
+            active[i] = now_active
+            if changed:
+                for f in range(n_families):
+                    changes[n_changed, f] = np.float32(new[0, f] > 0) - np.float32(work[i, f] > 0)
+                    changes[n_changed, n_families + f] = new[0, f] - work[i, f]
+                    work[i, f] = new[0, f]
+                slot[i] = n_changed
+                changed_agents[n_changed] = i
+                n_changed += 1
+        if active[i]:
+            _add_use(usage, 2 * stratum[i] + market, weight[i], work, efficient_work, i)
+    if not complete and n_changed:
+        pass_on_changes(changes, slot, peers[0], graph_indptr, graph_indices, total)
+    for k in range(n_changed):
+        slot[changed_agents[k]] = -1
+
+
+@_inline
+def pass_on_changes(changes, slot, neighbour_sums, graph_indptr, graph_indices, total):
+    """Each agent's sums over its neighbours of [uses f, share of work on f] take its changed neighbours'
+    changes (`changes[slot[j]]` for neighbour j, if `slot[j]` >= 0), summed in neighbour order before they are
+    added, as the sparse product graph @ changes does. Reading each agent's own neighbours (a gather) keeps the
+    writes in order, and the changes sit in a compact table: that is what makes it cheap at scale."""
+    width = changes.shape[1]  # `total` is a work area of that width
+    for t in range(neighbour_sums.shape[0]):
+        any_changed = False
+        for k in range(graph_indptr[t], graph_indptr[t + 1]):
+            s = slot[graph_indices[k]]
+            if s < 0:
+                continue
+            if not any_changed:
+                any_changed = True
+                total[:] = 0.0
+            for f in range(width):
+                total[f] += changes[s, f]
+        if any_changed:
+            for f in range(width):
+                neighbour_sums[t, f] += total[f]
+
+
+@_compile
+def usage_by_stratum(work, efficient_work, uses_marketplace, stratum, weight, usage):
+    """The sums `choose` accumulates in its pass, for a model whose state was changed from outside."""
+    usage[:] = 0.0
+    for i in range(work.shape[0]):
+        _add_use(usage, 2 * stratum[i] + uses_marketplace[i], weight[i], work, efficient_work, i)
