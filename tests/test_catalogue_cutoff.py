@@ -10,34 +10,6 @@ from sim.core.parameters import resolve
 CUTOFF = "2025-03"
 
 
-class RecordingRow(dict):
-    """A catalogue row that remembers which of its fields were read."""
-
-    def __init__(self, row, log):
-        super().__init__(row)
-        self.log = log
-
-    def __getitem__(self, key):
-        self.log.append((dict.__getitem__(self, "release_date")[:7], key))
-        return super().__getitem__(key)
-
-
-def clear_caches():
-    for fn in (catalogue.releases, catalogue.frontier_trend, catalogue.release_rate_per_year):
-        fn.cache_clear()
-
-
-@pytest.fixture
-def read_log(monkeypatch):
-    """Every (row's release month, field) read from the catalogue while the test runs."""
-    log = []
-    rows = catalogue._rows
-    monkeypatch.setattr(catalogue, "_rows", lambda: [RecordingRow(r, log) for r in rows()])
-    clear_caches()
-    yield log
-    clear_caches()
-
-
 def test_a_hindcast_never_reads_a_catalogue_row_dated_after_its_cutoff(read_log):
     model = DiffusionModel(rng=3, n_agents=200, end="2026-01", catalogue_cutoff=CUTOFF)
     while model.running:

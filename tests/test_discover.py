@@ -10,7 +10,7 @@ from sim.cli import main
 from sim.exploration.discover import discover
 from sim.exploration.sweep import run_sweep
 from sim.inputs.sweep_spec import load_spec
-from test_sweep import write_spec
+from conftest import write_spec
 
 PARAMS = ('price_sensitivity = { low = 0.1, high = 2.0 }\n'
           'trust_cn_north_america = { low = 0.0, high = 4.0 }\n'

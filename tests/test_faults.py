@@ -14,10 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_sweep import write_spec
+from conftest import calibration_files, same_files, same_untimed_tables, small_calibration, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "calibration" / "config.toml"
 GONE_WITHIN = 10.0  # seconds a stopped command's processes may take to go (the watchdogs poll every 0.5 s)
 
 
@@ -105,32 +104,6 @@ def stop_and_rerun(args: list[str], ready, signum: int, tmp_path: Path, seed: in
     return out, reference
 
 
-def same_files(a: Path, b: Path, names: list[str]) -> None:
-    for name in names:
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
-
-
-TIMED_TABLES = ("data/fit_history.csv",)  # their seconds_* columns record timings
-
-
-def calibration_files(folder: Path) -> list[str]:
-    """The calibration's result tables (not summary.json, the report or the timed tables, which record timings)."""
-    names = ["posterior.csv", "best.toml"] + [f"data/{p.name}" for p in sorted((folder / "data").glob("*.csv"))]
-    assert len(names) > 5
-    return [name for name in names if name not in TIMED_TABLES]
-
-
-def same_untimed_tables(a: Path, b: Path) -> None:
-    """The timed tables equal apart from their timing columns."""
-    import pandas as pd
-
-    for name in TIMED_TABLES:
-        if (b / name).is_file():
-            x, y = pd.read_csv(a / name), pd.read_csv(b / name)
-            untimed = [c for c in y.columns if not c.startswith("seconds")]
-            pd.testing.assert_frame_equal(x[untimed], y[untimed])
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", SIGNALS)
 def test_run_stopped_leaves_no_process_and_reruns_identically(tmp_path, signum):
@@ -161,23 +134,6 @@ def test_sweep_stopped_leaves_no_process_and_resumes_identically(tmp_path, signu
     out, reference = stop_and_rerun(args, files_appear("parts/part-*.parquet"), signum, tmp_path, seed=3)
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"),
                                   pd.read_parquet(reference / "results.parquet"))
-
-
-def small_calibration(folder: Path) -> Path:
-    """calibration/config.toml with an even smaller --quick budget (the stages and their checkpoints stay)."""
-    text = CONFIG.read_text()
-    head, _, _ = text.partition("[quick]")
-    quick = {"n_agents": 200, "seeds": 1, "population": 6, "generations": 2, "max_simulations": 30, "draws": 10,
-             "oos_population": 5, "oos_generations": 2, "oos_max_simulations": 20, "oos_draws": 10,
-             "baseline_samples": 200, "baseline_keep": 20, "recovery_population": 5, "recovery_generations": 2,
-             "recovery_max_simulations": 12, "recovery_n_agents": 200, "recovery_replicates": 1,
-             "hm_waves": 1, "hm_runs": 16, "hm_noise_points": 3, "hm_candidates": 1000, "hindcast_population": 5,
-             "hindcast_generations": 1, "hindcast_max_simulations": 10, "hindcast_draws": 10,
-             "ablation_population": 5, "ablation_generations": 1, "ablation_max_simulations": 5,
-             "ablation_draws": 5}
-    path = folder / "config.toml"
-    path.write_text(head + "[quick]\n" + "".join(f"{k} = {v}\n" for k, v in quick.items()))
-    return path
 
 
 @pytest.mark.slow

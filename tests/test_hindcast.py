@@ -15,8 +15,7 @@ from sim.core.checks import InputError
 from sim.calibration.hindcast import MODEL, MODEL_WITH_NOISE, hindcast_cutoff, split, summary_table
 from sim.calibration.twin import TWIN
 from sim.inputs.targets import TARGETS_TOML, load_targets
-from tests.test_calibration_fit import SMALL
-from tests.test_catalogue_cutoff import read_log  # noqa: F401 (fixture)
+from conftest import SMALL
 
 CONFIG = Path(__file__).resolve().parent.parent / "calibration" / "config.toml"
 CUTOFF = "2025-06"

@@ -14,6 +14,7 @@ from sim.calibration.history_matching import (
     Emulator, HistorySettings, history_match, not_ruled_out, observed_region, position, region_distance,
 )
 from sim.inputs.targets import TARGETS_TOML, Target, load_targets
+from conftest import SMALL
 
 
 def _smooth(u):
@@ -156,8 +157,6 @@ emulator = "gp"
 def test_history_matching_calibration_does_not_depend_on_the_number_of_workers(tmp_path):
     """History matching and then ABC on the model itself, with one worker and with two: the same posterior,
     because every simulation's seed follows from its index; the fit starts from history matching's sample."""
-    from test_calibration_fit import SMALL
-
     from sim.calibration.calibrate import calibrate
 
     text = SMALL.format(population=8, generations=2)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from sim.cli import main
-from test_sweep import write_spec
+from conftest import write_spec
 
 # price_sensitivity changes which families agents choose; downloads_scale only scales Hugging Face download
 # counts, which no agent's choice depends on. With common seeds its effect on a share is exactly zero.

@@ -106,27 +106,37 @@ def test_a_second_writer_is_refused(tmp_path):
         pass
 
 
-def test_fingerprint_covers_the_model_not_the_presentation(tmp_path, monkeypatch):
+def test_fingerprint_covers_the_model_core_and_nothing_else(tmp_path, monkeypatch):
     sim = tmp_path / "sim"
-    (sim / "data").mkdir(parents=True)
-    for name in ("model.py", "app.py", "calibration_report.py", "plots.py"):
-        (sim / name).write_text("x = 1\n")
-    (sim / "data" / "families.csv").write_text("a,b\n")
-    monkeypatch.setattr(store, "SIM_DIR", sim)
+    core = sim / "core"
+    (core / "data").mkdir(parents=True)
+    (sim / "figures").mkdir()
+    outside = [sim / "app.py", sim / "statistics.py", sim / "figures" / "plots.py"]
+    for path in [core / "model.py", *outside]:
+        path.write_text("x = 1\n")
+    (core / "data" / "families.csv").write_text("a,b\n")
+    monkeypatch.setattr(store, "CORE_DIR", core)
 
     def fingerprint():
         model_fingerprint.cache_clear()
         return model_fingerprint()
 
     first = fingerprint()
-    for name in ("app.py", "calibration_report.py", "plots.py"):
-        (sim / name).write_text("x = 2\n")
-        assert fingerprint() == first, name
-    for path in (sim / "model.py", sim / "data" / "families.csv"):
+    for path in outside:
+        path.write_text("x = 2\n")
+        assert fingerprint() == first, path
+    for path in (core / "model.py", core / "data" / "families.csv"):
         path.write_text(path.read_text() + "# changed\n")
         assert fingerprint() != first, path
         first = fingerprint()
+    (core / "new_submodel.py").write_text("y = 1\n")  # a new core module is covered without listing it
+    assert fingerprint() != first
     model_fingerprint.cache_clear()
+
+
+def test_the_real_fingerprint_reads_the_core_folder():
+    assert store.CORE_DIR == ROOT / "sim" / "core"
+    assert (store.CORE_DIR / "model.py").is_file() and (store.CORE_DIR / "data").is_dir()
 
 
 def odsim(*args):

@@ -23,41 +23,9 @@ from sim.running.executor import Executor
 from sim.running.store import FolderBusy
 from sim.exploration.sweep import ID_COLUMNS, read_results, run_sweep, run_task, tasks
 from sim.inputs.sweep_spec import load_spec
+from conftest import write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-
-TINY = """\
-name = "{name}"
-scenario = "{scenario}"
-design = "{design}"
-{samples}
-replicates = {replicates}
-seed = 3
-months = {months}
-observables = ["or_share_cn", "or_share_open"]
-
-[fixed]
-n_agents = {agents}
-end = "{end}"
-
-[parameters]
-{parameters}
-"""
-
-
-def write_spec(folder: Path, name="tiny", design="lhs", samples=6, replicates=2, agents=200, end="2024-06",
-               months='["2023-12", "2024-06"]', parameters=None, extra="") -> Path:
-    """A small, fast spec (runs take a few hundredths of a second; open and Chinese models have appeared by
-    mid-2024, so the shares vary)."""
-    parameters = parameters or ('price_sensitivity = { low = 0.1, high = 2.0 }\n'
-                                'trust_cn_north_america = { low = 0.0, high = 4.0 }')
-    text = TINY.format(name=name, scenario=(SCENARIO_DIR / "baseline.toml").as_posix(), design=design,
-                       samples=f"samples = {samples}" if samples is not None else "", replicates=replicates,
-                       months=months, agents=agents, end=end, parameters=parameters)
-    path = folder / f"{name}.toml"
-    path.write_text(text + extra)
-    return path
-
 
 # --- bad specs are refused before anything runs ------------------------------------------------------------
 @pytest.mark.parametrize("change, key, words", [

@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from test_faults import calibration_files, same_files, same_untimed_tables, small_calibration
-from test_sweep import write_spec
+from conftest import calibration_files, same_files, same_untimed_tables, small_calibration, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

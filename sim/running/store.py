@@ -35,14 +35,12 @@ except ImportError:  # pragma: no cover - not on Windows, where two writers must
 
 from sim.running.executor import pid_alive
 
-SIM_DIR = Path(__file__).resolve().parents[1]
-# Modules that only run jobs, store or present results: the model's outputs do not depend on them. (The
-# calibration's own procedure is versioned by calibrate.METHOD_VERSION.)
-NOT_MODEL = frozenset({
-    "app.py", "cli.py", "plots.py", "projection_plots.py", "figures.py", "calibration_report.py", "outputs.py",
-    "project.py", "sweep.py", "sweep_spec.py", "sensitivity.py", "discover.py", "uncertainty.py", "statistics.py",
-    "calibrate.py", "calibration_config.py", "hindcast.py", "baselines.py", "adoption.py", "executor.py", "store.py",
-})
+# The model fingerprint's rule: the model's outputs depend on the model core, sim/core/ (its code and its data/),
+# and on nothing else under sim/: the other subpackages read inputs (hashed by what uses them: a projection's
+# checkpoints by the member's parameters, a calibration's cache by its config and targets), run jobs, store or
+# present results. The core imports nothing else from sim/ (tests/test_layout.py), so the rule holds by directory.
+# (The calibration's own procedure is versioned by calibrate.METHOD_VERSION.)
+CORE_DIR = Path(__file__).resolve().parents[1] / "core"
 MODEL_SUFFIXES = (".py", ".csv", ".toml", ".json")
 PACKAGES = ("odsim", "mesa", "numpy", "scipy", "pandas", "networkx", "matplotlib", "pyarrow", "dask",
             "distributed", "SALib")
@@ -58,19 +56,19 @@ class FolderBusy(RuntimeError):
 # --- provenance and fingerprint ------------------------------------------------------------------------------------
 @cache
 def model_fingerprint() -> str:
-    """SHA-256 of the model's code and data: every file under sim/ except the modules in NOT_MODEL."""
+    """SHA-256 of the model core's code and data: every file under sim/core/ (the rule above CORE_DIR)."""
     digest = hashlib.sha256()
-    files = sorted(p for p in SIM_DIR.rglob("*") if p.is_file() and p.suffix in MODEL_SUFFIXES
-                   and p.name not in NOT_MODEL and "__pycache__" not in p.parts)
+    files = sorted(p for p in CORE_DIR.rglob("*") if p.is_file() and p.suffix in MODEL_SUFFIXES
+                   and "__pycache__" not in p.parts)
     for path in files:
-        digest.update(path.relative_to(SIM_DIR).as_posix().encode())
+        digest.update(path.relative_to(CORE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=SIM_DIR)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=CORE_DIR)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
