@@ -14,7 +14,7 @@ Three curve families, share(t) for month t:
 Each is fitted per series to the figures that a curve of one series can express (mean, value, max or min of the
 series over the figure's window) by Bayesian inference with the tolerances as standard deviations: the figure is
 the curve's statistic plus N(0, tolerance^2) noise ("above"/"below" figures: the probability that it is on the
-right side; the same error model as sim/scoring.figure_draws). The posterior is sampled by adaptive importance sampling (prior draws, then up to IS_ROUNDS rounds
+right side; the same error model as sim/calibration/scoring.py, figure_draws). The posterior is sampled by adaptive importance sampling (prior draws, then up to IS_ROUNDS rounds
 from a Gaussian fitted to the weighted draws, until the effective sample size reaches `keep`) and `keep` draws are
 resampled. The predictive distribution of a figure adds the same noise to the curve's statistic, so a baseline's
 intervals include the error it expects between a smooth curve and a published figure.
@@ -161,7 +161,7 @@ class BaselineFit:
 
     def predictive(self, t: Target, seed) -> np.ndarray:
         """Draws of the figure `t` from the posterior predictive: the curve's statistic plus the figure's error,
-        N(0, tolerance^2) (sim/scoring.figure_draws)."""
+        N(0, tolerance^2) (sim/calibration/scoring.py, figure_draws)."""
         return figure_draws(t, window_statistic(t, self.curves, self.months), seed)
 
 

@@ -6,7 +6,7 @@ For each cutoff in calibration/config.toml [hindcast]:
      after it; the closed frontier's growth after the cutoff is the trend fitted on the releases known by then;
   2. predict every target ending after the cutoff from posterior draws, each run once with a fresh seed; scored
      as they are ("odsim") and with the figure error the baselines assume added ("odsim + figure error":
-     sim/scoring.figure_draws), so that neither comparison favours one side by its error model;
+     sim/calibration/scoring.py, figure_draws), so that neither comparison favours one side by its error model;
   3. fit the baselines (sim/calibration/baselines.py: logistic, Bass, generalized Bass per share series) on the same in-sample
      figures and predict the held-out figures they can express; fit the aggregate logit twin (sim/calibration/twin.py: the
      model's utility and catalogue, no network, no heterogeneity) the same way as the model, with the same
