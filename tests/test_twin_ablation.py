@@ -16,7 +16,7 @@ from sim.calibration.hindcast import MODEL_WITH_NOISE, twin_verdict
 from sim.running.runner import run_member
 from sim.inputs.targets import TARGETS_TOML, load_targets
 from sim.calibration.twin import TWIN, TWIN_FIXED, twin_config, twin_run
-from tests.test_calibration_fit import SMALL
+from conftest import SMALL
 
 SHORT = {"n_agents": 300, "end": "2025-06"}
 TWIN_PRIORS = """
