@@ -322,7 +322,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case, tmp_path, capsys
 @pytest.mark.parametrize("args, words", [
     (["run", "--workers", "-2"], ["--workers"]),
     (["project", "--seed", "-1"], ["--seed"]),
-    (["sweep", str(ROOT / "sim" / "data" / "model-catalogue.csv")], ["model-catalogue.csv", "toml"]),
+    (["sweep", str(ROOT / "sim" / "core" / "data" / "model-catalogue.csv")], ["model-catalogue.csv", "toml"]),
 ])
 def test_bad_input_through_the_installed_command_line(tmp_path, args, words):
     """As a user runs it: a separate process, one line on stderr, exit 2, no traceback, nothing written."""
