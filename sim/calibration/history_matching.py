@@ -13,7 +13,7 @@ in tolerance units: g_i is the target's statistic as a signed position (`positio
 the same units (a value, a one-sided condition or a window), Var_obs = 1 (the tolerance read as one standard
 deviation of the observation), Var_disc = `discrepancy`^2 (model discrepancy, an ASSUMPTION set in config.toml),
 and Var_noise,i the model's own seed-to-seed variance, estimated each wave from design points rerun on extra
-seeds. What is left after the last wave seeds ABC-SMC (sim/calibration/calibrate.py, run_abc) with a sample drawn inside it.
+seeds. What is left after the last wave seeds ABC-SMC (sim/calibration/abc_smc.py, run_abc) with a sample drawn inside it.
 
 Every wave is cached (atomic writes) and the emulators are refitted deterministically from the cache, so an
 interrupted run resumes to the same result; every simulation's seed comes from (seed, stream, wave, index), so
@@ -249,7 +249,7 @@ def draw_inside(waves: list[Wave], count: int, d: int, candidates: int, rng: np.
     survivors and from `known` NROY points (reflected at the cube's faces, a move accepted only inside NROY: a
     Metropolis walk whose target is uniform on NROY) supply the rest. With no surviving point at all, the
     least implausible candidates are used (the report then says NROY is empty)."""
-    from sim.calibration.calibrate import _reflect
+    from sim.calibration.simulator import reflect
 
     uniform = rng.random((candidates, d))
     inside = not_ruled_out(waves, uniform)
@@ -266,7 +266,7 @@ def draw_inside(waves: list[Wave], count: int, d: int, candidates: int, rng: np.
     chol = np.linalg.cholesky((2.38 ** 2 / d) * cov + 1e-8 * np.eye(d))
     chains = starts[rng.integers(len(starts), size=need)]
     for _ in range(WALK_STEPS):
-        proposal = _reflect(chains + rng.standard_normal(chains.shape) @ chol.T)
+        proposal = reflect(chains + rng.standard_normal(chains.shape) @ chol.T)
         ok = not_ruled_out(waves, proposal)
         chains[ok] = proposal[ok]
     return np.vstack([pool, chains]), fraction
@@ -276,7 +276,7 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
                   cache: Path, executor, progress: bool = True,
                   on_wave: Callable[[int], None] | None = None) -> HistoryResult:
     """Run the waves (cached under cache/<label>/wave-NNN.npz), then draw and simulate `population` points inside
-    what is left: ABC's generation 0. `simulator` is sim.calibration.calibrate.Simulator (statistics per seed and target)."""
+    what is left: ABC's generation 0. `simulator` is sim.calibration.simulator.Simulator (statistics per seed and target)."""
     from scipy.stats import qmc
 
     folder = cache / label
