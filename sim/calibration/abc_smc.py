@@ -206,12 +206,7 @@ def _run_generation(jobs: list[MoveJob], executor: Executor, desc: str, progress
                     on_particle: Callable[[int, int], None] | None, t: int) -> list:
     """Every particle job of one generation, in order, with a progress bar; `on_particle(t, i)` after each."""
     bar = tqdm(total=len(jobs), desc=desc, unit="particle", disable=not progress, dynamic_ncols=True)
-    results = []
-    for i, result in enumerate(executor.imap(_move_particle, jobs)):
-        results.append(result)
-        bar.update()
-        if on_particle is not None:
-            on_particle(t, i)
+    results = executor.gather(_move_particle, jobs, bar, None if on_particle is None else lambda i: on_particle(t, i))
     bar.close()
     return results
 

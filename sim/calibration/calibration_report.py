@@ -7,15 +7,14 @@ running the model. Misses are reported like hits.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sim.core.calendar import month_label, parse_month
-from sim.figures.calibration_plots import (STRONG_CORRELATION, plot_correlations, plot_marginals, plot_out_of_sample,
-                                           plot_targets)
+from sim.figures.calibration_plots import (STRONG_CORRELATION, on_prior_scale, plot_correlations, plot_marginals,
+                                           plot_out_of_sample, plot_targets)
 from sim.statistics import weighted_mean_var, weighted_quantiles
 from sim.running.store import write_text
 from sim.inputs.targets import CROSSOVER_HORIZON, Target
@@ -85,6 +84,7 @@ def target_table(targets: list[Target], summary: pd.DataFrame) -> list[str]:
 
 
 def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[str], list[str]]:
+    """The posterior of each parameter against its prior, and the parameters the data leave loose."""
     w = particles["weight"].to_numpy()
     best = particles.loc[particles["distance"].idxmin()]
     lines = ["| parameter | prior | posterior median | 90% interval | best set | variance reduction | pinned down |",
@@ -93,8 +93,7 @@ def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[s
     for p in priors:
         log = p["scale"] == "log"
         values = particles[p["name"]].to_numpy(float)
-        x = np.log10(values) if log else values
-        lo, hi = (math.log10(p["low"]), math.log10(p["high"])) if log else (p["low"], p["high"])
+        x, lo, hi = on_prior_scale(particles, p)
         _, var = weighted_mean_var(x, w)
         reduction = 1 - var / ((hi - lo) ** 2 / 12)
         q05, q50, q95 = weighted_quantiles(values, w, [0.05, 0.5, 0.95])

@@ -353,10 +353,7 @@ def _simulate_design(label: str, simulator, settings: HistorySettings, waves: li
     bar = tqdm(total=size, desc=f"{label} " + ("ABC start" if final else f"wave {key[-1] + 1}/{settings.waves}")
                + ("" if not waves else f" (NROY {fraction:.3g} of prior)"), unit="set",
                disable=not progress, dynamic_ncols=True)
-    results = []
-    for result in executor.imap(_simulate, jobs):
-        results.append(result)
-        bar.update()
+    results = executor.gather(_simulate, jobs, bar)
     bar.close()
     stats = np.full((size, int(counts.max()), len(simulator.targets)), np.nan)
     for i, r in enumerate(results):

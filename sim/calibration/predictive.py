@@ -55,10 +55,7 @@ def predictive_runs(
             frames += [g.drop(columns="draw").set_index("date") for _, g in stacked.groupby("draw", sort=True)]
             bar.update(len(part))
             continue
-        got = []
-        for frame in executor.imap(_predictive_job, part):
-            got.append(frame)
-            bar.update()
+        got = executor.gather(_predictive_job, part, bar)
         stacked = pd.concat([f.assign(draw=start + j).reset_index() for j, f in enumerate(got)])
         atomic_write(path, stacked.to_parquet)
         frames += got

@@ -28,6 +28,15 @@ def _when(label: str) -> pd.Timestamp:
     return pd.Timestamp(label + "-01")
 
 
+def on_prior_scale(particles: pd.DataFrame, prior: dict) -> tuple[np.ndarray, float, float]:
+    """A parameter's posterior values and prior bounds on the scale where its prior is uniform (log10 for a
+    scale parameter): where a histogram and a variance compare with the prior's."""
+    log = prior["scale"] == "log"
+    values = particles[prior["name"]].to_numpy(float)
+    bounds = (math.log10(prior["low"]), math.log10(prior["high"])) if log else (prior["low"], prior["high"])
+    return (np.log10(values) if log else values), *bounds
+
+
 def plot_targets(bands: pd.DataFrame, targets: list[Target], path: Path, title: str, stage: str = "fit") -> None:
     """One panel per target: posterior-predictive band (50% and 90%) of the series it is read from, and the
     observed figure over its window."""
@@ -77,9 +86,7 @@ def plot_marginals(particles: pd.DataFrame, priors: list[dict], path: Path) -> N
     best = particles.loc[particles["distance"].idxmin()]
     for ax, p in zip(axes.ravel(), priors):
         log = p["scale"] == "log"
-        values = particles[p["name"]].to_numpy(float)
-        values = np.log10(values) if log else values
-        lo, hi = (math.log10(p["low"]), math.log10(p["high"])) if log else (p["low"], p["high"])
+        values, lo, hi = on_prior_scale(particles, p)
         ax.hist(values, bins=20, range=(lo, hi), weights=w, color="#1f77b4", alpha=0.7, density=True)
         ax.axhline(1.0 / (hi - lo), color="grey", linestyle="--", linewidth=1, label="prior")
         b = math.log10(best[p["name"]]) if log else best[p["name"]]
@@ -94,7 +101,6 @@ def plot_marginals(particles: pd.DataFrame, priors: list[dict], path: Path) -> N
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
-
 
 
 def plot_correlations(corr: pd.DataFrame, path: Path) -> None:
