@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from sim.app import ExploreModel, render_views  # noqa: E402
+from sim.app import ExploreModel  # noqa: E402
+from sim.figures.explorer_views import render_views  # noqa: E402
 
 
 def summary(label: str, seconds: list[float]) -> None:

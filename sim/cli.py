@@ -185,6 +185,8 @@ def cmd_viz(args) -> int:
     print(f"odsim viz: serving the explorer at {url} (Ctrl+C stops it)", flush=True)
     cli.main(args=["run", str(app), "--host", args.host, "--port", str(args.port), "--production", "--no-open",
                    "--no-check-version", "--log-level", "warning"], prog_name="odsim viz", standalone_mode=False)
+
+
 def cmd_calibrate(args) -> int:
     from sim.calibration.calibrate import CALIBRATION_DIR, CONFIG_TOML, calibrate  # module attributes tests may point elsewhere
     from sim.calibration.calibration_config import check_targets, load_config
@@ -270,13 +272,20 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per job, each added by its own function below (in --help order)."""
     parser = _Parser(
         prog="odsim",
         description="Agent-based simulation of open-weight and closed AI model diffusion (2023-2030).",
     )
     parser.add_argument("--version", action="version", version=f"odsim {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_run, _add_exploration, _add_viz, _add_calibrate, _add_project, _add_params):
+        add(commands)
+    return parser
 
+
+def _add_run(commands) -> None:
+    """`odsim run`: scenario ensembles."""
     run = commands.add_parser(
         "run", help="run scenario ensembles and write results/<scenario>/",
         description="Run each scenario file as an ensemble of seeds and write timeseries.csv and .parquet (date, "
@@ -293,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
+
+def _add_exploration(commands) -> None:
+    """`odsim sweep`, `sensitivity` and `discover`: the parameter-space commands."""
     sweep = commands.add_parser(
         "sweep", help="run a parameter sweep into results/sweeps/<name>/",
         description="Run every design point x replicate of a sweep spec and write results.parquet (one row per "
@@ -325,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     disc.add_argument("--out", help="the sweep's --out folder, when SWEEP is a spec file")
     disc.set_defaults(func=cmd_discover)
 
+
+def _add_viz(commands) -> None:
+    """`odsim viz`: the browser explorer."""
     viz = commands.add_parser(
         "viz", help="explore one model run in the browser",
         description="Start the browser explorer (Mesa SolaraViz) and print its address: pick a scenario, set the "
@@ -336,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "only; 0.0.0.0 shares it on the network)")
     viz.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     viz.set_defaults(func=cmd_viz)
+
+
+def _add_calibrate(commands) -> None:
+    """`odsim calibrate`: fit, validate, report, adopt."""
     cal = commands.add_parser(
         "calibrate", help="fit behavioural parameters to the public figures (ABC-SMC) and validate the fit",
         description="Fit the parameters in calibration/config.toml to calibration/targets.toml (history matching "
@@ -358,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--fresh", action="store_true", help="discard stored progress for these settings and restart")
     cal.add_argument("--quiet", action="store_true", help="no progress bars")
     cal.set_defaults(func=cmd_calibrate)
+
+
+def _add_project(commands) -> None:
+    """`odsim project`: paired scenario projections to 2030."""
     from sim.running.project import DEFAULT_MEMBERS, OUT_DIR, PROJECTION_AGENTS
 
     proj = commands.add_parser(
@@ -382,6 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     proj.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
     proj.add_argument("--quiet", action="store_true", help="no progress bars")
     proj.set_defaults(func=cmd_project)
+
+
+def _add_params(commands) -> None:
+    """`odsim params`: the parameter table."""
     params = commands.add_parser(
         "params", help="list every model parameter: meaning, default, range, source, calibrated or not",
         description="Print every model parameter (sim/core/parameters.py) as a Markdown table: its default, the values "
@@ -389,7 +416,6 @@ def build_parser() -> argparse.ArgumentParser:
         "from, and what it means.",
     )
     params.set_defaults(func=cmd_params)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration.calibrate import load_config, needed_metrics, recovery_table, run_abc, run_once, synthetic_targets
+from sim.calibration.abc_smc import run_abc
+from sim.calibration.calibration_config import load_config
+from sim.calibration.recovery import recovery_table, synthetic_targets
+from sim.calibration.simulator import needed_metrics, run_once
 from sim.running.executor import Executor
 from sim.inputs.targets import TARGETS_TOML, load_targets
 from conftest import small_config
@@ -36,7 +39,8 @@ def test_parameter_recovery(tmp_path):
     (docs/ODD.md 7.7) and the fits stop at their first generation. This test is about the recovery procedure and
     what the figures say about the three parameters; the calibration's recovery stage measures coverage with the
     draws on (calibration/report.md)."""
-    from sim.calibration.calibrate import prior_draws, recover
+    from sim.calibration.calibration_config import prior_draws
+    from sim.calibration.recovery import recover
 
     config = load_config(small_config(tmp_path, population=40, generations=8))
     targets = [t for t in load_targets(TARGETS_TOML, missing_ok=False) if t.fit]
@@ -74,9 +78,9 @@ def test_sampler_recovers_known_parameters_without_path_noise(tmp_path, monkeypa
     invertible map of three parameters, fitting data it generated at known values must contain each of them in
     its 90% interval and shrink every interval to a small part of the prior (what limits recovery on the
     model itself is path noise, not the sampler)."""
-    import sim.calibration.calibrate as calibrate
+    import sim.calibration.simulator as simulator
 
-    monkeypatch.setattr(calibrate, "run_once", _noiseless_run)
+    monkeypatch.setattr(simulator, "run_once", _noiseless_run)
     config = load_config(small_config(tmp_path, population=60, generations=16))
     targets = [t for t in load_targets(TARGETS_TOML, missing_ok=False)
                if t.fit and t.metric in ("or_share_cn", "or_share_open", "ent_share_open_us")]

@@ -193,7 +193,7 @@ def test_one_sided_conditions(tmp_path):
 
 
 def test_fit_distance_caps_each_figure_so_one_far_miss_cannot_dominate(tmp_path):
-    from sim.calibration.calibrate import DISCREPANCY_CAP, seed_distance
+    from sim.calibration.simulator import DISCREPANCY_CAP, seed_distance
 
     near = _target(tmp_path, value=0.5, tolerance=0.1)
     far = replace(near, id="FAR", weight=2.0)

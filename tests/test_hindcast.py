@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration.calibrate import load_config
+from sim.calibration.calibration_config import load_config
 from sim.running.executor import Executor
 from sim.core.checks import InputError
 from sim.calibration.hindcast import MODEL, MODEL_WITH_NOISE, hindcast_cutoff, split, summary_table

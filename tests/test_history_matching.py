@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration.calibrate import Executor, Prior
+from sim.calibration.calibration_config import Prior
+from sim.running.executor import Executor
 from sim.calibration.history_matching import (
     Emulator, HistorySettings, history_match, not_ruled_out, observed_region, position, region_distance,
 )

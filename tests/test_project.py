@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from sim.running import project as P
+from sim.running.projection_summary import SUMMARY_DATES
 from sim.core.checks import InputError
 from sim.core.observe import metric_names
 from sim.statistics import nan_quantiles
@@ -58,7 +59,7 @@ def test_writes_every_table_for_every_observable_to_2030(finished):
         assert (out / name).is_file()
     summary = (out / "summary.md").read_text()
     assert "## security_bans" in summary and "## baseline" in summary
-    for date in P.SUMMARY_DATES:
+    for date in SUMMARY_DATES:
         assert f"vs baseline {date}" in summary
 
 

@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 
 from sim.calibration.ablation import MECHANISMS, _variant, markdown
-from sim.calibration.calibrate import load_config, needed_metrics, recovery_table, run_abc, run_once, synthetic_targets
+from sim.calibration.abc_smc import run_abc
+from sim.calibration.calibration_config import load_config
+from sim.calibration.recovery import recovery_table, synthetic_targets
+from sim.calibration.simulator import needed_metrics, run_once
 from sim.running.executor import Executor
 from sim.calibration.hindcast import MODEL_WITH_NOISE, twin_verdict
 from sim.running.runner import run_member

@@ -9,8 +9,8 @@ import pytest
 from mesa.visualization.solara_viz import _check_model_params
 
 import sim.app as app
-from sim.app import (MAX_NETWORK_NODES, SLIDERS, VIEWS, ExploreModel, model_params, network_sample,
-                     primary_categories, render_views, scenario_files, slider_start)
+from sim.app import SLIDERS, ExploreModel, model_params, scenario_files, slider_start
+from sim.figures.explorer_views import MAX_NETWORK_NODES, VIEWS, network_sample, primary_categories, render_views
 from sim.cli import main
 from sim.inputs.scenario import load_scenario
 

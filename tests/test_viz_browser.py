@@ -15,7 +15,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from sim.app import SLIDERS, VIEWS, scenario_files
+from sim.app import SLIDERS, scenario_files
+from sim.figures.explorer_views import VIEWS
 from viz_support import CHROMIUM, launch, printed_address, serve
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"

@@ -32,7 +32,8 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.calibration.calibrate import load_config, needed_metrics, prior_draws, run_once  # noqa: E402
+from sim.calibration.calibration_config import load_config, prior_draws  # noqa: E402
+from sim.calibration.simulator import needed_metrics, run_once  # noqa: E402
 from sim.core.model import DiffusionModel  # noqa: E402
 from sim.core.observe import slug  # noqa: E402
 from sim.core.parameters import PROJECTION_ASSUMPTIONS  # noqa: E402

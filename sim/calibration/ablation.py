@@ -7,7 +7,7 @@ out-of-sample score are set beside those of the same short refit with every mech
   1. start: `population` draws of the out-of-sample posterior (the `oos` stage: fitted on the figures ending by
      [out_of_sample] cutoff), with the switched-off parameters dropped from the priors, simulated with the
      mechanism off (fresh seeds): the posterior re-scored without the mechanism;
-  2. a short ABC-SMC refit from there on the same in-sample figures ([ablation] budget; sim/calibrate.run_abc);
+  2. a short ABC-SMC refit from there on the same in-sample figures ([ablation] budget; sim/calibration/abc_smc.py, run_abc);
   3. `draws` posterior-predictive runs (fresh seeds) of every figure ending after the cutoff, scored with the
      CRPS, the 90% interval score and 90% coverage (sim/calibration/scoring.py), in tolerance units.
 
@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from sim.core.calendar import parse_month
-from sim.calibration.calibrate import needed_metrics, predictive_runs, resample, run_abc, target_statistics
+from sim.calibration.abc_smc import run_abc
+from sim.calibration.predictive import predictive_runs, resample, target_statistics
+from sim.calibration.simulator import needed_metrics
 from sim.calibration.calibration_config import Config
 from sim.running.executor import Executor
 from sim.calibration.scoring import score

@@ -267,7 +267,7 @@ def baseline_stage(targets: list[Target], config, cutoff: str | None) -> tuple[p
     """The logistic baseline on the OpenRouter series, fitted to the same figures as the model (all of them, or
     those ending by `cutoff`); returns (per-target summary of its predictive draws, bands of its curves, fitted
     curve parameters). A series with no in-sample figure has no forecast: its rows are NaN, `forecast` False."""
-    from sim.calibration.calibrate import BAND_QUANTILES, summarise
+    from sim.calibration.predictive import BAND_QUANTILES, summarise
 
     months = month_grid(config.run.end)
     dates = [month_label(int(m)) for m in months]

@@ -26,31 +26,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from sim.core.calendar import month_label, parse_month
+from sim.calibration.abc_smc import AbcResult, fit_stage
+from sim.core.calendar import parse_month
 # CALIBRATION_DIR is imported for the command line, which reads it here (tests point it elsewhere).
-from sim.calibration.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, NOISE_FLOOR_SEEDS,  # noqa: F401
-                                    RECOVERY_DATA_SEED_STRIDE, Budget, Config, Prior, RunSettings, check_targets,
-                                    load_config, parameter_set, prior_draws)
-from sim.calibration.history_matching import history_match
+from sim.calibration.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, Budget, Config, Prior,  # noqa: F401
+                                                check_targets, load_config, prior_draws)
+from sim.calibration.predictive import bands, predictive_runs, solved_per_draw, summarise, target_statistics
+from sim.calibration.recovery import recover
+from sim.calibration.simulator import needed_metrics
 from sim.statistics import weighted_quantiles
 from sim.running.executor import Executor
 from sim.running.store import atomic_write, model_fingerprint
-from sim.inputs.targets import CROSSOVER_HORIZON, TARGETS_TOML, Target, load_targets, nan_mean, with_solved_scales
+from sim.inputs.targets import TARGETS_TOML, Target, load_targets
 
 METHOD_VERSION = 5  # bump when the fitting procedure changes, so cached stages are not reused
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
-INITIAL_EPSILON = 1e9  # recorded as generation 0's epsilon: it accepts every prior draw
+STAGES = ("fit", "predictive", "oos", "baseline", "recovery", "hindcast", "ablation", "uncertainty")
 
 
 def fingerprint(config: Config, targets: list[Target]) -> str:
@@ -62,473 +61,52 @@ def fingerprint(config: Config, targets: list[Target]) -> str:
     return h.hexdigest()[:16]
 
 
-# --- simulating one parameter set ----------------------------------------------------------------------------------
-def needed_metrics(targets: Iterable[Target]) -> list[str]:
-    return list(dict.fromkeys(m for t in targets for m in t.metrics))
-
-
-def run_once(params: dict[str, Any], run: RunSettings, seed: int, metrics: list[str]) -> pd.DataFrame:
-    """One model run to the calibration end; only the columns the targets read."""
-    from sim.running.runner import run_member
-
-    return run_member({**params, **dict(run.fixed), "n_agents": run.n_agents, "end": run.end}, seed)[metrics]
-
-
-class Simulator:
-    """A point of the unit cube (one coordinate per prior) -> each target's statistic on each calibration seed.
-
-    Picklable and small, so it ships to local workers or a Dask cluster as is."""
-
-    def __init__(self, priors: tuple[Prior, ...], targets: list[Target], run: RunSettings):
-        self.priors, self.targets, self.run = priors, targets, run
-        self.metrics = needed_metrics(targets)
-
-    def params(self, u: np.ndarray) -> dict[str, Any]:
-        return parameter_set(self.priors, u)
-
-    def seeds_for(self, rng: np.random.Generator) -> tuple[int, ...]:
-        """The model seeds of the next simulation: the fixed ones, or fresh ones drawn from the job's generator
-        (so they follow from the job's index, not from which worker runs it)."""
-        from sim.calibration.history_matching import fresh_seeds
-
-        return tuple(fresh_seeds(rng, len(self.run.seeds))) if self.run.fresh else self.run.seeds
-
-    def __call__(self, u: np.ndarray, seeds: Iterable[int] | None = None) -> np.ndarray:
-        """Array (seeds, targets) of statistics, on `seeds` (default: the fixed calibration seeds)."""
-        params = self.params(u)
-        frames = [run_once(params, self.run, seed, self.metrics) for seed in (seeds or self.run.seeds)]
-        # Observation scales: solved, not sampled (unless a prior is given for one).
-        frames = with_solved_scales(self.targets, frames, params, [p.name for p in self.priors])
-        return np.array([[t.statistic_of(frame) for t in self.targets] for frame in frames], float)
-
-    def distance(self, stats: np.ndarray) -> float:
-        """Mean over the calibration seeds of each seed's distance."""
-        return float(np.mean([seed_distance(self.targets, row) for row in stats]))
-
-
-DISCREPANCY_CAP = 4.0  # tolerance units: beyond this a figure counts as a plain miss in the fit's distance
-
-
-def seed_distance(targets: list[Target], values: Iterable[float]) -> float:
-    """Weighted mean absolute discrepancy of one seed's statistics (aligned with `targets`), in tolerance units,
-    each capped at DISCREPANCY_CAP. Absolute rather than squared, and capped: a few figures the model cannot reach
-    (a crossover extrapolated years away, a count off by an order of magnitude) would otherwise dominate the
-    distance and the fit would spend its budget on them instead of the figures it can match."""
-    total = sum(t.weight * min(t.discrepancy(v), DISCREPANCY_CAP) for t, v in zip(targets, values))
-    return total / sum(t.weight for t in targets)
-
-
-# --- parallel, seeded sampling -------------------------------------------------------------------------------------
-def _move_particle(job):
-    """Worker: `moves` random-walk Metropolis steps from `start` that keep the particle within epsilon.
-
-    The prior is uniform on the unit cube and proposals reflect at its faces (a symmetric kernel), so the
-    Metropolis ratio is 1 inside the cube and a proposal is accepted exactly when its distance is <= epsilon.
-    With moves = 0 the job simply simulates `start` (generation 0: a prior draw)."""
-    simulator, start, start_stats, epsilon, chol, moves, seed = job
-    rng = np.random.default_rng(seed)
-    u = np.asarray(start, float)
-    stats = simulator(u, simulator.seeds_for(rng)) if start_stats is None else start_stats
-    distance = simulator.distance(stats)
-    accepted = 0
-    for _ in range(moves):
-        proposal = _reflect(u + chol @ rng.standard_normal(len(u)))
-        proposal_stats = simulator(proposal, simulator.seeds_for(rng))
-        proposal_distance = simulator.distance(proposal_stats)
-        if proposal_distance <= epsilon:
-            u, stats, distance, accepted = proposal, proposal_stats, proposal_distance, accepted + 1
-    return u, stats, distance, accepted, moves if start_stats is not None else 1
-
-
-def _reflect(u: np.ndarray) -> np.ndarray:
-    """Fold a point back into the unit cube (reflection at each face)."""
-    u = np.mod(u, 2.0)
-    return np.where(u > 1.0, 2.0 - u, u)
-
-
-# --- ABC-SMC stage -----------------------------------------------------------------------------------------------
 @dataclass
-class AbcResult:
-    particles: pd.DataFrame  # model-scale parameters, weight, distance, stat:<id> (seed mean)
-    generations: pd.DataFrame  # generation, epsilon, simulations, accepted, acceptance, moves
-    stopped: str
-    history: pd.DataFrame | None = None  # history matching's waves, when it ran first
+class CalibrationRun:
+    """What every stage of one `calibrate` call shares: settings, targets, cache, executor, and the wall time of
+    each stage (reported in summary.json)."""
 
+    config: Config
+    targets: list[Target]
+    cache: Path
+    executor: Executor
+    progress: bool
+    on_particle: Callable[[str, int, int], None] | None
+    timings: dict[str, float] = field(default_factory=dict)
 
-def fit_stage(label: str, targets: list[Target], config: Config, budget: Budget, run: RunSettings, cache: Path,
-              executor: Executor, progress: bool = True, on_particle: Callable[[int, int], None] | None = None,
-              stream: int | None = None) -> AbcResult:
-    """History matching (config.history.waves > 0; sim/calibration/history_matching.py) and then ABC-SMC starting from a
-    sample of what it did not rule out, so the ABC budget goes where the data are; plain ABC-SMC from the prior
-    otherwise."""
-    if not config.history.waves:
-        return run_abc(label, targets, config, budget, run, cache, executor, progress, on_particle, stream)
-    matched = history_match(f"{label}-hm", Simulator(config.priors, targets, run), config.history,
-                            budget.population, config.seed, stream or 0, cache, executor, progress)
-    result = run_abc(label, targets, config, budget, run, cache, executor, progress, on_particle, stream,
-                     initial=(matched.initial_u, matched.initial_stats))
-    result.history = matched.waves
-    return result
+    @property
+    def fitted(self) -> list[Target]:
+        return [t for t in self.targets if t.fit]
 
+    @property
+    def in_sample(self) -> list[Target]:
+        """The fitted targets whose window ends by the out-of-sample cutoff."""
+        return [t for t in self.fitted if parse_month(t.end) <= parse_month(self.config.cutoff)]
 
-KEEP_FRACTION = 0.5  # share of particles kept each generation; epsilon is the largest kept distance
-MOVE_FAILURE = 0.1  # moves per replenished particle are chosen so that it stays put with this probability
+    def hook(self, label: str) -> Callable[[int, int], None] | None:
+        """The progress callback of one fit, tagged with its label."""
+        return None if self.on_particle is None else (lambda t, i: self.on_particle(label, t, i))
 
+    def timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        value = fn()
+        self.timings[name] = round(time.perf_counter() - start, 1)
+        return value
 
-def run_abc(
-    label: str, targets: list[Target], config: Config, budget: Budget, run: RunSettings, cache: Path,
-    executor: Executor, progress: bool = True, on_particle: Callable[[int, int], None] | None = None,
-    stream: int | None = None, initial: tuple[np.ndarray, np.ndarray] | None = None,
-) -> AbcResult:
-    """ABC-SMC with MCMC moves (the replenishment algorithm of Drovandi & Pettitt 2011, Biometrics 67:225).
+    def fit(self, label: str, targets: list[Target], budget: Budget) -> AbcResult:
+        """A fit on the calibration's runs (history matching first when configured, then ABC-SMC)."""
+        return fit_stage(label, targets, self.config, budget, self.config.run, self.cache, self.executor,
+                         self.progress, self.hook(label))
 
-    Generation 0 simulates `population` prior draws. Each later generation drops the worse half of the particles
-    (epsilon becomes the largest distance kept), refills it with copies of kept particles and moves each copy by
-    random-walk Metropolis steps that stay within epsilon (proposal covariance: twice that of the kept particles). All
-    particles keep equal weight, so the posterior does not degenerate the way importance weights do with 20
-    parameters and a population of a few hundred (pyabc's ABC-SMC, measured here: an effective sample size of 3
-    out of 200). Stops after `generations`, before epsilon would fall below `min_epsilon`, when
-    `max_simulations` parameter sets have been simulated, or when the moves' acceptance rate falls below
-    `min_acceptance_rate` (the population is then final: further moves would mostly repeat particles).
-
-    Every generation is stored in cache/<label>/; a rerun resumes after the last stored generation, and a
-    finished run is reused. Each job's seed comes from (seed, [stream,] generation, index): the result is the
-    same whatever the number of workers and whether or not the run was interrupted; fits given different
-    `stream`s (the recovery replicates) draw independent random numbers. `initial` (points of the unit cube and
-    their statistics, `population` of them, e.g. drawn inside what history matching left; statistics None: they
-    are simulated, e.g. another fit's posterior under changed settings) replaces generation 0's prior sample: the
-    moves still target the prior restricted to distance <= epsilon, so the sample only decides where the
-    population starts."""
-    folder = cache / label
-    folder.mkdir(parents=True, exist_ok=True)
-    done = folder / "done.json"
-    simulator = Simulator(config.priors, targets, run)
-    n, d = budget.population, len(config.priors)
-    stored = sorted(folder.glob("generation-*.npz"))
-    if stored:
-        state = dict(np.load(stored[-1]))
-        history = [dict(np.load(path))["record"].tolist() for path in stored]
-    else:
-        state, history = {}, []
-    acceptance = history[-1][4] if history else 1.0
-    while not done.is_file():
-        t = len(history)
-        simulations = sum(row[2] for row in history)
-        seeds = np.random.SeedSequence([config.seed, t] if stream is None else [config.seed, stream, t]
-                                       ).generate_state(n + 1)
-        if t > 0:
-            order = np.argsort(state["distance"], kind="stable")
-            keep = order[: max(2, int(round(n * KEEP_FRACTION)))]
-            epsilon = float(state["distance"][keep[-1]])
-        stop = _stop_reason(history, epsilon if t > 0 else np.inf, acceptance, budget)
-        if stop:
-            done.write_text(json.dumps({"stopped": stop}))
-            break
-        if t == 0 and initial is not None:
-            if len(initial[0]) != n:
-                raise ValueError(f"initial sample of {len(initial[0])} points for a population of {n}")
-            known = initial[1] if initial[1] is not None else [None] * n  # None: simulate the points first
-            jobs = [(simulator, u, stats, np.inf, None, 0, int(seeds[i]))
-                    for i, (u, stats) in enumerate(zip(initial[0], known))]
-            keep = np.arange(0)
-            epsilon = INITIAL_EPSILON
-        elif t == 0:
-            starts = np.random.default_rng(seeds[-1]).random((n, d))
-            jobs = [(simulator, starts[i], None, np.inf, None, 0, int(seeds[i])) for i in range(n)]
-            keep = np.arange(0)
-            epsilon = INITIAL_EPSILON
-        else:
-            kept_u = state["u"][keep]
-            cov = np.cov(kept_u, rowvar=False) if d > 1 else np.atleast_2d(np.var(kept_u, ddof=1))
-            chol = np.linalg.cholesky(2.0 * cov + 1e-10 * np.eye(d))
-            rate = 0.5 if t == 1 else min(max(acceptance, 1e-3), 0.9)  # generation 1: no rate measured yet
-            moves = min(50, math.ceil(math.log(MOVE_FAILURE) / math.log(1.0 - rate)))
-            moves = min(moves, max(1, (budget.max_simulations - simulations) // max(1, n - len(keep))))
-            parents = np.random.default_rng(seeds[-1]).choice(keep, size=n - len(keep))
-            jobs = [(simulator, state["u"][j], state["stats"][j], epsilon, chol, moves, int(seeds[i]))
-                    for i, j in enumerate(parents)]
-        bar = tqdm(total=len(jobs), desc=f"{label} generation {t + 1}/{budget.generations}"
-                   + ("" if t == 0 else f" (eps {epsilon:.3g})"), unit="particle", disable=not progress,
-                   dynamic_ncols=True)
-        results = []
-        for i, result in enumerate(executor.imap(_move_particle, jobs)):
-            results.append(result)
-            bar.update()
-            if on_particle is not None:
-                on_particle(t, i)
-        bar.close()
-        new_u = np.array([r[0] for r in results])
-        new_stats = np.array([r[1] for r in results])
-        new_distance = np.array([r[2] for r in results])
-        sims = n if t == 0 and initial is not None else int(sum(r[4] for r in results))  # initial: simulated once
-        tried = sum(job[5] for job in jobs)
-        acceptance = 1.0 if t == 0 else sum(r[3] for r in results) / max(1, tried)
-        if t == 0:
-            state = {"u": new_u, "stats": new_stats, "distance": new_distance}
-        else:
-            state = {key: np.concatenate([state[key][keep], new]) for key, new in
-                     (("u", new_u), ("stats", new_stats), ("distance", new_distance))}
-        history.append([t + 1, epsilon, sims, n, acceptance])
-        atomic_write(folder / f"generation-{t:03d}.npz",
-                     lambda tmp: np.savez(tmp, record=np.array(history[-1], float), **state))
-    return _abc_result(state, history, config.priors, targets, json.loads(done.read_text())["stopped"])
-
-
-def _stop_reason(history: list, next_epsilon: float, acceptance: float, budget: Budget) -> str:
-    """Why the fit stops instead of running the next generation ('' when it goes on)."""
-    if not history:
-        return ""
-    if len(history) >= budget.generations:
-        return f"reached {budget.generations} generations"
-    if next_epsilon < budget.min_epsilon:
-        return (f"the next epsilon ({next_epsilon:.3g}) would fall below min_epsilon {budget.min_epsilon:.3g} "
-                "(the noise floor: path noise alone puts runs this far apart)")
-    if sum(row[2] for row in history) >= budget.max_simulations:
-        return f"simulation budget ({budget.max_simulations} parameter sets) used"
-    if acceptance < budget.min_acceptance_rate:
-        return (f"the moves' acceptance rate fell to {acceptance:.3f}, below {budget.min_acceptance_rate} "
-                "(the last generation is the posterior)")
-    return ""
-
-
-def _abc_result(state: dict, history: list, priors: tuple[Prior, ...], targets: list[Target],
-                stopped: str) -> AbcResult:
-    rows = []
-    for u, stats, distance in zip(state["u"], state["stats"], state["distance"]):
-        row = parameter_set(priors, u)
-        row["weight"] = 1.0 / len(state["u"])
-        row["distance"] = float(distance)
-        for t, column in zip(targets, stats.T):
-            row[f"stat:{t.id}"] = nan_mean(column)  # all-NaN (nothing to measure): NaN, without a warning
-        rows.append(row)
-    generations = pd.DataFrame(history, columns=["generation", "epsilon", "simulations", "accepted", "acceptance"])
-    generations[["generation", "simulations", "accepted"]] = generations[
-        ["generation", "simulations", "accepted"]].astype(int)
-    return AbcResult(pd.DataFrame(rows), generations, stopped)
-
-
-# --- posterior predictive ------------------------------------------------------------------------------------------
-def resample(weights: np.ndarray, draws: int, seed: int) -> np.ndarray:
-    """Indices of `draws` weighted draws (systematic resampling: low variance, deterministic given the seed)."""
-    w = np.asarray(weights, float) / np.sum(weights)
-    u = (np.random.default_rng(seed).random() + np.arange(draws)) / draws
-    return np.minimum(np.searchsorted(np.cumsum(w), u), len(w) - 1)
-
-
-def _predictive_job(job):
-    params, run, seed, metrics = job
-    return run_once(params, run, seed, metrics)
-
-
-def predictive_runs(
-    label: str, particles: pd.DataFrame, priors: tuple[Prior, ...], draws: int, seed: int, seed_base: int,
-    run: RunSettings, metrics: list[str], cache: Path, executor: Executor, progress: bool = True,
-) -> tuple[np.ndarray, list[pd.DataFrame]]:
-    """Run `draws` posterior draws once each with fresh seeds; cached in chunks so an interruption loses little."""
-    index = resample(particles["weight"].to_numpy(), draws, seed)
-    names = [p.name for p in priors]
-    jobs = [({n: particles.iloc[i][n] for n in names}, run, seed_base + j, metrics) for j, i in enumerate(index)]
-    folder = cache / f"{label}-runs"
-    folder.mkdir(parents=True, exist_ok=True)
-    chunk = 50
-    frames: list[pd.DataFrame] = []
-    bar = tqdm(total=len(jobs), desc=f"{label} runs", unit="run", disable=not progress, dynamic_ncols=True)
-    for start in range(0, len(jobs), chunk):
-        path = folder / f"chunk-{start // chunk:04d}.parquet"
-        part = jobs[start:start + chunk]
-        if path.is_file():
-            stacked = pd.read_parquet(path)
-            frames += [g.drop(columns="draw").set_index("date") for _, g in stacked.groupby("draw", sort=True)]
-            bar.update(len(part))
-            continue
-        got = []
-        for frame in executor.imap(_predictive_job, part):
-            got.append(frame)
-            bar.update()
-        stacked = pd.concat([f.assign(draw=start + j).reset_index() for j, f in enumerate(got)])
-        atomic_write(path, stacked.to_parquet)
-        frames += got
-    bar.close()
-    return index, frames
-
-
-def _solved_per_draw(targets: list[Target], priors: tuple[Prior, ...], particles: pd.DataFrame, index: np.ndarray,
-                     frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
-    """Predictive runs with each draw's observation scales solved on its own run against the fitted targets
-    (the scales are not particles' coordinates: they are solved, sim/inputs/targets.py)."""
-    sampled = [p.name for p in priors]
-    return [with_solved_scales(targets, [frame], particles.iloc[i].to_dict(), sampled)[0]
-            for i, frame in zip(index, frames)]
-
-
-def target_series(target: Target, frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """The monthly series a target is read from, for drawing bands: the metric itself, a monthly ratio, or every
-    series in a crossover or ordering."""
-    if target.statistic == "ratio_mean":
-        return {"ratio": frame[target.metric] / frame[list(target.denominator)].sum(axis=1)}
-    if target.statistic == "ratio_increase":
-        num = frame[target.metric].diff()
-        den = frame[list(target.denominator)].sum(axis=1).diff()
-        return {"monthly ratio": num / den.where(den > 0)}
-    if target.statistic in ("crossover", "order"):
-        return {m: frame[m] for m in target.metrics}
-    return {target.metric: frame[target.metric]}
-
-
-BAND_QUANTILES = {"q05": 0.05, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q95": 0.95}
-
-
-def bands(label: str, targets: list[Target], frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Quantiles over draws of every target's series, by month (tidy: stage, target, series, date, q..)."""
-    import warnings
-
-    out = []
-    dates = frames[0].index
-    for t in targets:
-        per_draw = [target_series(t, f) for f in frames]
-        for name in per_draw[0]:
-            stack = np.stack([d[name].to_numpy(float) for d in per_draw])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                qs = {k: np.nanquantile(stack, q, axis=0) for k, q in BAND_QUANTILES.items()}
-            out.append(pd.DataFrame({"stage": label, "target": t.id, "series": name, "date": dates, **qs}))
-    return pd.concat(out, ignore_index=True)
-
-
-def target_statistics(targets: list[Target], frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One row per run, one column per target statistic."""
-    return pd.DataFrame([{t.id: t.statistic_of(f) for t in targets} for f in frames])
-
-
-def summarise(targets: list[Target], stats: pd.DataFrame) -> pd.DataFrame:
-    """Per target: observed, predictive median and 50%/90% intervals, whether the median is a hit, whether the
-    observation falls inside each interval, and the share of runs that hit."""
-    import warnings
-
-    rows = []
-    for t in targets:
-        values = stats[t.id].to_numpy(float)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q = {k: float(np.nanquantile(values, p)) for k, p in BAND_QUANTILES.items()}
-        observed = _observed_point(t)
-        rows.append({
-            "target": t.id, "fit": t.fit, **q,
-            "median_hit": t.hit(q["q50"]),
-            "hit_rate": float(np.mean([t.hit(v) for v in values])),
-            "in50": _covers(t, q["q25"], q["q75"], observed),
-            "in90": _covers(t, q["q05"], q["q95"], observed),
-            "median_discrepancy": t.discrepancy(q["q50"]),
-        })
-    return pd.DataFrame(rows)
-
-
-def _observed_point(t: Target) -> tuple[float, float]:
-    """The observed figure as an interval: the value itself, or the half-line / window of a qualitative one."""
-    if t.statistic == "crossover":
-        return float(parse_month(t.start)), float(parse_month(t.end))
-    if t.condition == "above":
-        return t.value, math.inf
-    if t.condition == "below":
-        return -math.inf, t.value
-    return t.value, t.value
-
-
-def _covers(t: Target, lo: float, hi: float, observed: tuple[float, float]) -> bool:
-    """Whether a predictive interval [lo, hi] overlaps the observed value (or the observed region)."""
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return False
-    return lo <= observed[1] and hi >= observed[0]
-
-
-# --- recovery ------------------------------------------------------------------------------------------------------
-def synthetic_targets(targets: list[Target], frame: pd.DataFrame) -> list[Target]:
-    """The targets with their observed values replaced by one model run's statistics (tolerances kept; relative
-    tolerances for log-scale targets). Qualitative targets stay qualitative: the order that run shows, and the
-    month of its crossover (or "not by the end of the run": an extrapolated month is not an observation)."""
-    out = []
-    last = parse_month(frame.index[-1])
-    for t in targets:
-        s = t.statistic_of(frame)
-        if t.statistic == "crossover":
-            if s > last:
-                out.append(replace(t, start=month_label(last + 1), end=month_label(last + CROSSOVER_HORIZON)))
-            else:
-                out.append(replace(t, start=month_label(int(s)), end=month_label(int(s))))
-        elif t.statistic == "order":
-            out.append(replace(t, value=0.0, condition="above" if s >= 0 else "below"))
-        elif t.scale == "log":  # keep the relative tolerance
-            value = max(float(s), 1e-9)
-            out.append(replace(t, value=value, tolerance=value * t.tolerance / t.value, condition="within"))
-        else:
-            out.append(replace(t, value=float(s), condition="within"))
-    return out
-
-
-NOISE_FLOOR_QUANTILE = 0.9  # the recovery fit keeps epsilon where the truth itself stays accepted 9 times in 10
-
-
-def noise_floor(truth: dict[str, Any], targets: list[Target], run: RunSettings, data_seeds: Iterable[int],
-                metrics: list[str]) -> float:
-    """The distance, on the fit's seeds, between the model at `truth` and data it generated itself on other seeds,
-    at its NOISE_FLOOR_QUANTILE over the data seeds: what path noise (lock-in) alone costs. A fit that pushes
-    epsilon below it starts to reject the truth itself (measured at one known set with one fit seed: 0.86
-    tolerance units at 1,000 agents, 0.38 at 4,000), so a recovery fit never goes below it."""
-    runs = [run_once(truth, run, seed, metrics) for seed in run.seeds]
-    distances = []
-    for seed in data_seeds:
-        synthetic = synthetic_targets(targets, run_once(truth, run, seed, metrics))
-        distances.append(np.mean([seed_distance(synthetic, [t.statistic_of(f) for t in synthetic]) for f in runs]))
-    return float(np.quantile(distances, NOISE_FLOOR_QUANTILE))
-
-
-def recovery_table(truth: dict[str, float], result: AbcResult, priors: tuple[Prior, ...]) -> pd.DataFrame:
-    rows = []
-    w = result.particles["weight"].to_numpy()
-    for p in priors:
-        values = np.array([p.on_scale(v) for v in result.particles[p.name]])
-        q05, q50, q95 = weighted_quantiles(values, w, [0.05, 0.5, 0.95])
-        true = p.on_scale(truth[p.name])
-        lo, hi = p.bounds
-        rows.append({
-            "parameter": p.name, "scale": "log10" if p.log else "linear", "true": true, "median": q50,
-            "q05": q05, "q95": q95, "inside90": bool(q05 <= true <= q95), "width_vs_prior": (q95 - q05) / (hi - lo),
-        })
-    return pd.DataFrame(rows)
-
-
-def recover(label: str, truths: list[dict[str, Any]], targets: list[Target], config: Config, budget: Budget,
-            run: RunSettings, cache: Path, executor: Executor, progress: bool = True,
-            on_particle: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parameter recovery over replicates: for each known set, data the model generates there (on a seed no fit
-    uses) are fitted back, with epsilon never below that set's noise floor, and each known value is checked
-    against its recovered 90% interval. Several replicates, because coverage is a rate: even exact 90% intervals
-    miss one value in ten, so one replicate says little; with known sets drawn from the prior, about 90% of the
-    values should fall inside (simulation-based calibration). Each replicate's fit draws its own random numbers
-    and is cached under a label that names its known set, so a rerun resumes and other known sets are not
-    mistaken for it. Returns the per-parameter table (columns `replicate`, `noise_floor`, `epsilon`: where the
-    fit stopped) and every replicate's generations."""
-    metrics = needed_metrics(targets)
-    tables, generations = [], []
-    for r, truth in enumerate(truths):
-        data_seed = config.recovery_data_seed + RECOVERY_DATA_SEED_STRIDE * r
-        synthetic = synthetic_targets(targets, run_once(truth, run, data_seed, metrics))
-        floor = noise_floor(truth, targets, run, range(data_seed + 1, data_seed + 1 + NOISE_FLOOR_SEEDS), metrics)
-        floored = replace(budget, min_epsilon=max(budget.min_epsilon, floor))
-        key = hashlib.sha256(json.dumps([truth, data_seed, run.__dict__], sort_keys=True, default=list).encode())
-        result = fit_stage(f"{label}-{r}-{key.hexdigest()[:10]}", synthetic, config, floored, run, cache, executor,
-                           progress, on_particle, stream=r + 1)
-        table = recovery_table(truth, result, config.priors)
-        table.insert(0, "replicate", r)
-        table["noise_floor"], table["epsilon"] = floor, float(result.generations.epsilon.iloc[-1])
-        table["stopped"] = result.stopped
-        tables.append(table)
-        generations.append(result.generations.assign(replicate=r))
-    return pd.concat(tables, ignore_index=True), pd.concat(generations, ignore_index=True)
-
-
-# --- orchestration ------------------------------------------------------------------------------------------------
-STAGES = ("fit", "predictive", "oos", "baseline", "recovery", "hindcast", "ablation", "uncertainty")
+    def predict(self, label: str, fit: AbcResult, draws: int, seed: int, seed_base: int,
+                fitted: list[Target]) -> list[pd.DataFrame]:
+        """Posterior-predictive runs of `fit` (timed as `label`), each with its observation scales solved against
+        the targets it was fitted to."""
+        config = self.config
+        index, frames = self.timed(label, lambda: predictive_runs(
+            label, fit.particles, config.priors, draws, seed, seed_base, config.run, needed_metrics(self.targets),
+            self.cache, self.executor, self.progress))
+        return solved_per_draw(fitted, config.priors, fit.particles, index, frames)
 
 
 def calibrate(
@@ -543,98 +121,111 @@ def calibrate(
     check_targets(targets, config, targets_path)
     fp = fingerprint(config, targets)
     executor = Executor(workers, scheduler)  # a --scheduler that does not answer fails here, before any work
-    workers = executor.workers
     out = Path(out)
     cache = out / ".cache" / fp
     if fresh and cache.exists():
         shutil.rmtree(cache)
     cache.mkdir(parents=True, exist_ok=True)
-    fitted = [t for t in targets if t.fit]
-    metrics = needed_metrics(targets)
-    timings: dict[str, float] = {}
+    run = CalibrationRun(config, targets, cache, executor, progress, on_particle)
     data: dict[str, pd.DataFrame] = {}
-    summary: dict[str, Any] = {"fingerprint": fp, "quick": quick, "workers": workers, "scheduler": scheduler or "",
-                               "config": str(config_path), "targets": str(targets_path)}
-
-    def hook(label):
-        return None if on_particle is None else (lambda t, i: on_particle(label, t, i))
-
-    def timed(name, fn):
-        start = time.perf_counter()
-        value = fn()
-        timings[name] = round(time.perf_counter() - start, 1)
-        return value
-
+    summary: dict[str, Any] = {"fingerprint": fp, "quick": quick, "workers": executor.workers,
+                               "scheduler": scheduler or "", "config": str(config_path), "targets": str(targets_path)}
     with executor:
-        fit = timed("fit", lambda: fit_stage("fit", fitted, config, config.fit, config.run, cache, executor, progress,
-                                           hook("fit")))
+        fit = run.timed("fit", lambda: run.fit("fit", run.fitted, config.fit))
         data["fit_particles"], data["fit_generations"] = fit.particles, fit.generations
         if fit.history is not None:
             data["fit_history"] = fit.history
             summary["history_simulations"] = int(fit.history.runs.iloc[:-1].sum())  # the last row is ABC's start
         summary["fit_stopped"] = fit.stopped
-        if "predictive" in stages:
-            index, frames = timed("predictive", lambda: predictive_runs(
-                "predictive", fit.particles, config.priors, config.draws, config.seed, config.predictive_seed_base,
-                config.run, metrics, cache, executor, progress))
-            frames = _solved_per_draw(fitted, config.priors, fit.particles, index, frames)
-            stats = target_statistics(targets, frames)
-            data["predictive_fit"] = stats
-            data["summary_fit"] = summarise(targets, stats)
-            data["bands"] = bands("fit", targets, frames)
-        if "oos" in stages:
-            in_sample = [t for t in fitted if parse_month(t.end) <= parse_month(config.cutoff)]
-            oos = timed("oos", lambda: fit_stage("oos", in_sample, config, config.oos, config.run, cache, executor,
-                                               progress, hook("oos")))
-            index, frames = timed("oos_predictive", lambda: predictive_runs(
-                "oos_predictive", oos.particles, config.priors, config.oos_draws, config.seed + 1,
-                config.predictive_seed_base + 100_000, config.run, metrics, cache, executor, progress))
-            frames = _solved_per_draw(in_sample, config.priors, oos.particles, index, frames)
-            stats = target_statistics(targets, frames)
-            summary_oos = summarise(targets, stats)
-            summary_oos["in_sample"] = [t in in_sample for t in targets]
-            data["oos_particles"], data["oos_generations"] = oos.particles, oos.generations
-            data["summary_oos"] = summary_oos
-            data["bands"] = pd.concat([data.get("bands"), bands("oos", targets, frames)], ignore_index=True)
-            summary["oos_stopped"] = oos.stopped
-        if "baseline" in stages:
-            from sim.calibration.baselines import baseline_stage
-
-            full = baseline_stage(targets, config, None)
-            cut = baseline_stage(targets, config, config.cutoff)
-            data["summary_baseline"] = pd.concat([full[0], cut[0]], ignore_index=True)
-            data["baseline_params"] = pd.concat([full[2], cut[2]], ignore_index=True)
-            data["bands"] = pd.concat([data.get("bands"), full[1], cut[1]], ignore_index=True)
-        if "recovery" in stages:
-            truths = prior_draws(config.priors, config.recovery_replicates, [config.seed, RECOVERY_TRUTHS_STREAM])
-            run = replace(config.run, n_agents=config.recovery_n_agents, seeds=config.recovery_seeds)
-            table, generations = timed("recovery", lambda: recover(
-                "recovery", truths, fitted, config, config.recovery, run, cache, executor, progress, hook("recovery")))
-            data["recovery"], data["recovery_generations"] = table, generations
-        if "hindcast" in stages:
-            from sim.calibration.hindcast import hindcast_stage
-
-            data.update(timed("hindcast", lambda: hindcast_stage(targets, config, cache, executor, progress,
-                                                                  hook("hindcast"))))
-        if "ablation" in stages and config.ablation is not None:
-            from sim.calibration.ablation import ablation_stage
-
-            in_sample = [t for t in fitted if parse_month(t.end) <= parse_month(config.cutoff)]
-            start = fit_stage("oos", in_sample, config, config.oos, config.run, cache, executor, progress,
-                              hook("oos")).particles  # the oos stage's posterior (cached when it ran)
-            data.update(timed("ablation", lambda: ablation_stage(targets, config, start, cache, executor, progress,
-                                                                  hook("ablation"))))
-        if "uncertainty" in stages:
-            from sim.calibration.uncertainty import uncertainty_stage
-
-            names = [p.name for p in config.priors]
-            data.update(timed("uncertainty", lambda: uncertainty_stage(
-                fit.particles, names, targets, executor, config.seed, quick, config.run.n_agents)))
-    summary["seconds"] = timings
+        for name, stage in STAGE_STEPS.items():  # in STAGES order: the tables and timings keep that order
+            if name in stages:
+                stage(run, fit, data, summary)
+    summary["seconds"] = run.timings
     summary["simulations"] = {k[:-len("_generations")]: int(v.simulations.sum()) for k, v in data.items()
                               if k.endswith("_generations")}
     write_outputs(out, config, targets, data, summary)
     return summary
+
+
+# --- the stages after the fit: each adds its tables to `data` (and notes to `summary`) ----------------------------
+def predictive_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
+    """The fit's posterior predictive on fresh seeds: per-target statistics, their summary and the bands."""
+    config = run.config
+    frames = run.predict("predictive", fit, config.draws, config.seed, config.predictive_seed_base, run.fitted)
+    stats = target_statistics(run.targets, frames)
+    data["predictive_fit"] = stats
+    data["summary_fit"] = summarise(run.targets, stats)
+    data["bands"] = bands("fit", run.targets, frames)
+
+
+def out_of_sample_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
+    """Fit again on the targets ending by the cutoff and predict every target, the later ones held out."""
+    config, in_sample = run.config, run.in_sample
+    oos = run.timed("oos", lambda: run.fit("oos", in_sample, config.oos))
+    frames = run.predict("oos_predictive", oos, config.oos_draws, config.seed + 1,
+                         config.predictive_seed_base + 100_000, in_sample)
+    summary_oos = summarise(run.targets, target_statistics(run.targets, frames))
+    summary_oos["in_sample"] = [t in in_sample for t in run.targets]
+    data["oos_particles"], data["oos_generations"] = oos.particles, oos.generations
+    data["summary_oos"] = summary_oos
+    data["bands"] = pd.concat([data.get("bands"), bands("oos", run.targets, frames)], ignore_index=True)
+    summary["oos_stopped"] = oos.stopped
+
+
+def baseline_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
+    """Logistic curves on the same OpenRouter figures, fitted on all of them and up to the cutoff."""
+    from sim.calibration.baselines import baseline_stage
+
+    full = baseline_stage(run.targets, run.config, None)
+    cut = baseline_stage(run.targets, run.config, run.config.cutoff)
+    data["summary_baseline"] = pd.concat([full[0], cut[0]], ignore_index=True)
+    data["baseline_params"] = pd.concat([full[2], cut[2]], ignore_index=True)
+    data["bands"] = pd.concat([data.get("bands"), full[1], cut[1]], ignore_index=True)
+
+
+def recovery_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
+    """Parameter recovery at known sets drawn from the prior, on the recovery's smaller runs."""
+    config = run.config
+    truths = prior_draws(config.priors, config.recovery_replicates, [config.seed, RECOVERY_TRUTHS_STREAM])
+    settings = replace(config.run, n_agents=config.recovery_n_agents, seeds=config.recovery_seeds)
+    table, generations = run.timed("recovery", lambda: recover(
+        "recovery", truths, run.fitted, config, config.recovery, settings, run.cache, run.executor, run.progress,
+        run.hook("recovery")))
+    data["recovery"], data["recovery_generations"] = table, generations
+
+
+def hindcast_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
+    from sim.calibration.hindcast import hindcast_stage
+
+    data.update(run.timed("hindcast", lambda: hindcast_stage(run.targets, run.config, run.cache, run.executor,
+                                                             run.progress, run.hook("hindcast"))))
+
+
+def ablation_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
+    """Each mechanism switched off and refitted from the out-of-sample posterior (when [ablation] is set)."""
+    from sim.calibration.ablation import ablation_stage
+
+    if run.config.ablation is None:
+        return
+    start = run.fit("oos", run.in_sample, run.config.oos).particles  # the oos stage's posterior (cached when it ran)
+    data.update(run.timed("ablation", lambda: ablation_stage(run.targets, run.config, start, run.cache,
+                                                             run.executor, run.progress, run.hook("ablation"))))
+
+
+def uncertainty_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
+    from sim.calibration.uncertainty import uncertainty_stage
+
+    config = run.config
+    names = [p.name for p in config.priors]
+    data.update(run.timed("uncertainty", lambda: uncertainty_stage(
+        fit.particles, names, run.targets, run.executor, config.seed, config.quick, config.run.n_agents)))
+
+
+STAGE_STEPS: dict[str, Callable[[CalibrationRun, AbcResult, dict, dict], None]] = {
+    "predictive": predictive_step, "oos": out_of_sample_step, "baseline": baseline_step,
+    "recovery": recovery_step, "hindcast": hindcast_step, "ablation": ablation_step,
+    "uncertainty": uncertainty_step}
+assert tuple(STAGE_STEPS) == STAGES[1:]
 
 
 def best_toml(particles: pd.DataFrame, priors: tuple[Prior, ...], fp: str) -> str:

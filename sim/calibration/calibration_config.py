@@ -222,32 +222,9 @@ class _Settings:
 def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
     """Read and check the calibration settings; raises InputError naming the key for anything wrong."""
     path = Path(path)
-    data = check.read_toml(path, "calibration config", f"the sections {', '.join(REQUIRED_SECTIONS)}")
-    for section, content in data.items():
-        if section not in _SECTIONS:
-            check.fail(path, section, f"unknown section; allowed: {', '.join(_SECTIONS)}")
-        check.table(path, section, content, sorted(_SECTIONS[section] or content))
-    for section in REQUIRED_SECTIONS:
-        if section not in data:
-            check.fail(path, section, "missing section")
+    data = _sections(path)
     get = _Settings(path, data, data.get("quick", {}) if quick else {})
-
-    n_seeds = get.whole("run", "seeds", 1, 100, "seeds")
-    seed_base = get.whole("run", "seed_base", 0)
-    recovery_seeds = get.whole("recovery", "seeds", 1, 100)
-    data_seed = get.whole("recovery", "data_seed", 0)
-    replicates = get.whole("recovery", "replicates", 1, 100, "recovery_replicates")
-    data_seeds = [data_seed + RECOVERY_DATA_SEED_STRIDE * r + k for r in range(replicates)
-                  for k in range(1 + NOISE_FLOOR_SEEDS)]
-    if any(seed_base <= seed < seed_base + max(n_seeds, recovery_seeds) for seed in data_seeds):
-        last = seed_base + max(n_seeds, recovery_seeds) - 1
-        check.fail(path, "recovery.data_seed", f"the recovery data seeds (data_seed + {RECOVERY_DATA_SEED_STRIDE} r "
-                   f"+ 0..{NOISE_FLOOR_SEEDS} for each replicate r) must differ from the calibration seeds "
-                   f"({seed_base}..{last})")
-    predictive_base = get.whole("predictive", "seed_base", 0)
-    if predictive_base < seed_base + n_seeds and seed_base < predictive_base + 10**6:
-        check.fail(path, "predictive.seed_base", "must be at least 1,000,000 away from run.seed_base (fresh seeds, "
-                   "not the calibration ones)")
+    n_seeds, seed_base, recovery_seeds, data_seed, replicates, predictive_base = _seeds(path, get)
     fresh = check.flag(path, "run.fresh_seeds", data["run"].get("fresh_seeds", False))
     history = get.history()
     hindcast = get.budget("hindcast", "hindcast_")
@@ -283,6 +260,42 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
         ablation=get.budget("ablation", "ablation_") if "ablation" in data else None,
         ablation_draws=get.whole("ablation", "draws", 5, 100_000, "ablation_draws") if "ablation" in data else 0,
     )
+
+
+def _sections(path: Path) -> dict[str, Any]:
+    """The file's tables, each a known section with known keys, every required section present."""
+    data = check.read_toml(path, "calibration config", f"the sections {', '.join(REQUIRED_SECTIONS)}")
+    for section, content in data.items():
+        if section not in _SECTIONS:
+            check.fail(path, section, f"unknown section; allowed: {', '.join(_SECTIONS)}")
+        check.table(path, section, content, sorted(_SECTIONS[section] or content))
+    for section in REQUIRED_SECTIONS:
+        if section not in data:
+            check.fail(path, section, "missing section")
+    return data
+
+
+def _seeds(path: Path, get: _Settings) -> tuple[int, int, int, int, int, int]:
+    """The seed settings (calibration seeds, their base, recovery seeds, recovery data seed, replicates,
+    predictive seed base), checked to keep the recovery's data and the predictive runs off the fit's seeds: a
+    shared seed would let the fit see the very path it is judged on."""
+    n_seeds = get.whole("run", "seeds", 1, 100, "seeds")
+    seed_base = get.whole("run", "seed_base", 0)
+    recovery_seeds = get.whole("recovery", "seeds", 1, 100)
+    data_seed = get.whole("recovery", "data_seed", 0)
+    replicates = get.whole("recovery", "replicates", 1, 100, "recovery_replicates")
+    data_seeds = [data_seed + RECOVERY_DATA_SEED_STRIDE * r + k for r in range(replicates)
+                  for k in range(1 + NOISE_FLOOR_SEEDS)]
+    if any(seed_base <= seed < seed_base + max(n_seeds, recovery_seeds) for seed in data_seeds):
+        last = seed_base + max(n_seeds, recovery_seeds) - 1
+        check.fail(path, "recovery.data_seed", f"the recovery data seeds (data_seed + {RECOVERY_DATA_SEED_STRIDE} r "
+                   f"+ 0..{NOISE_FLOOR_SEEDS} for each replicate r) must differ from the calibration seeds "
+                   f"({seed_base}..{last})")
+    predictive_base = get.whole("predictive", "seed_base", 0)
+    if predictive_base < seed_base + n_seeds and seed_base < predictive_base + 10**6:
+        check.fail(path, "predictive.seed_base", "must be at least 1,000,000 away from run.seed_base (fresh seeds, "
+                   "not the calibration ones)")
+    return n_seeds, seed_base, recovery_seeds, data_seed, replicates, predictive_base
 
 
 def _baseline_bounds(path: Path, baseline: dict) -> dict[str, tuple[float, float]]:

@@ -7,30 +7,21 @@ running the model. Misses are reported like hits.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from sim import figures  # noqa: E402
-from sim.core.calendar import month_label, parse_month  # noqa: E402
-from sim.statistics import weighted_mean_var, weighted_quantiles  # noqa: E402
-from sim.running.store import write_text  # noqa: E402
-from sim.inputs.targets import CROSSOVER_HORIZON, Target  # noqa: E402
+from sim.core.calendar import month_label, parse_month
+from sim.figures.calibration_plots import (STRONG_CORRELATION, on_prior_scale, plot_correlations, plot_marginals,
+                                           plot_out_of_sample, plot_targets)
+from sim.statistics import weighted_mean_var, weighted_quantiles
+from sim.running.store import write_text
+from sim.inputs.targets import CROSSOVER_HORIZON, Target
 
 # The figures the issue's "done when" names: the posterior-predictive median must be within tolerance.
 DONE_WHEN = ("OR1", "OR2", "OR3", "OR5", "HF2")
 NOT_PINNED = 0.3  # posterior variance shrinks by less than this share of the prior's: not identified
-STRONG_CORRELATION = 0.5
-
-
-def _when(label: str) -> pd.Timestamp:
-    return pd.Timestamp(label + "-01")
 
 
 def _read(data: Path, name: str) -> pd.DataFrame | None:
@@ -38,75 +29,8 @@ def _read(data: Path, name: str) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
-# --- figures -------------------------------------------------------------------------------------------------------
-def plot_targets(bands: pd.DataFrame, targets: list[Target], path: Path, title: str, stage: str = "fit") -> None:
-    """One panel per target: posterior-predictive band (50% and 90%) of the series it is read from, and the
-    observed figure over its window."""
-    cols = 3
-    rows = math.ceil(len(targets) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.3 * rows), squeeze=False)
-    cmap = plt.get_cmap("tab10")
-    for ax, t in zip(axes.ravel(), targets):
-        part = bands[(bands.stage == stage) & (bands.target == t.id)]
-        series = list(dict.fromkeys(part.series))
-        big = part.q95.abs().max() >= 1e4 if len(part) else False
-        scale = 1e-6 if big and "downloads" in t.metric else (1e-3 if big else 1.0)
-        for i, name in enumerate(series):
-            label = name.replace("hf_", "").replace("_cum", "") if len(series) > 1 else "posterior predictive"
-            figures.band(ax, part[part.series == name], cmap(i), label, scale)
-        figures.observed_window(ax, t, scale)
-        lo = parse_month(t.start)
-        ax.set_xlim(_when("2023-01"), _when(month_label(max(lo + 3, parse_month("2026-01")))))
-        finite = part[["q05", "q95"]].to_numpy(float) * scale
-        finite = finite[np.isfinite(finite)]
-        if finite.size:
-            top = max(finite.max(), (t.value + t.tolerance) * scale if np.isfinite(t.value) else 0)
-            bottom = min(finite.min(), 0.0)
-            ax.set_ylim(bottom, top * 1.08 if top > 0 else 1)
-        unit = {1e-6: " (millions)", 1e-3: " (thousands)"}.get(scale, "")
-        fitted = "" if t.fit else " [not fitted]"
-        ax.set_title(f"{t.id}: {t.statistic} of {series[0] if len(series) == 1 else t.metric}{fitted}"[:70],
-                     fontsize=9)
-        ax.set_ylabel(unit.strip(" ()") or "value", fontsize=8)
-        figures.year_axis(ax)
-        ax.tick_params(labelsize=8)
-        ax.legend(fontsize=6, loc="upper left")
-    for ax in axes.ravel()[len(targets):]:
-        ax.axis("off")
-    fig.suptitle(title, fontsize=12)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-def plot_marginals(particles: pd.DataFrame, priors: list[dict], path: Path) -> None:
-    cols = 4
-    rows = math.ceil(len(priors) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 2.6 * rows), squeeze=False)
-    w = particles["weight"].to_numpy()
-    best = particles.loc[particles["distance"].idxmin()]
-    for ax, p in zip(axes.ravel(), priors):
-        log = p["scale"] == "log"
-        values = particles[p["name"]].to_numpy(float)
-        values = np.log10(values) if log else values
-        lo, hi = (math.log10(p["low"]), math.log10(p["high"])) if log else (p["low"], p["high"])
-        ax.hist(values, bins=20, range=(lo, hi), weights=w, color="#1f77b4", alpha=0.7, density=True)
-        ax.axhline(1.0 / (hi - lo), color="grey", linestyle="--", linewidth=1, label="prior")
-        b = math.log10(best[p["name"]]) if log else best[p["name"]]
-        ax.axvline(b, color="#d62728", linewidth=1.5, label="best set")
-        ax.set_xlim(lo, hi)
-        ax.set_title(("log10 " if log else "") + p["name"], fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes.ravel()[0].legend(fontsize=7)
-    for ax in axes.ravel()[len(priors):]:
-        ax.axis("off")
-    fig.suptitle("Posterior marginals (weighted histograms; dashed: uniform prior density)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
 def correlation_matrix(particles: pd.DataFrame, priors: list[dict]) -> pd.DataFrame:
+    """Weighted posterior correlations, on the log10 scale for scale parameters (where the prior is uniform)."""
     names = [p["name"] for p in priors]
     x = np.column_stack([np.log10(particles[p["name"]]) if p["scale"] == "log" else particles[p["name"]]
                          for p in priors]).astype(float)
@@ -116,58 +40,6 @@ def correlation_matrix(particles: pd.DataFrame, priors: list[dict]) -> pd.DataFr
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(sd, sd)
     return pd.DataFrame(corr, index=names, columns=names)
-
-
-def plot_correlations(corr: pd.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(9, 8))
-    image = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set_xticks(range(len(corr)), corr.columns, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(corr)), corr.index, fontsize=7)
-    for i in range(len(corr)):
-        for j in range(len(corr)):
-            value = corr.iat[i, j]
-            if i != j and np.isfinite(value) and abs(value) >= STRONG_CORRELATION:
-                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6)
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_title("Posterior correlations (log10 for scale parameters)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-def plot_out_of_sample(bands: pd.DataFrame, targets: list[Target], cutoff: str, path: Path) -> None:
-    """OpenRouter series: the model fitted only up to the cutoff vs the logistic curve fitted to the same figures."""
-    shown = [t for t in targets if t.metric in ("or_share_cn", "or_share_open") and t.statistic in ("mean", "max",
-                                                                                                     "value")]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    for ax, metric in zip(axes, ("or_share_cn", "or_share_open")):
-        mine = [t for t in shown if t.metric == metric]
-        if not mine:
-            continue
-        ref = mine[0].id
-        abm = bands[(bands.stage == "oos") & (bands.target == ref) & (bands.series == metric)]
-        logistic = bands[(bands.stage == "logistic_oos") & (bands.target == ref)]
-        if len(abm):
-            figures.band(ax, abm, "#1f77b4", f"agent-based model, fitted to targets ending by {cutoff}", 100)
-        if len(logistic):
-            figures.band(ax, logistic, "#ff7f0e", "logistic curve, fitted to the same OpenRouter figures", 100)
-        for t in mine:
-            lo, hi = _when(t.start), _when(t.end) + pd.offsets.MonthEnd(0)
-            colour = "black" if parse_month(t.end) <= parse_month(cutoff) else "#d62728"
-            ax.fill_between([lo, hi], 100 * (t.value - t.tolerance), 100 * (t.value + t.tolerance), color=colour,
-                            alpha=0.15)
-            ax.plot([lo, hi], [100 * t.value] * 2, color=colour, linewidth=2.5)
-            ax.annotate(f"{t.id} ({t.statistic})", (hi, 100 * t.value), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
-        ax.axvline(_when(cutoff) + pd.offsets.MonthEnd(0), color="grey", linestyle=":", label="cutoff")
-        ax.set_title(f"{metric}: black = used for fitting, red = held out", fontsize=9)
-        ax.set_ylabel("share of tokens (%)")
-        ax.set_ylim(0, 100)
-        figures.year_axis(ax)
-        ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 # --- the markdown --------------------------------------------------------------------------------------------------
@@ -212,6 +84,7 @@ def target_table(targets: list[Target], summary: pd.DataFrame) -> list[str]:
 
 
 def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[str], list[str]]:
+    """The posterior of each parameter against its prior, and the parameters the data leave loose."""
     w = particles["weight"].to_numpy()
     best = particles.loc[particles["distance"].idxmin()]
     lines = ["| parameter | prior | posterior median | 90% interval | best set | variance reduction | pinned down |",
@@ -220,8 +93,7 @@ def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[s
     for p in priors:
         log = p["scale"] == "log"
         values = particles[p["name"]].to_numpy(float)
-        x = np.log10(values) if log else values
-        lo, hi = (math.log10(p["low"]), math.log10(p["high"])) if log else (p["low"], p["high"])
+        x, lo, hi = on_prior_scale(particles, p)
         _, var = weighted_mean_var(x, w)
         reduction = 1 - var / ((hi - lo) ** 2 / 12)
         q05, q50, q95 = weighted_quantiles(values, w, [0.05, 0.5, 0.95])
@@ -235,25 +107,41 @@ def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[s
 
 
 def write_report(out: Path, targets: list[Target]) -> Path:
-    """Write out/report.md and out/figures/*.png from out/data/."""
+    """Write out/report.md and out/figures/*.png from out/data/: one section per stage that left its tables."""
     data = Path(out) / "data"
     figure_dir = Path(out) / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
     summary = json.loads((data / "summary.json").read_text())
     particles = _read(data, "fit_particles")
-    generations = _read(data, "fit_generations")
-    history = _read(data, "fit_history")
     bands = _read(data, "bands")
     summary_fit = _read(data, "summary_fit")
-    summary_oos = _read(data, "summary_oos")
-    summary_baseline = _read(data, "summary_baseline")
-    recovery = _read(data, "recovery")
-    priors = summary["priors"]
     budget = summary["budget"]
     global RUN_END
     RUN_END = budget.get("end", RUN_END)
-    by_id = {t.id: t for t in targets}
 
+    lines = _run_section(summary, particles, _read(data, "fit_generations"), _read(data, "fit_history"))
+    if summary_fit is not None:
+        lines += _targets_section(targets, summary_fit, bands, budget["draws"], figure_dir)
+    lines += _parameters_section(particles, summary["priors"], figure_dir)
+    summary_oos = _read(data, "summary_oos")
+    if summary_oos is not None:
+        lines += _out_of_sample_section(summary_oos, summary.get("oos_stopped", ""), budget["cutoff"], targets)
+        summary_baseline = _read(data, "summary_baseline")
+        if summary_baseline is not None:
+            by_id = {t.id: t for t in targets}
+            plot_out_of_sample(bands, targets, budget["cutoff"], figure_dir / "out_of_sample.png")
+            lines += _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, budget["cutoff"])
+    lines += _later_stage_sections(data, budget["cutoff"])
+    recovery = _read(data, "recovery")
+    if recovery is not None:
+        lines += _recovery_section(recovery, budget["recovery"])
+    return write_text(Path(out) / "report.md", "\n".join(lines) + "\n")
+
+
+def _run_section(summary: dict, particles: pd.DataFrame, generations: pd.DataFrame,
+                 history: pd.DataFrame | None) -> list[str]:
+    """Title, what ran (budget, fit, wall time) and the ABC generations, then history matching's waves."""
+    budget = summary["budget"]
     lines = [
         "# Calibration report",
         "",
@@ -291,45 +179,58 @@ def write_report(out: Path, targets: list[Target]) -> Path:
               f"{weighted_quantiles(particles['distance'], particles['weight'], [0.5])[0]:.3f} "
               "(1 = every target off by its tolerance, on average).", ""]
     if history is not None:
-        lines += ["History matching before the ABC (sim/calibration/history_matching.py): each wave simulates a design inside the "
-                  "space not ruled out yet (NROY) on fresh seeds and fits one emulator per target; a point is ruled "
-                  "out when its second-largest implausibility exceeds the cutoff. Each row's NROY fraction is the share "
-                  "of uniform prior draws the earlier waves keep: the space its design was drawn from.", "",
-                  "| wave | parameter sets | NROY fraction of the prior | emulator training runs | mean seed-noise sd "
-                  "(tolerance units) |", "|---|---|---|---|---|"]
-        for _, h in history.iterrows():
-            extra = ("" if pd.isna(h.get("training_runs")) else f"{int(h.training_runs)}",
-                     "" if pd.isna(h.get("noise_sd")) else f"{h.noise_sd:.2f}")
-            lines.append(f"| {h.wave} | {int(h.runs)} | {h.nroy_fraction:.3g} | {extra[0]} | {extra[1]} |")
-        lines.append("")
+        lines += _history_section(history)
+    return lines
 
-    if summary_fit is not None:
-        hits = summary_fit.set_index("target")
-        lines += [
-            "## Targets: observed against the posterior predictive",
-            "",
-            f"{budget['draws']} parameter sets drawn from the posterior, each run once with a fresh seed (so the "
-            "intervals include the model's own randomness). 'Median within tolerance' applies the target's rule to "
-            "the predictive median; 'runs hitting' is the share of single runs that satisfy it.",
-            "",
-            *target_table(targets, summary_fit),
-            "",
-            "Required by the issue (posterior-predictive median within tolerance): "
-            + ", ".join(f"{i} {'hit' if i in hits.index and hits.loc[i, 'median_hit'] else 'MISS'}"
-                        for i in DONE_WHEN) + ".",
-            "",
-            f"Hits: {int(summary_fit.median_hit.sum())} of {len(summary_fit)} targets; misses: "
-            + (", ".join(summary_fit.target[~summary_fit.median_hit.astype(bool)]) or "none") + ".",
-            "",
-        ]
-        groups = {"OpenRouter and US enterprise targets": [t for t in targets if not t.id.startswith("HF")],
-                  "Hugging Face targets": [t for t in targets if t.id.startswith("HF")]}
-        for n, (title, group) in enumerate(groups.items()):
-            name = f"targets_{'openrouter' if n == 0 else 'huggingface'}.png"
-            plot_targets(bands, group, figure_dir / name, f"{title}: posterior predictive (50%, 90%) vs observed")
-            lines += [f"![{title}](figures/{name})", ""]
 
-    lines += ["## Parameters", ""]
+def _history_section(history: pd.DataFrame) -> list[str]:
+    """History matching's waves: runs, the NROY fraction each design came from, the emulators' training."""
+    lines = ["History matching before the ABC (sim/calibration/history_matching.py): each wave simulates a design "
+             "inside the space not ruled out yet (NROY) on fresh seeds and fits one emulator per target; a point is "
+             "ruled out when its second-largest implausibility exceeds the cutoff. Each row's NROY fraction is the "
+             "share of uniform prior draws the earlier waves keep: the space its design was drawn from.", "",
+             "| wave | parameter sets | NROY fraction of the prior | emulator training runs | mean seed-noise sd "
+             "(tolerance units) |", "|---|---|---|---|---|"]
+    for _, h in history.iterrows():
+        extra = ("" if pd.isna(h.get("training_runs")) else f"{int(h.training_runs)}",
+                 "" if pd.isna(h.get("noise_sd")) else f"{h.noise_sd:.2f}")
+        lines.append(f"| {h.wave} | {int(h.runs)} | {h.nroy_fraction:.3g} | {extra[0]} | {extra[1]} |")
+    return lines + [""]
+
+
+def _targets_section(targets: list[Target], summary_fit: pd.DataFrame, bands: pd.DataFrame, draws: int,
+                     figure_dir: Path) -> list[str]:
+    """Every target against the fit's posterior predictive: the table, the issue's required hits, the figures."""
+    hits = summary_fit.set_index("target")
+    lines = [
+        "## Targets: observed against the posterior predictive",
+        "",
+        f"{draws} parameter sets drawn from the posterior, each run once with a fresh seed (so the "
+        "intervals include the model's own randomness). 'Median within tolerance' applies the target's rule to "
+        "the predictive median; 'runs hitting' is the share of single runs that satisfy it.",
+        "",
+        *target_table(targets, summary_fit),
+        "",
+        "Required by the issue (posterior-predictive median within tolerance): "
+        + ", ".join(f"{i} {'hit' if i in hits.index and hits.loc[i, 'median_hit'] else 'MISS'}"
+                    for i in DONE_WHEN) + ".",
+        "",
+        f"Hits: {int(summary_fit.median_hit.sum())} of {len(summary_fit)} targets; misses: "
+        + (", ".join(summary_fit.target[~summary_fit.median_hit.astype(bool)]) or "none") + ".",
+        "",
+    ]
+    groups = {"OpenRouter and US enterprise targets": [t for t in targets if not t.id.startswith("HF")],
+              "Hugging Face targets": [t for t in targets if t.id.startswith("HF")]}
+    for n, (title, group) in enumerate(groups.items()):
+        name = f"targets_{'openrouter' if n == 0 else 'huggingface'}.png"
+        plot_targets(bands, group, figure_dir / name, f"{title}: posterior predictive (50%, 90%) vs observed")
+        lines += [f"![{title}](figures/{name})", ""]
+    return lines
+
+
+def _parameters_section(particles: pd.DataFrame, priors: list[dict], figure_dir: Path) -> list[str]:
+    """What the data pin down: the parameter table, strong correlations, the priors' reasons, two figures."""
+    lines = ["## Parameters", ""]
     table, loose = parameter_table(particles, priors)
     corr = correlation_matrix(particles, priors)
     plot_marginals(particles, priors, figure_dir / "marginals.png")
@@ -355,34 +256,39 @@ def write_report(out: Path, targets: list[Target]) -> Path:
         "![correlations](figures/correlations.png)",
         "",
     ]
+    return lines
 
-    if summary_oos is not None:
-        cutoff = budget["cutoff"]
-        oos_rows = summary_oos[~summary_oos.in_sample.astype(bool)]
-        oos_rows = oos_rows[oos_rows.target.map(lambda i: by_id[i].fit)]
-        lines += [
-            "## Out of sample: fitted on targets ending by " + cutoff + ", predicting the later ones",
-            "",
-            "In-sample targets: " + ", ".join(summary_oos.target[summary_oos.in_sample.astype(bool)]) + ". "
-            f"Stopped: {summary.get('oos_stopped', '')}.",
-            "",
-            "| held-out target | observed | median | 50% interval | 90% interval | in 50% | in 90% | median within "
-            "tolerance |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for _, r in oos_rows.iterrows():
-            t = by_id[r.target]
-            lines.append(f"| {t.id} | {_observed_text(t)} | {_fmt(t, r.q50)} | {_fmt(t, r.q25)} .. {_fmt(t, r.q75)} "
-                         f"| {_fmt(t, r.q05)} .. {_fmt(t, r.q95)} | {_yes(r.in50)} | {_yes(r.in90)} | "
-                         f"{_yes(r.median_hit)} |")
-        n = len(oos_rows)
-        lines += ["", f"Coverage: {int(oos_rows.in50.sum())} of {n} held-out figures inside the 50% interval "
-                  f"(about {n / 2:.0f} expected if calibrated), {int(oos_rows.in90.sum())} of {n} inside the 90% "
-                  f"interval (about {0.9 * n:.0f} expected).", ""]
-        if summary_baseline is not None:
-            lines += _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figure_dir, bands,
-                                       targets)
 
+def _out_of_sample_section(summary_oos: pd.DataFrame, stopped: str, cutoff: str, targets: list[Target]) -> list[str]:
+    """The refit on the targets ending by the cutoff: each held-out fitted figure against its prediction."""
+    by_id = {t.id: t for t in targets}
+    oos_rows = summary_oos[~summary_oos.in_sample.astype(bool)]
+    oos_rows = oos_rows[oos_rows.target.map(lambda i: by_id[i].fit)]
+    lines = [
+        "## Out of sample: fitted on targets ending by " + cutoff + ", predicting the later ones",
+        "",
+        "In-sample targets: " + ", ".join(summary_oos.target[summary_oos.in_sample.astype(bool)]) + ". "
+        f"Stopped: {stopped}.",
+        "",
+        "| held-out target | observed | median | 50% interval | 90% interval | in 50% | in 90% | median within "
+        "tolerance |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in oos_rows.iterrows():
+        t = by_id[r.target]
+        lines.append(f"| {t.id} | {_observed_text(t)} | {_fmt(t, r.q50)} | {_fmt(t, r.q25)} .. {_fmt(t, r.q75)} "
+                     f"| {_fmt(t, r.q05)} .. {_fmt(t, r.q95)} | {_yes(r.in50)} | {_yes(r.in90)} | "
+                     f"{_yes(r.median_hit)} |")
+    n = len(oos_rows)
+    lines += ["", f"Coverage: {int(oos_rows.in50.sum())} of {n} held-out figures inside the 50% interval "
+              f"(about {n / 2:.0f} expected if calibrated), {int(oos_rows.in90.sum())} of {n} inside the 90% "
+              f"interval (about {0.9 * n:.0f} expected).", ""]
+    return lines
+
+
+def _later_stage_sections(data: Path, cutoff: str) -> list[str]:
+    """The hindcast, ablation and uncertainty sections, each written by its own stage's module when it ran."""
+    lines = []
     hindcast = _read(data, "hindcast_table")
     if hindcast is not None:
         from sim.calibration.hindcast import markdown as hindcast_markdown
@@ -392,15 +298,13 @@ def write_report(out: Path, targets: list[Target]) -> Path:
     if ablation is not None:
         from sim.calibration.ablation import markdown as ablation_markdown
 
-        lines += ablation_markdown(ablation, budget["cutoff"])
+        lines += ablation_markdown(ablation, cutoff)
     indices, voi = _read(data, "uncertainty_indices"), _read(data, "value_of_information")
     if indices is not None and voi is not None:
         from sim.calibration.uncertainty import markdown as uncertainty_markdown
 
         lines += uncertainty_markdown(indices, voi)
-    if recovery is not None:
-        lines += _recovery_section(recovery, budget["recovery"])
-    return write_text(Path(out) / "report.md", "\n".join(lines) + "\n")
+    return lines
 
 
 UNINFORMATIVE_WIDTH = 0.8  # a recovery fit whose median interval keeps more of the prior than this learned little
@@ -453,8 +357,9 @@ def _error(discrepancy: float) -> str:
     return f"{discrepancy:.2f}" if np.isfinite(discrepancy) else "n/a (no forecast)"
 
 
-def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff, figure_dir, bands, targets):
-    plot_out_of_sample(bands, targets, cutoff, figure_dir / "out_of_sample.png")
+def _baseline_section(summary_oos: pd.DataFrame, summary_fit: pd.DataFrame | None, summary_baseline: pd.DataFrame,
+                      by_id: dict[str, Target], cutoff: str) -> list[str]:
+    """The model against a logistic curve on the OpenRouter series: per figure, then the mean error and verdict."""
     lines = [
         "### Against a logistic baseline on the OpenRouter series",
         "",
@@ -492,27 +397,32 @@ def _baseline_section(summary_oos, summary_fit, summary_baseline, by_id, cutoff,
                          f"{_fmt(t, r.q95)}) | {r.median_discrepancy:.2f} | all |")
     lines += [""]
     if errors["model"]:
-        em, el = float(np.mean(errors["model"])), float(np.mean(errors["logistic"]))
-        verdict = ("The logistic curve predicts the held-out OpenRouter figures as well as or better than the "
-                   "agent-based model" if el <= em else
-                   "The agent-based model predicts the held-out OpenRouter figures better than the logistic curve")
-        lines += [
-            f"Mean out-of-sample error on the {len(errors['model'])} held-out OpenRouter figures the logistic curve "
-            f"forecasts: model {em:.2f}, logistic {el:.2f}. "
-            f"{verdict}. With the cutoff at {cutoff} the logistic curve has "
-            + ("no OpenRouter figure" if logistic.in_sample.sum() == 0 else
-               f"{int(logistic.in_sample.sum())} OpenRouter figure(s)")
-            + " per series to learn from, so its prediction is mostly its prior; the model's prediction also "
-            "draws on the Hugging Face and enterprise figures and on its structure (release catalogue, prices, "
-            "capability lags).",
-            "",
-            "What the agent-based model adds over a fitted curve: the curve only extrapolates a shape, while the "
-            "model explains the shares by mechanisms (prices, capability gaps from the release catalogue, "
-            "licences, origin trust by region, word of mouth, marketplace routing), reproduces several sources at "
-            "once with one set of parameters, and can answer what-if questions (bans, export controls, price "
-            "cuts) that a curve fitted to the past cannot.",
-            "",
-            "![out of sample](figures/out_of_sample.png)",
-            "",
-        ]
+        lines += _baseline_verdict(errors, logistic, cutoff)
     return lines
+
+
+def _baseline_verdict(errors: dict[str, list[float]], logistic: pd.DataFrame, cutoff: str) -> list[str]:
+    """Which predicts the held-out figures better, and what the model adds over a curve either way."""
+    em, el = float(np.mean(errors["model"])), float(np.mean(errors["logistic"]))
+    verdict = ("The logistic curve predicts the held-out OpenRouter figures as well as or better than the "
+               "agent-based model" if el <= em else
+               "The agent-based model predicts the held-out OpenRouter figures better than the logistic curve")
+    return [
+        f"Mean out-of-sample error on the {len(errors['model'])} held-out OpenRouter figures the logistic curve "
+        f"forecasts: model {em:.2f}, logistic {el:.2f}. "
+        f"{verdict}. With the cutoff at {cutoff} the logistic curve has "
+        + ("no OpenRouter figure" if logistic.in_sample.sum() == 0 else
+           f"{int(logistic.in_sample.sum())} OpenRouter figure(s)")
+        + " per series to learn from, so its prediction is mostly its prior; the model's prediction also "
+        "draws on the Hugging Face and enterprise figures and on its structure (release catalogue, prices, "
+        "capability lags).",
+        "",
+        "What the agent-based model adds over a fitted curve: the curve only extrapolates a shape, while the "
+        "model explains the shares by mechanisms (prices, capability gaps from the release catalogue, "
+        "licences, origin trust by region, word of mouth, marketplace routing), reproduces several sources at "
+        "once with one set of parameters, and can answer what-if questions (bans, export controls, price "
+        "cuts) that a curve fitted to the past cannot.",
+        "",
+        "![out of sample](figures/out_of_sample.png)",
+        "",
+    ]

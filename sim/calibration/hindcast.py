@@ -32,7 +32,9 @@ import pandas as pd
 
 from sim.calibration.baselines import curve_families, curve_targets, fit_baselines
 from sim.core.calendar import parse_month
-from sim.calibration.calibrate import needed_metrics, predictive_runs, run_abc, target_statistics
+from sim.calibration.abc_smc import run_abc
+from sim.calibration.predictive import predictive_runs, target_statistics
+from sim.calibration.simulator import needed_metrics
 from sim.running.executor import Executor
 from sim.calibration.calibration_config import Config, RunSettings
 from sim.core.catalogue import frontier_trend

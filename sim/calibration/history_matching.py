@@ -13,7 +13,7 @@ in tolerance units: g_i is the target's statistic as a signed position (`positio
 the same units (a value, a one-sided condition or a window), Var_obs = 1 (the tolerance read as one standard
 deviation of the observation), Var_disc = `discrepancy`^2 (model discrepancy, an ASSUMPTION set in config.toml),
 and Var_noise,i the model's own seed-to-seed variance, estimated each wave from design points rerun on extra
-seeds. What is left after the last wave seeds ABC-SMC (sim/calibration/calibrate.py, run_abc) with a sample drawn inside it.
+seeds. What is left after the last wave seeds ABC-SMC (sim/calibration/abc_smc.py, run_abc) with a sample drawn inside it.
 
 Every wave is cached (atomic writes) and the emulators are refitted deterministically from the cache, so an
 interrupted run resumes to the same result; every simulation's seed comes from (seed, stream, wave, index), so
@@ -249,7 +249,7 @@ def draw_inside(waves: list[Wave], count: int, d: int, candidates: int, rng: np.
     survivors and from `known` NROY points (reflected at the cube's faces, a move accepted only inside NROY: a
     Metropolis walk whose target is uniform on NROY) supply the rest. With no surviving point at all, the
     least implausible candidates are used (the report then says NROY is empty)."""
-    from sim.calibration.calibrate import _reflect
+    from sim.calibration.simulator import reflect
 
     uniform = rng.random((candidates, d))
     inside = not_ruled_out(waves, uniform)
@@ -266,7 +266,7 @@ def draw_inside(waves: list[Wave], count: int, d: int, candidates: int, rng: np.
     chol = np.linalg.cholesky((2.38 ** 2 / d) * cov + 1e-8 * np.eye(d))
     chains = starts[rng.integers(len(starts), size=need)]
     for _ in range(WALK_STEPS):
-        proposal = _reflect(chains + rng.standard_normal(chains.shape) @ chol.T)
+        proposal = reflect(chains + rng.standard_normal(chains.shape) @ chol.T)
         ok = not_ruled_out(waves, proposal)
         chains[ok] = proposal[ok]
     return np.vstack([pool, chains]), fraction
@@ -276,9 +276,8 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
                   cache: Path, executor, progress: bool = True,
                   on_wave: Callable[[int], None] | None = None) -> HistoryResult:
     """Run the waves (cached under cache/<label>/wave-NNN.npz), then draw and simulate `population` points inside
-    what is left: ABC's generation 0. `simulator` is sim.calibration.calibrate.Simulator (statistics per seed and target)."""
-    from scipy.stats import qmc
-
+    what is left: ABC's generation 0. `simulator` is sim.calibration.simulator.Simulator (statistics per seed and
+    target)."""
     folder = cache / label
     folder.mkdir(parents=True, exist_ok=True)
     done = folder / "done.json"
@@ -287,82 +286,100 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
         records = json.loads(done.read_text())["waves"]
         return HistoryResult(stored["u"], stored["stats"][:, :len(simulator.run.seeds)], pd.DataFrame(records),
                              sum(r["runs"] for r in records), [])
-    targets = simulator.targets
     d = len(simulator.priors)
-    regions = [observed_region(t) for t in targets]
+    regions = [observed_region(t) for t in simulator.targets]
     waves: list[Wave] = []
     records = []
     all_u = np.empty((0, d))
-    all_rows_u, all_rows_g = np.empty((0, d)), np.empty((0, len(targets)))
+    rows_u, rows_g = np.empty((0, d)), np.empty((0, len(simulator.targets)))  # every run so far, in position units
     simulations = 0
     for w in range(settings.waves + 1):  # the extra "wave" is ABC's generation 0
         final = w == settings.waves
         path = folder / ("initial.npz" if final else f"wave-{w:03d}.npz")
-        rng = np.random.default_rng(np.random.SeedSequence([seed, HM_STREAM, stream, w]).generate_state(1)[0])
         size = population if final else settings.runs
         if path.is_file():
             stored = dict(np.load(path))
             u, stats, counts = stored["u"], stored["stats"], stored["counts"]
             fraction, seconds = float(stored["fraction"]), float(stored["seconds"])
         else:
-            start = _now()
-            if w == 0:
-                u = qmc.LatinHypercube(d=d, seed=rng).random(size)
-                fraction = 1.0
-            else:
-                u, fraction = draw_inside(waves, size, d, settings.candidates, rng, all_u)
-            base = len(simulator.run.seeds)
-            extra = 0 if final else settings.noise_seeds - base
-            counts = np.array([base + (extra if i < settings.noise_points and extra > 0 else 0) for i in range(size)])
-            job_seeds = np.random.SeedSequence([seed, HM_STREAM, stream, w, 1]).generate_state(size)
-            jobs = [(simulator, u[i], fresh_seeds(np.random.default_rng(int(job_seeds[i])), counts[i]))
-                    for i in range(size)]
-            bar = tqdm(total=size, desc=f"{label} " + ("ABC start" if final else f"wave {w + 1}/{settings.waves}")
-                       + ("" if w == 0 else f" (NROY {fraction:.3g} of prior)"), unit="set",
-                       disable=not progress, dynamic_ncols=True)
-            results = []
-            for result in executor.imap(_simulate, jobs):
-                results.append(result)
-                bar.update()
-            bar.close()
-            width = int(counts.max())
-            stats = np.full((size, width, len(targets)), np.nan)
-            for i, r in enumerate(results):
-                stats[i, :len(r)] = r
-            seconds = _now() - start
+            u, stats, counts, fraction, seconds = _simulate_design(
+                label, simulator, settings, waves, all_u, size, final, (seed, HM_STREAM, stream, w), executor, progress)
             tmp = folder / "partial.npz"
             np.savez(tmp, u=u, stats=stats, counts=counts, fraction=fraction, seconds=seconds)
             os.replace(tmp, path)
         simulations += size
         if final:
-            base = len(simulator.run.seeds)
             records.append({"wave": "ABC start", "runs": size, "nroy_fraction": fraction})
-            result = HistoryResult(u, stats[:, :base], pd.DataFrame(records), simulations, waves)
+            result = HistoryResult(u, stats[:, :len(simulator.run.seeds)], pd.DataFrame(records), simulations, waves)
             tmp = folder / "done.tmp"
             tmp.write_text(json.dumps({"waves": records}, default=float))
             os.replace(tmp, done)
             return result
         start = _now()
-        g = np.array([[[position(t, s) for t, s in zip(targets, row)] for row in point] for point in stats])
-        measured = np.arange(stats.shape[1])[None, :] < counts[:, None]
-        noise_var = _noise_variance(g, measured)
+        wave, rows_u, rows_g, trained = _fit_wave(simulator, settings, waves, regions, u, stats, counts, rows_u,
+                                                  rows_g, (seed, HM_STREAM, stream, w, 2), executor)
         all_u = np.vstack([all_u, u])
-        point_rows = np.repeat(np.arange(len(u)), measured.sum(axis=1))
-        all_rows_u = np.vstack([all_rows_u, u[point_rows]])
-        all_rows_g = np.vstack([all_rows_g, g[measured]])
-        train = not_ruled_out(waves, all_rows_u)
-        emulator_seeds = np.random.SeedSequence([seed, HM_STREAM, stream, w, 2]).generate_state(len(targets))
-        x_train = all_rows_u[train]
-        emulators = list(executor.imap(_fit_emulator, [
-            (settings.emulator, int(emulator_seeds[i]), x_train, all_rows_g[train, i], float(noise_var[i]))
-            for i in range(len(targets))]))
-        waves.append(Wave(emulators, noise_var, regions, settings))
+        waves.append(wave)
         records.append({"wave": w + 1, "runs": size, "nroy_fraction": fraction,
-                        "training_runs": int(train.sum()), "noise_sd": float(np.sqrt(noise_var).mean()),
+                        "training_runs": trained, "noise_sd": float(np.sqrt(wave.noise_var).mean()),
                         "seconds_simulating": round(seconds, 1), "seconds_emulating": round(_now() - start, 1)})
         if on_wave is not None:
             on_wave(w)
     raise AssertionError("unreachable")
+
+
+def _simulate_design(label: str, simulator, settings: HistorySettings, waves: list[Wave], all_u: np.ndarray,
+                     size: int, final: bool, key: tuple[int, ...], executor, progress: bool):
+    """One wave's design (a Latin hypercube in wave 0, else points inside what earlier waves kept), each point
+    simulated on fresh seeds, the first `noise_points` of a wave on `noise_seeds` seeds to measure the noise.
+    Returns the points, their statistics (points, seeds, targets; NaN past a point's seeds), the seed counts, the
+    NROY fraction the design came from and the seconds it took. `key` seeds everything: (seed, stream, wave)."""
+    from scipy.stats import qmc
+
+    start = _now()
+    d = len(simulator.priors)
+    rng = np.random.default_rng(np.random.SeedSequence(list(key)).generate_state(1)[0])
+    if not waves:
+        u = qmc.LatinHypercube(d=d, seed=rng).random(size)
+        fraction = 1.0
+    else:
+        u, fraction = draw_inside(waves, size, d, settings.candidates, rng, all_u)
+    base = len(simulator.run.seeds)
+    extra = 0 if final else settings.noise_seeds - base
+    counts = np.array([base + (extra if i < settings.noise_points and extra > 0 else 0) for i in range(size)])
+    job_seeds = np.random.SeedSequence([*key, 1]).generate_state(size)
+    jobs = [(simulator, u[i], fresh_seeds(np.random.default_rng(int(job_seeds[i])), counts[i]))
+            for i in range(size)]
+    bar = tqdm(total=size, desc=f"{label} " + ("ABC start" if final else f"wave {key[-1] + 1}/{settings.waves}")
+               + ("" if not waves else f" (NROY {fraction:.3g} of prior)"), unit="set",
+               disable=not progress, dynamic_ncols=True)
+    results = executor.gather(_simulate, jobs, bar)
+    bar.close()
+    stats = np.full((size, int(counts.max()), len(simulator.targets)), np.nan)
+    for i, r in enumerate(results):
+        stats[i, :len(r)] = r
+    return u, stats, counts, fraction, _now() - start
+
+
+def _fit_wave(simulator, settings: HistorySettings, waves: list[Wave], regions: list[tuple[float, float]],
+              u: np.ndarray, stats: np.ndarray, counts: np.ndarray, rows_u: np.ndarray, rows_g: np.ndarray,
+              key: tuple[int, ...], executor) -> tuple[Wave, np.ndarray, np.ndarray, int]:
+    """A wave's emulators, one per target, trained on every run so far that the earlier waves keep (with this
+    wave's seed-noise estimate). Returns the wave, the runs so far (points, positions) and how many trained."""
+    targets = simulator.targets
+    g = np.array([[[position(t, s) for t, s in zip(targets, row)] for row in point] for point in stats])
+    measured = np.arange(stats.shape[1])[None, :] < counts[:, None]
+    noise_var = _noise_variance(g, measured)
+    point_rows = np.repeat(np.arange(len(u)), measured.sum(axis=1))
+    rows_u = np.vstack([rows_u, u[point_rows]])
+    rows_g = np.vstack([rows_g, g[measured]])
+    train = not_ruled_out(waves, rows_u)
+    emulator_seeds = np.random.SeedSequence(list(key)).generate_state(len(targets))
+    x_train = rows_u[train]
+    emulators = list(executor.imap(_fit_emulator, [
+        (settings.emulator, int(emulator_seeds[i]), x_train, rows_g[train, i], float(noise_var[i]))
+        for i in range(len(targets))]))
+    return Wave(emulators, noise_var, regions, settings), rows_u, rows_g, int(train.sum())
 
 
 def _noise_variance(g: np.ndarray, measured: np.ndarray) -> np.ndarray:

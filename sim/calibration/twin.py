@@ -11,7 +11,7 @@ in what the agent-based model adds on top of a logit:
   - every agent re-evaluates every month, and splits its work by the plain logit (no workloads, no switching cost,
     no minimum share): the shares are the logit's, deterministic given the parameters and the releases.
 
-It is fitted like the model (ABC-SMC on the same distance, sim/calibrate.run_abc) but on its own few parameters
+It is fitted like the model (ABC-SMC on the same distance, sim/calibration/abc_smc.py, run_abc) but on its own few parameters
 (TWIN_PARAMETERS: the utility weights, the Chinese-origin trust penalties' shared level, routing and the Hugging
 Face observation terms; priors as the model's), and forecasts from posterior draws run on fresh seeds (after a
 hindcast's cutoff the labs' releases are random) plus the figure error the baselines assume

@@ -258,3 +258,15 @@ class Executor:
             while following in held:
                 yield held.pop(following)
                 following += 1
+
+    def gather(self, fn: Callable, items: Iterable, bar=None, on_each: Callable[[int], None] | None = None) -> list:
+        """imap's results as a list, ticking a progress `bar` (tqdm) and calling `on_each(i)` as each arrives:
+        the batch loop every stage that reports progress shares."""
+        results = []
+        for i, result in enumerate(self.imap(fn, items)):
+            results.append(result)
+            if bar is not None:
+                bar.update()
+            if on_each is not None:
+                on_each(i)
+        return results
