@@ -15,7 +15,7 @@ from mesa import Agent
 from mesa.discrete_space import FixedAgent
 
 from sim.core.calendar import parse_month
-from sim.core.catalogue import INCUMBENT, Family, frontier_trend, release_rate_per_year, releases
+from sim.core.catalogue import INCUMBENT, TIERS, Family, frontier_trend, release_rate_per_year, releases
 from sim.core.population import REGIONS, SEGMENT_NAMES, USES
 from sim.core.shocks import family_modifiers
 
@@ -79,8 +79,9 @@ class Lab(Agent):
     After the catalogue ends, a release comes with probability (family's 2024-2025 release rate x
     release_pace / 12) a month; its capability is the closed-frontier trend delayed by the lab's lag, plus
     noise. Prices fall at the open or closed yearly rate. Scenario shocks scale prices and release rates, shift capability or change the licence.
-    A family's efficient line (mini, Haiku, Flash, small open sizes) is followed as a second, cheaper tier by the same
-    rule; after the catalogue it keeps its gap to the flagship and its prices fall at the same rate (docs/ODD.md 7.9).
+    A family's standard line (Sonnet, GPT-4o / 4.1 / 5, Gemini Pro) and efficient line (mini, Haiku, Flash, small open
+    sizes) are followed as cheaper tiers by the same rule; after the catalogue each keeps its gap to the flagship and
+    its prices fall at the same rate (docs/ODD.md 7.9).
     A hindcast's `catalogue_cutoff` ends the catalogue early: the releases, frontier trend and release rates are
     then those known by the cutoff (sim/core/catalogue.py), and a family not yet released by then never releases.
     """
@@ -90,10 +91,14 @@ class Lab(Agent):
         self.family = family
         self.base_capability = math.nan  # best ECI released so far (the flagship tier)
         self.base_price = math.nan
-        # The efficient tier (docs/ODD.md 7.9): the best release so far of the family's efficient line, by the same
-        # rule; offered only while cheaper than the flagship (NaN before the line's first release).
-        self.efficient_capability = math.nan
-        self.efficient_price = math.nan
+        # The cheaper tiers (docs/ODD.md 7.9; TIERS[1:]): the best release so far of each cheaper line, by the same
+        # rule; a tier is offered only while cheaper than the flagship (NaN before the line's first release). Lines
+        # not followed (`price_tiers` off; the standard line with `standard_tier` off) stay NaN.
+        self.line_capability = {tier: math.nan for tier in TIERS[1:]}
+        self.line_price = {tier: math.nan for tier in TIERS[1:]}
+        params = model.base_params
+        self.followed_lines = (() if not params["price_tiers"] else TIERS[1:] if params["standard_tier"]
+                               else ("efficient",))
         self.base_licence = "closed" if not family.open_weights else "permissive"
         self.released = False
         self.released_this_month = False
@@ -118,21 +123,24 @@ class Lab(Agent):
         return self._modifiers["licence"] or self.base_licence
 
     @property
-    def has_efficient_tier(self) -> bool:
-        """Whether the family offers an efficient tier: its efficient line has released and is cheaper than the
-        flagship (an efficient release that is the family's best is the flagship itself)."""
-        return self.efficient_price < self.base_price
+    def tier_offered(self) -> tuple[bool, ...]:
+        """Whether the family offers each cheaper tier (TIERS[1:]): its line has released and is cheaper than the
+        flagship (a release of the line that is the family's best is the flagship itself)."""
+        return tuple(self.line_price[tier] < self.base_price for tier in TIERS[1:])
 
     @property
-    def tier_capability(self) -> tuple[float, float]:
-        """(flagship, efficient) capability; the efficient tier is the flagship where the family offers none."""
-        efficient = self.efficient_capability if self.has_efficient_tier else self.base_capability
-        return self.capability, efficient + self._modifiers["capability_shift"]
+    def tier_capability(self) -> tuple[float, ...]:
+        """Capability of each tier (TIERS); a tier the family does not offer is the flagship."""
+        shift = self._modifiers["capability_shift"]
+        return self.capability, *(self.line_capability[tier] + shift if offered else self.base_capability + shift
+                                  for tier, offered in zip(TIERS[1:], self.tier_offered))
 
     @property
-    def tier_price(self) -> tuple[float, float]:
-        efficient = self.efficient_price if self.has_efficient_tier else self.base_price
-        return self.price, efficient * self._modifiers["price_factor"]
+    def tier_price(self) -> tuple[float, ...]:
+        """Price of each tier (TIERS); a tier the family does not offer is the flagship."""
+        factor = self._modifiers["price_factor"]
+        return self.price, *((self.line_price[tier] if offered else self.base_price) * factor
+                             for tier, offered in zip(TIERS[1:], self.tier_offered))
 
     @staticmethod
     def _better(capability: float, price: float, best: float, best_price: float) -> tuple[float, float]:
@@ -141,16 +149,17 @@ class Lab(Agent):
             best, best_price = capability, price if not math.isnan(price) else best_price
         return best, price if math.isnan(best_price) else best_price
 
-    def adopt_release(self, capability: float, price: float, licence: str, tier: str = "flagship") -> None:
+    def adopt_release(self, capability: float, price: float, licence: str, line: str | None = None) -> None:
         """A release raises the family's capability if better; its price becomes the family's price then. A
-        release of the efficient line does the same for the efficient tier (docs/ODD.md 7.9)."""
+        release of a followed cheaper line (catalogue.LINES) does the same for that line's tier (docs/ODD.md 7.9);
+        `line` None: the flagship only."""
         self.released = self.released_this_month = True
         self.base_licence = licence
         self.base_capability, self.base_price = self._better(capability, price, self.base_capability,
                                                              self.base_price)
-        if tier == "efficient" and self.model.base_params["price_tiers"]:
-            self.efficient_capability, self.efficient_price = self._better(
-                capability, price, self.efficient_capability, self.efficient_price)
+        if line in self.followed_lines:
+            self.line_capability[line], self.line_price[line] = self._better(
+                capability, price, self.line_capability[line], self.line_price[line])
 
     def step(self) -> None:
         model = self.model
@@ -175,13 +184,15 @@ class Lab(Agent):
         decline = params[f"price_decline_{side}"] * params["price_decline_factor"]
         monthly = max(0.0, 1 - min(decline, 0.99)) ** (1 / 12)
         self.base_price *= monthly
-        self.efficient_price *= monthly  # both tiers' prices fall at the family's rate
+        for tier in TIERS[1:]:  # every tier's price falls at the family's rate
+            self.line_price[tier] *= monthly
         rate = (release_rate_per_year(self.family.name, self.cutoff) / 12 * params["release_pace"]
                 * self._modifiers["release_rate_factor"])
         if release_draw < min(rate, 1.0):
             lag = params[f"{self.family.lag_class}_lag_months"]
             frontier = trend.level_at_end + params["frontier_growth"] * years_after + params["frontier_shift"]
             capability = frontier - params["frontier_growth"] * lag / 12 + noise_draw * params["capability_noise"]
-            # The efficient tier keeps its capability gap to the flagship: it rises as much as the flagship does.
-            self.efficient_capability += max(0.0, capability - self.base_capability)
+            # Each cheaper tier keeps its capability gap to the flagship: it rises as much as the flagship does.
+            for tier in TIERS[1:]:
+                self.line_capability[tier] += max(0.0, capability - self.base_capability)
             self.adopt_release(capability, self.base_price, self.base_licence)

@@ -33,17 +33,26 @@ LAG_CLASSES = ("frontier", "us_open", "eu", "cn")
 # ASSUMPTION: ChatGPT (GPT-3.5) was the market before the first catalogued release, which the catalogue does not
 # list; the GPT family is present from the start with the figures of its first catalogued release (GPT-4).
 INCUMBENT = "GPT"
-# Price tiers (docs/ODD.md 7.9): a release belongs to its family's efficient line when its catalogue name carries
-# the lab's own mark of a cheaper, smaller line (GPT-4o mini, o3-mini, Claude Haiku, Gemini Flash, Grok 4 Fast) or
-# names a small open size (Gemma 7B, Mistral 7B / NeMo / Small, gpt-oss-20b, GLM-4.5-Air, Llama 4 Scout,
-# Qwen3-Next-80B-A3B: 3B active). Every other release is in the flagship line.
+# Price tiers (docs/ODD.md 7.9). Each catalogue release belongs to one of its family's lines, read off the lab's own
+# names. Efficient: the mark of a cheaper, smaller line (GPT-4o mini, o3-mini, Claude Haiku, Gemini Flash, Grok 4 Fast)
+# or a small open size (Gemma 7B, Mistral 7B / NeMo / Small, gpt-oss-20b, GLM-4.5-Air, Llama 4 Scout,
+# Qwen3-Next-80B-A3B: 3B active). Premium: the lab's top, most expensive line: Claude Opus, Gemini Ultra / Deep Think,
+# GPT-4.5 and OpenAI's full o-series reasoning models (o1-preview, o1, o3; their -pro variants), each priced above
+# the same lab's standard line of its time. Every other release is in the standard line (GPT-4o / 4.1 / 5, Sonnet,
+# Gemini Pro, and the open families' large models).
 EFFICIENT_NAME = re.compile(r"\b(mini|haiku|flash|fast|air|small|nemo|scout|20b|7b|a3b)\b", re.IGNORECASE)
-TIERS = ("flagship", "efficient")
+PREMIUM_NAME = re.compile(r"\b(opus|ultra|deep think|gpt-4\.5|gpt-[\d.]+ pro|o\d(-preview|-pro)?)\b", re.IGNORECASE)
+LINES = ("premium", "standard", "efficient")
+# The tiers a family offers: the flagship (its most capable release, from any line), then the best release of each
+# cheaper line while it is cheaper than the flagship. The premium line feeds the flagship only.
+TIERS = ("flagship", "standard", "efficient")
 
 
 def release_tier(model: str) -> str:
-    """"efficient" for a release of a family's cheaper line (EFFICIENT_NAME), else "flagship"."""
-    return "efficient" if EFFICIENT_NAME.search(model) else "flagship"
+    """The family line of a release: "efficient" (EFFICIENT_NAME), "premium" (PREMIUM_NAME) or "standard"."""
+    if EFFICIENT_NAME.search(model):
+        return "efficient"
+    return "premium" if PREMIUM_NAME.search(model) else "standard"
 
 
 def licence_class(licence: str, open_weights: bool) -> str:
@@ -86,7 +95,7 @@ class Release:
     licence: str  # licence class
     capability_sd: float = 0.0  # uncertainty of an imputed capability (ECI points); 0 when the ECI is rated
     capability_from: str = "eci"  # "eci" (rated), "benchmark" (imputed from another benchmark) or "lag"
-    tier: str = "flagship"  # the family's line the release belongs to (release_tier)
+    tier: str = "standard"  # the family's line the release belongs to (release_tier, one of LINES)
 
 
 @cache

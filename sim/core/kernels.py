@@ -160,43 +160,56 @@ def utility(i, agents, terms, peer_share, family, n_listed, out):
 
 
 @_inline
-def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, efficient_share):
+def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, tier_share):
     """Agent i's utility of each option for one use whose capability need leaves `slack` ECI points below the
-    frontier: the family's `base` utility less the shortfall below the need, for each tier, combined over the
-    family's tiers by a log-sum (docs/ODD.md 7.9); and the efficient tier's share of the family in this use. A
-    family without an efficient tier has its flagship's utility and share 0."""
+    frontier: the family's `base` utility less the shortfall below the need, for each tier the family offers,
+    combined over its tiers by a log-sum (docs/ODD.md 7.9); and each cheaper tier's share of the family in this use
+    (`tier_share`, cheaper tier x family). A family offering only its flagship has the flagship's utility and
+    cheaper tiers' shares 0. Each cheaper tier's utility is kept in `tier_share` until the log-sum is known."""
     gap, quality_per_point, capability_per_point = terms[10], terms[11], terms[12]
-    efficient_log_price, efficient_gap, has_efficient = terms[15], terms[16], terms[17]
+    tier_log_price, tier_gap, tier_offered = terms[15], terms[16], terms[17]
     region, price_weight = agents[0], agents[1]
     price_term = np.float32(-terms[5] * price_weight[i])
     r = region[i]
+    n_cheaper = tier_gap.shape[1]
     for j in range(n_options):
         f = option[j]
         flagship = base[f] - max(gap[f] - slack, np.float32(0.0)) * capability_per_point
-        if not has_efficient[f]:
+        top = flagship
+        offers_more = False
+        for t in range(n_cheaper):
+            tier_share[t, f] = 0.0
+            if tier_offered[f, t]:
+                u = base[f] + price_term * tier_log_price[r, f, t]
+                u -= quality_per_point * (tier_gap[f, t] - gap[f])
+                u -= max(tier_gap[f, t] - slack, np.float32(0.0)) * capability_per_point
+                tier_share[t, f] = u
+                top = max(top, u)
+                offers_more = True
+        if not offers_more:
             per_use[f] = flagship
-            efficient_share[f] = 0.0
             continue
-        efficient = base[f] + price_term * efficient_log_price[r, f]
-        efficient -= quality_per_point * (efficient_gap[f] - gap[f])
-        efficient -= max(efficient_gap[f] - slack, np.float32(0.0)) * capability_per_point
-        top = max(flagship, efficient)
-        total = math.exp(flagship - top) + math.exp(efficient - top)
+        total = math.exp(flagship - top)
+        for t in range(n_cheaper):
+            if tier_offered[f, t]:
+                total += math.exp(tier_share[t, f] - top)
         per_use[f] = top + math.log(total)
-        efficient_share[f] = math.exp(efficient - top) / total
+        for t in range(n_cheaper):
+            if tier_offered[f, t]:
+                tier_share[t, f] = math.exp(tier_share[t, f] - top) / total
 
 
 @_inline
 def work_split(i, options, agents, terms, peers, area, option, out):
     """Agent i's split of work over its `options` (a row of booleans) into out[0], and the part of it on each
-    family's efficient tier into out[1]: a logit choice per use (coding, chat/roleplay, agents; its capability
-    need decides which families and tiers serve it), weighted by the agent's use mix. `area` is a (5, families)
-    float32 and `option` a (families,) integer work area."""
-    n_families = out.shape[1]
+    family's cheaper tiers into out[1:] (TIERS order): a logit choice per use (coding, chat/roleplay, agents; its
+    capability need decides which families and tiers serve it), weighted by the agent's use mix. `area` is a
+    (3 + tiers, families) float32 and `option` a (families,) integer work area."""
+    n_tiers, n_families = out.shape
     n_options = 0
     for f in range(n_families):
-        out[0, f] = 0.0
-        out[1, f] = 0.0
+        for t in range(n_tiers):
+            out[t, f] = 0.0
         if options[f]:
             option[n_options] = f
             n_options += 1
@@ -204,7 +217,7 @@ def work_split(i, options, agents, terms, peers, area, option, out):
         return
     use_slack, use_mix = agents[6], agents[7]
     gap, quality_per_point, min_share, switching_bonus = terms[10], terms[11], terms[13], terms[14]
-    peer_share, base, per_use, split, efficient_share = area[0], area[1], area[2], area[3], area[4]
+    peer_share, base, per_use, split, tier_share = area[0], area[1], area[2], area[3], area[4:]
     peer_shares(i, peers, option, n_options, peer_share)
     utility(i, agents, terms, peer_share, option, n_options, base)
     for j in range(n_options):
@@ -217,23 +230,25 @@ def work_split(i, options, agents, terms, peers, area, option, out):
             share = use_mix[i, k] / np.float32(n_workloads)
             for w in range(n_workloads):
                 use_utilities(i, agents, terms, base, workload_slack[i, k, w], option, n_options, per_use,
-                              efficient_share)
+                              tier_share)
                 logit_split(per_use, option, n_options, np.float32(0.0), split)
                 chosen = habit_choice(split, option, n_options, workload_family[i, k, w], switching_bonus,
                                       workload_draws[i, k, w])
                 workload_family[i, k, w] = chosen
                 if chosen >= 0:
                     out[0, chosen] += share
-                    out[1, chosen] += share * efficient_share[chosen]
+                    for t in range(1, n_tiers):
+                        out[t, chosen] += share * tier_share[t - 1, chosen]
         return
     for k in range(use_slack.shape[1]):
         mix = use_mix[i, k]
-        use_utilities(i, agents, terms, base, use_slack[i, k], option, n_options, per_use, efficient_share)
+        use_utilities(i, agents, terms, base, use_slack[i, k], option, n_options, per_use, tier_share)
         logit_split(per_use, option, n_options, min_share, split)
         for j in range(n_options):
             f = option[j]
             out[0, f] += split[f] * mix
-            out[1, f] += split[f] * mix * efficient_share[f]
+            for t in range(1, n_tiers):
+                out[t, f] += split[f] * mix * tier_share[t - 1, f]
 
 
 @_inline
@@ -286,23 +301,24 @@ def utilities(rows, agents, terms, peers, out, peer_share, every):
 
 @_compile
 def work_splits(rows, options, agents, terms, peers, out, area, option):
-    """`work_split` for the given rows and options (the model's inspection API and tests): out is rows x 2 x
+    """`work_split` for the given rows and options (the model's inspection API and tests): out is rows x tiers x
     families; `area` and `option` as in work_split."""
     for k in range(rows.size):
         work_split(rows[k], options[k], agents, terms, peers, area, option, out[k])
 
 
 @_inline
-def _add_use(usage, s, weight, work, efficient_work, i):
-    """Agent i's use of each family, then of each family's efficient tier, added to stratum s."""
-    n_families = work.shape[1]
+def _add_use(usage, s, weight, work, tier_work, i):
+    """Agent i's use of each family, then of each family's cheaper tiers (tier by tier), added to stratum s."""
+    n_cheaper, n_families = tier_work.shape[1], work.shape[1]
     for f in range(n_families):
         usage[s, f] += weight * work[i, f]
-        usage[s, n_families + f] += weight * efficient_work[i, f]
+        for t in range(n_cheaper):
+            usage[s, (t + 1) * n_families + f] += weight * tier_work[i, t, f]
 
 
 @_compile
-def choose(work, efficient_work, aware, active, uses_marketplace, changes, slot, usage, cell, stratum, weight, is_firm,
+def choose(work, tier_work, aware, active, uses_marketplace, changes, slot, usage, cell, stratum, weight, is_firm,
            marketplace_propensity, graph_indptr, graph_indices, agents, terms, peers, switch_draws, first_month,
            choice, routing_by_cell, allowed_by_cell, switch_rate_firm, switch_rate_developer, new, options, area,
            option, changed_agents, total):
@@ -310,8 +326,9 @@ def choose(work, efficient_work, aware, active, uses_marketplace, changes, slot,
     (switch draw, first month, a first option newly possible, a family no longer allowed), their new split,
     and each agent's use added to its stratum's `usage` (float64; stratum = 2 x `stratum` + routes through a
     marketplace). Then the neighbours' sums take the changes (`pass_on_changes`), so every agent chooses on
-    last month's peers. `efficient_work` takes the part of each share on the family's efficient tier.
-    `changes` (agents x 2 families), `slot` (agents, all -1), `new` (2 x families), `options`, `area`,
+    last month's peers. `tier_work` (agents x cheaper tiers x families) takes the part of each share on each of
+    the family's cheaper tiers. `changes` (agents x 2 families), `slot` (agents, all -1), `new` (tiers x families),
+    `options`, `area`,
     `option` (as in work_split), `changed_agents` (agents) and `total` (2 families) are work areas."""
     complete = peers[2]
     n, n_families = work.shape
@@ -340,13 +357,15 @@ def choose(work, efficient_work, aware, active, uses_marketplace, changes, slot,
                     count += options[f]
                 for f in range(n_families):
                     new[0, f] = np.float32(1.0 / count) if options[f] else np.float32(0.0)
-                    new[1, f] = 0.0
+                    for t in range(1, new.shape[0]):
+                        new[t, f] = 0.0
             changed = False
             now_active = False
             for f in range(n_families):
                 changed |= new[0, f] != work[i, f]
                 now_active |= new[0, f] != 0
-                efficient_work[i, f] = new[1, f]
+                for t in range(1, new.shape[0]):
+                    tier_work[i, t - 1, f] = new[t, f]
             active[i] = now_active
             if changed:
                 for f in range(n_families):
@@ -357,7 +376,7 @@ def choose(work, efficient_work, aware, active, uses_marketplace, changes, slot,
                 changed_agents[n_changed] = i
                 n_changed += 1
         if active[i]:
-            _add_use(usage, 2 * stratum[i] + market, weight[i], work, efficient_work, i)
+            _add_use(usage, 2 * stratum[i] + market, weight[i], work, tier_work, i)
     if not complete and n_changed:
         pass_on_changes(changes, slot, peers[0], graph_indptr, graph_indices, total)
     for k in range(n_changed):
@@ -388,8 +407,8 @@ def pass_on_changes(changes, slot, neighbour_sums, graph_indptr, graph_indices, 
 
 
 @_compile
-def usage_by_stratum(work, efficient_work, uses_marketplace, stratum, weight, usage):
+def usage_by_stratum(work, tier_work, uses_marketplace, stratum, weight, usage):
     """The sums `choose` accumulates in its pass, for a model whose state was changed from outside."""
     usage[:] = 0.0
     for i in range(work.shape[0]):
-        _add_use(usage, 2 * stratum[i] + uses_marketplace[i], weight[i], work, efficient_work, i)
+        _add_use(usage, 2 * stratum[i] + uses_marketplace[i], weight[i], work, tier_work, i)

@@ -22,7 +22,7 @@ from mesa.discrete_space import Network
 from sim.core import kernels, observe
 from sim.core.agents import LICENCE_DERIVATIVE_FACTOR, LICENCE_PENALTY, Developer, Firm, Lab
 from sim.core.calendar import month_label, parse_month
-from sim.core.catalogue import ORIGINS, families, releases
+from sim.core.catalogue import ORIGINS, TIERS, families, releases
 from sim.core.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, TRUST_SHARED_REGIONS, resolve
 from sim.core.population import (NO_US_CLOSED, REGIONS, SEGMENT_NAMES, SEGMENTS, USES,
                             build_network, build_population, build_representative_population, routing_by_cell,
@@ -83,15 +83,16 @@ class DiffusionModel(mesa.Model):
         assert n_families <= kernels.PAIRWISE_BLOCK, "kernels.row_sum sums rows of at most PAIRWISE_BLOCK families"
         self.aware = np.zeros((n, n_families), dtype=bool)
         self.work = np.zeros((n, n_families), np.float32)  # single precision: shares need no more, and it is faster
-        self.efficient_work = np.zeros((n, n_families), np.float32)  # the part of `work` on the efficient tier
+        # The part of `work` on each of a family's cheaper tiers (TIERS[1:]: standard, efficient; docs/ODD.md 7.9).
+        self.tier_work = np.zeros((n, len(TIERS) - 1, n_families), np.float32)
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
         self.availability = self.marketplace_availability = None
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
         self._changes = np.zeros((n, 2 * n_families), np.float32)  # kernels.choose's work areas
         self._slot = np.full(n, -1, np.int32)
         self._changed_agents = np.zeros(n, np.int64)
-        # Use by stratum of each family, then of each family's efficient tier (docs/ODD.md 7.9).
-        self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), 2 * n_families))
+        # Use by stratum of each family, then of each family's cheaper tiers in TIERS order (docs/ODD.md 7.9).
+        self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), len(TIERS) * n_families))
         self._awareness_draws = np.empty((n, n_families), np.float32)
         self.uses_marketplace = np.zeros(n, dtype=bool)
         # Workloads (docs/ODD.md 7.4): per agent and use, how many, and the family each runs on (-1: none yet).
@@ -181,10 +182,10 @@ class DiffusionModel(mesa.Model):
         self.released_now = np.array([lab.released_this_month for lab in labs])
         self.capability = np.nan_to_num(np.array([lab.capability for lab in labs]), nan=0.0)
         self.price = np.nan_to_num(np.array([lab.price for lab in labs]), nan=1.0)
-        # Family x tier (flagship, efficient); the efficient tier is the flagship where a family offers none.
+        # Family x tier (TIERS); a tier a family does not offer is its flagship.
         self.tier_capability = np.nan_to_num(np.array([lab.tier_capability for lab in labs]), nan=0.0)
         self.tier_price = np.nan_to_num(np.array([lab.tier_price for lab in labs]), nan=1.0)
-        self.has_efficient_tier = np.array([lab.has_efficient_tier for lab in labs])
+        self.tier_offered = np.array([lab.tier_offered for lab in labs])  # family x cheaper tier (TIERS[1:])
         # Region x family price: equal to `price` unless a scenario changes a price in some regions only.
         factors = regional_price_factors(self.shocks, self.family_names, self.month)
         self.price_by_region = self.price * factors
@@ -272,14 +273,15 @@ class DiffusionModel(mesa.Model):
         p = self.params
         licence = np.array([LICENCE_PENALTY[x] for x in self.licence])
         gap = (self.frontier - self.capability).astype(np.float32)  # ECI points behind the frontier
-        efficient_gap = (self.frontier - self.tier_capability[:, 1]).astype(np.float32)
-        efficient_log_price = np.log(self.tier_price_by_region[..., 1] / self.price_by_region).astype(np.float32)
+        tier_gap = (self.frontier - self.tier_capability[:, 1:]).astype(np.float32)  # family x cheaper tier
+        # region x family x cheaper tier: log of the tier's price relative to the flagship's
+        tier_log_price = np.log(self.tier_price_by_region[..., 1:] / self.price_by_region[..., None]).astype(np.float32)
         return (np.log(self.price_by_region), self.is_open.astype(float), licence,
                 self.trust_matrix()[:, self.origin], p["ecosystem_weight"] * self.ecosystem(), p["price_sensitivity"],
                 p["licence_weight"], p["openness_weight"], p["regulated_trust_multiplier"],
                 np.float32(p["peer_weight"]), gap, np.float32(p["quality_weight"] / CAPABILITY_SCALE),
                 np.float32(p["capability_weight"] / CAPABILITY_SCALE), np.float32(p["min_share"]),
-                np.float32(np.exp(p["switching_cost"])), efficient_log_price, efficient_gap, self.has_efficient_tier)
+                np.float32(np.exp(p["switching_cost"])), tier_log_price, tier_gap, self.tier_offered)
 
     def utility(self, rows: np.ndarray) -> np.ndarray:
         """Utility of each family for the agents in `rows`, all terms but capability (kernels.utility); the
@@ -303,9 +305,9 @@ class DiffusionModel(mesa.Model):
     def _work_split(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
         """Each agent's split of work over the allowed `options` (kernels.work_split), without changing state: with
         workloads, on a copy of the workloads' families and with this month's workload draws. Rows x (family's
-        share, its efficient tier's part) x families."""
+        share, its part on each cheaper tier) x families."""
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty((len(rows), 2, len(self.families)), np.float32)
+        out = np.empty((len(rows), len(TIERS), len(self.families)), np.float32)
         agents = self._agent_arrays()
         agents = agents[:10] + (self.workload_family.copy(),) + agents[11:]
         kernels.work_splits(rows, np.ascontiguousarray(options), agents, self._choice_terms(),
@@ -316,7 +318,7 @@ class DiffusionModel(mesa.Model):
         """Small work areas for the kernels (they allocate nothing): new split, the split's work area and option
         list (kernels.work_split), options, and the neighbour gather's row."""
         n_families = len(self.families)
-        return (np.empty((2, n_families), np.float32), np.empty((5, n_families), np.float32),
+        return (np.empty((len(TIERS), n_families), np.float32), np.empty((3 + len(TIERS), n_families), np.float32),
                 np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32))
 
     def _record_adoptions(self, used: np.ndarray, uses: np.ndarray) -> None:
@@ -352,7 +354,7 @@ class DiffusionModel(mesa.Model):
         self._workload_rng.random(out=self._workload_draws, dtype=np.float32)
         used = self.work > 0
         new, area, option, options, total = self._choice_work_areas()
-        kernels.choose(self.work, self.efficient_work, self.aware, self.active, self.uses_marketplace,
+        kernels.choose(self.work, self.tier_work, self.aware, self.active, self.uses_marketplace,
                        self._changes, self._slot, self._usage_by_stratum, self.cell, self._stratum, pop.weight,
                        pop.is_firm, pop.marketplace_propensity, self.graph.indptr, self.graph.indices, self._agent_arrays(),
                        self._choice_terms(), self._peers(), switch_draws, self.month == self.start_month,
@@ -364,40 +366,39 @@ class DiffusionModel(mesa.Model):
     def _usage_by_group(self) -> dict[str, np.ndarray]:
         """Demand-weighted use of each family by group, recomputed from the current state (the step gets the
         same sums from kernels.choose's pass)."""
-        kernels.usage_by_stratum(self.work, self.efficient_work, self.uses_marketplace, self._stratum,
+        kernels.usage_by_stratum(self.work, self.tier_work, self.uses_marketplace, self._stratum,
                                  self.population.weight, self._usage_by_stratum)
         return self._usage_from_strata()
 
     def _usage_from_strata(self) -> dict[str, np.ndarray]:
         """Use of each family summed over the groups the observation model and the builders need: all agents,
         builders, US firms, each region, and what a marketplace like OpenRouter sees (`_marketplace_usage`)."""
-        # axes: region, segment, builder, routes through a marketplace, family (then its efficient tier)
-        n_families = len(self.families)
-        both = self._usage_by_stratum.reshape(len(REGIONS), len(SEGMENTS), 2, 2, 2 * n_families)
-        strata, efficient = both[..., :n_families], both[..., n_families:]
+        # axes: region, segment, builder, routes through a marketplace, family's use then its cheaper tiers' parts
+        # (TIERS), family. "*_tiers" groups are (cheaper tier, family).
+        both = self._usage_by_stratum.reshape(len(REGIONS), len(SEGMENTS), 2, 2, len(TIERS), len(self.families))
+        strata, tiers = both[..., 0, :], both[..., 1:, :]
         firms = np.array([s.kind == "firm" for s in SEGMENTS])
         usage = {"all": strata.sum(axis=(0, 1, 2, 3)), "builders": strata[:, :, 1].sum(axis=(0, 1, 2)),
                  "us_firms": strata[REGIONS.index("north_america"), firms].sum(axis=(0, 1, 2)),
-                 "us_firms_efficient": efficient[REGIONS.index("north_america"), firms].sum(axis=(0, 1, 2))}
+                 "us_firms_tiers": tiers[REGIONS.index("north_america"), firms].sum(axis=(0, 1, 2))}
         usage.update({f"region_{r}": strata[i].sum(axis=(0, 1, 2)) for i, r in enumerate(REGIONS)})
-        usage["marketplace"] = self._marketplace_usage(strata[:, :, :, 1].sum(axis=2),
-                                                       efficient[:, :, :, 1].sum(axis=2))
-        usage["marketplace_efficient"] = self.marketplace_efficient_by_region.sum(axis=0)
+        usage["marketplace"] = self._marketplace_usage(strata[:, :, :, 1].sum(axis=2), tiers[:, :, :, 1].sum(axis=2))
+        usage["marketplace_tiers"] = self.marketplace_tiers_by_region.sum(axis=0)
         return usage
 
-    def _marketplace_usage(self, market_use_by_cell: np.ndarray, efficient_use_by_cell: np.ndarray) -> np.ndarray:
+    def _marketplace_usage(self, market_use_by_cell: np.ndarray, tier_use_by_cell: np.ndarray) -> np.ndarray:
         """Use routed through a marketplace like OpenRouter, which sees only what passes through it, from the
         marketplace agents' use by (region, segment) cell. An agent who comes to the marketplace for families
         not sold to it directly (US closed APIs in China and restricted markets) buys what is sold directly (its
         domestic models) at home and routes only `marketplace_home_share` of that use through the marketplace;
         every other marketplace agent routes all its use (docs/ODD.md 7.6). Also kept: the same by the agents'
-        region (OR15 counts spend by region), its efficient tiers' part (from `efficient_use_by_cell`), and each
+        region (OR15 counts spend by region), its cheaper tiers' parts (from `tier_use_by_cell`), and each
         marketplace agent's routed total (its task mix, OR9)."""
         direct = self.availability
         comes_for_resale = (self.marketplace_availability & ~direct).any(axis=2)
         routed = np.where(comes_for_resale[:, :, None] & direct, self.params["marketplace_home_share"], 1.0)
         self.marketplace_by_region = (market_use_by_cell * routed).sum(axis=1)
-        self.marketplace_efficient_by_region = (efficient_use_by_cell * routed).sum(axis=1)
+        self.marketplace_tiers_by_region = (tier_use_by_cell * routed[:, :, None]).sum(axis=1)  # region x tier x family
         rows = np.flatnonzero(self.uses_marketplace)
         routed_by_cell = routed.reshape(-1, len(self.families)).astype(np.float32)
         self.marketplace_rows = rows

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from sim.core.catalogue import ORIGINS, families
+from sim.core.catalogue import ORIGINS, TIERS, families
 from sim.core.population import REGIONS, SEGMENT_NAMES, USES
 
 ASIA = ("china", "asia_pacific")  # OpenRouter's "Asia" (OR15: China, Singapore, ...) in the model's regions
@@ -41,6 +41,7 @@ def metric_names() -> list[str]:
     names += [f"ent_spend_share_{slug(f.name)}" for f in fams]
     names += ["ent_multihoming_3plus", "or_price_per_token", "or_price_per_token_closed", "or_price_per_token_open",
               "or_price_ratio_closed_open", "or_efficient_share_closed"]
+    names += ["or_standard_share_closed"]
     names += ["ent_multihoming_5plus", "ent_top_family_share", "or_top_open_family_share"]
     names += [f"or_retention_{lag}m" for lag in RETENTION_LAGS]
     return names
@@ -104,10 +105,12 @@ def _hugging_face_background(named_cn: float, named_us: float, named: float, par
             "hf_downloads_cum_country_cn": named_cn + each, "hf_downloads_cum_country_us": named_us + each}
 
 
-def tier_spend(use: np.ndarray, efficient_use: np.ndarray, tier_price: np.ndarray) -> np.ndarray:
-    """Spend on each family (last axis), its use priced by tier: the efficient tier's part of the use at the
-    efficient price, the rest at the flagship's (docs/ODD.md 7.9). `tier_price` is (..., family, tier)."""
-    return (use - efficient_use) * tier_price[..., 0] + efficient_use * tier_price[..., 1]
+def tier_spend(use: np.ndarray, tier_use: np.ndarray, tier_price: np.ndarray) -> np.ndarray:
+    """Spend on each family (last axis), its use priced by tier: each cheaper tier's part of the use (`tier_use`,
+    (..., cheaper tier, family)) at that tier's price, the rest at the flagship's (docs/ODD.md 7.9). `tier_price`
+    is (..., family, tier), tiers in TIERS order."""
+    cheaper = np.moveaxis(tier_price[..., 1:], -1, -2)  # (..., cheaper tier, family)
+    return (use - tier_use.sum(axis=-2)) * tier_price[..., 0] + (tier_use * cheaper).sum(axis=-2)
 
 
 def _spend_and_mix(model) -> dict[str, float]:
@@ -116,7 +119,7 @@ def _spend_and_mix(model) -> dict[str, float]:
     tokens) and the programming share of marketplace tokens (OR9); multi-homing (ENT4) is in `_multihoming`."""
     out: dict[str, float] = {}
     pop = model.population
-    spend = tier_spend(model.marketplace_by_region, model.marketplace_efficient_by_region,
+    spend = tier_spend(model.marketplace_by_region, model.marketplace_tiers_by_region,
                        model.tier_price_by_region)  # region x family
     total = spend.sum()
     tokens, closed = model.usage["marketplace"], ~model.is_open
@@ -124,8 +127,8 @@ def _spend_and_mix(model) -> dict[str, float]:
     out["or_price_per_token_closed"] = _share(spend[:, closed].sum(), tokens[closed].sum())
     out["or_price_per_token_open"] = _share(spend[:, ~closed].sum(), tokens[~closed].sum())
     out["or_price_ratio_closed_open"] = _share(out["or_price_per_token_closed"], out["or_price_per_token_open"])
-    out["or_efficient_share_closed"] = _share(model.usage["marketplace_efficient"][closed].sum(),
-                                              tokens[closed].sum())
+    for t, tier in enumerate(TIERS[1:]):
+        out[f"or_{tier}_share_closed"] = _share(model.usage["marketplace_tiers"][t, closed].sum(), tokens[closed].sum())
     for r, region in enumerate(REGIONS):
         out[f"or_spend_share_{region}"] = _share(spend[r].sum(), total)
     out["or_spend_share_asia"] = _share(spend[[REGIONS.index(r) for r in ASIA]].sum(), total)
@@ -135,7 +138,7 @@ def _spend_and_mix(model) -> dict[str, float]:
     out["or_programming_share"] = _share(float(routed @ coding), float(routed.sum()))
 
     north_america = REGIONS.index("north_america")
-    firms_spend = tier_spend(model.usage["us_firms"], model.usage["us_firms_efficient"],
+    firms_spend = tier_spend(model.usage["us_firms"], model.usage["us_firms_tiers"],
                              model.tier_price_by_region[north_america])
     for name, value in zip(model.family_names, firms_spend):
         out[f"ent_spend_share_{slug(name)}"] = _share(value, firms_spend.sum())

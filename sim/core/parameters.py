@@ -95,9 +95,12 @@ _TABLE = [
     Parameter("ecosystem_form", "saturating", doc="'saturating': builder-months on open and closed families alike, "
               "bounded; 'open_log': the former log of derivatives, open families only (for ablations)",
               source="structural", kind=str, allowed=("saturating", "open_log")),
-    Parameter("price_tiers", True, doc="each family offers a flagship and, where its catalogue has a cheaper line, "
-              "an efficient tier, chosen within the family by a log-sum (docs/ODD.md 7.9); false: one tier per "
-              "family, its most capable release (for ablations)", source="structural", kind=bool),
+    Parameter("price_tiers", True, doc="each family offers a flagship and, where its catalogue has cheaper lines, "
+              "a standard and an efficient tier, chosen within the family by a log-sum (docs/ODD.md 7.9); false: "
+              "one tier per family, its most capable release (for ablations)", source="structural", kind=bool),
+    Parameter("standard_tier", True, doc="with price_tiers, the standard line (Sonnet, GPT-4o / 4.1 / 5, Gemini Pro) "
+              "is a tier between the flagship and the efficient tier; false: the two-tier model, flagship and "
+              "efficient only (for ablations; docs/ODD.md 7.9)", source="structural", kind=bool),
     _p("peer_weight", 1.5, 0.0, 6.0, "weight on the share of neighbours' work done with a family",
        behavioural=True),
     _p("trust_cn_shared", 0.0, 0.0, 6.0, "utility penalty for Chinese-origin models shared by North America, "
