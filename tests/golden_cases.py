@@ -29,8 +29,8 @@ def _scenario(name: str) -> dict:
 
 def cases() -> dict[str, tuple[dict, int]]:
     """Name -> (model keyword arguments, seed). Covers the default path, the branches a kernel could miss
-    (complete mixing, no choice, marketplace home share, the continuous split without workloads) and scenarios
-    with bans, price cuts and releases."""
+    (complete mixing, no choice, marketplace home share, the continuous split without workloads), scenarios
+    with bans, price cuts and releases, and the two- and one-tier settings."""
     return {
         "defaults_seed0": (dict(SMALL), 0),
         "defaults_seed1": (dict(SMALL), 1),
@@ -41,6 +41,9 @@ def cases() -> dict[str, tuple[dict, int]]:
         "security_bans": ({**_scenario("security_bans"), **SMALL}, 5),
         "us_open_push": ({**_scenario("us_open_push"), **SMALL}, 6),
         "closed_price_war": ({**_scenario("closed_price_war"), **SMALL}, 7),
+        # The former models kept as settings (docs/ODD.md 7.9): two price tiers per family, and one.
+        "two_tiers": ({**SMALL, "standard_tier": False}, 0),
+        "one_tier": ({**SMALL, "price_tiers": False}, 0),
     }
 
 

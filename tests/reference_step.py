@@ -7,8 +7,10 @@ draws from the same generators in the same order."""
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
 from sim.core.agents import LICENCE_PENALTY
+from sim.core.catalogue import TIERS
 from sim.core.model import CAPABILITY_SCALE
 from sim.core.population import REGION_MARKETPLACE, REGIONS, SEGMENTS, USES
 
@@ -96,39 +98,39 @@ def habit_choice(probabilities: np.ndarray, current: np.ndarray, switching_cost:
 
 def family_utilities(model, rows: np.ndarray):
     """Each family's utility before the capability need of a use (flagship tier), and a function of a use's
-    slack (rows x 1) giving the log-sum over the family's tiers and the efficient tier's share."""
+    slack (rows x 1) giving the nested-logit log-sum over the tiers each family offers (tiers not offered left out)
+    and each tier's share of its family (rows x tier x family)."""
     p, pop = model.params, model.population
     gap = (model.frontier - model.tier_capability).astype(np.float32)  # family x tier
     quality, capability = np.float32(p["quality_weight"] / CAPABILITY_SCALE), np.float32(p["capability_weight"]
                                                                                      / CAPABILITY_SCALE)
     base = utility(model, rows) - quality * gap[:, 0]
-    log_price = np.log(model.tier_price_by_region[..., 1] / model.price_by_region).astype(np.float32)
+    log_price = np.log(model.tier_price_by_region / model.price_by_region[..., None]).astype(np.float32)
     price_term = (-p["price_sensitivity"] * pop.price_weight[rows]).astype(np.float32)
-    efficient_base = base + price_term[:, None] * log_price[pop.region[rows]] - quality * (gap[:, 1] - gap[:, 0])
-    has_efficient = model.has_efficient_tier
+    tier_base = (base[:, None, :] + price_term[:, None, None] * log_price[pop.region[rows]].transpose(0, 2, 1)
+                 - quality * (gap.T - gap[:, 0]))  # rows x tier x family
+    offered = np.vstack([np.ones(len(model.families), bool), model.tier_offered.T])  # tier x family
 
     def per_use(slack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        flagship = base - np.maximum(gap[:, 0] - slack, np.float32(0.0)) * capability
-        efficient = efficient_base - np.maximum(gap[:, 1] - slack, np.float32(0.0)) * capability
-        log_sum = np.logaddexp(flagship, efficient).astype(np.float32)
-        return (np.where(has_efficient, log_sum, flagship),
-                np.where(has_efficient, np.exp(efficient - log_sum), np.float32(0.0)).astype(np.float32))
+        tiers = tier_base - np.maximum(gap.T - slack[:, :, None], np.float32(0.0)) * capability
+        log_sum = logsumexp(tiers, axis=1, b=offered[None]).astype(np.float32)
+        return log_sum, np.where(offered, np.exp(tiers - log_sum[:, None]), np.float32(0.0)).astype(np.float32)
 
     return base, per_use
 
 
 def workload_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
     """Each workload on one family by `habit_choice` over the logit for its own need; shares are the
-    use-mix-weighted fractions of an agent's workloads, with their efficient tiers' part. Updates
+    use-mix-weighted fractions of an agent's workloads, with their cheaper tiers' parts. Updates
     model.workload_family."""
     p, pop = model.params, model.population
     base, per_use_utility = family_utilities(model, rows)
     per_use = model.workloads_per_use[rows]
-    shares = np.zeros((2,) + base.shape, np.float32)
+    shares = np.zeros((len(TIERS),) + base.shape, np.float32)
     for k in range(len(USES)):
         weight = pop.use_mix[rows, k].astype(np.float32) / per_use.astype(np.float32)
         for j in range(model.workload_family.shape[2]):
-            utility_of_use, efficient = per_use_utility(model.workload_slack[rows, k, j, None])
+            utility_of_use, tier_share = per_use_utility(model.workload_slack[rows, k, j, None])
             probability = logit_shares(utility_of_use, options, 0.0)
             chosen = habit_choice(probability, model.workload_family[rows, k, j, None], p["switching_cost"],
                                   model._workload_draws[rows, k, j, None])[:, 0]
@@ -136,22 +138,23 @@ def workload_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
             model.workload_family[rows, k, j] = chosen
             placed = np.flatnonzero(chosen >= 0)
             np.add.at(shares[0], (placed, chosen[placed]), weight[placed])
-            np.add.at(shares[1], (placed, chosen[placed]), weight[placed] * efficient[placed, chosen[placed]])
+            for t in range(1, len(TIERS)):
+                np.add.at(shares[t], (placed, chosen[placed]), weight[placed] * tier_share[placed, t, chosen[placed]])
     return shares.transpose(1, 0, 2)
 
 
 def work_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
-    """Rows x (share of work, its efficient tiers' part) x families."""
+    """Rows x (share of work, its cheaper tiers' parts) x families."""
     if model.workload_family.shape[2]:
         return workload_split(model, rows, options)
     p, pop = model.params, model.population
     base, per_use_utility = family_utilities(model, rows)
-    shares = np.zeros((len(rows), 2, base.shape[1]), np.float32)
+    shares = np.zeros((len(rows), len(TIERS), base.shape[1]), np.float32)
     for k in range(pop.use_slack.shape[1]):
-        utility_of_use, efficient = per_use_utility(pop.use_slack[rows, k, None])
+        utility_of_use, tier_share = per_use_utility(pop.use_slack[rows, k, None])
         split = logit_shares(utility_of_use, options, p["min_share"]) * pop.use_mix[rows, k, None].astype(np.float32)
         shares[:, 0] += split
-        shares[:, 1] += split * efficient
+        shares[:, 1:] += split[:, None] * tier_share[:, 1:]
     return shares
 
 
@@ -172,12 +175,12 @@ def choose(model) -> None:
         counts = options.sum(axis=1, keepdims=True)
         rows = np.arange(len(model.work))
         shares = np.divide(options, counts, out=np.zeros(options.shape, np.float32), where=counts > 0)
-        model.efficient_work[rows] = 0.0
+        model.tier_work[rows] = 0.0
     else:
         rows = np.flatnonzero(due)
         split = work_split(model, rows, options[rows])
         shares = split[:, 0]
-        model.efficient_work[rows] = split[:, 1]
+        model.tier_work[rows] = split[:, 1:]
     model.work[rows] = shares
     model.active[rows] = shares.any(axis=1)
     model._record_adoptions(used, model.work > 0)
@@ -189,9 +192,10 @@ def usage_by_group(model) -> dict[str, np.ndarray]:
     pop = model.population
     weight, work = pop.weight, model.work.astype(float)
     us_firms = pop.is_firm & (pop.region == REGIONS.index("north_america"))
-    efficient = model.efficient_work.astype(float)
+    tiers = model.tier_work.astype(float)  # agents x cheaper tier x family
     usage = {"all": weight @ work, "builders": (weight * pop.is_builder) @ work,
-             "us_firms": (weight * us_firms) @ work, "us_firms_efficient": (weight * us_firms) @ efficient}
+             "us_firms": (weight * us_firms) @ work,
+             "us_firms_tiers": np.einsum("a,atf->tf", weight * us_firms, tiers)}
     usage.update({f"region_{r}": (weight * (pop.region == i)) @ work for i, r in enumerate(REGIONS)})
     n_families = len(model.families)
     direct = model.availability.reshape(-1, n_families)
@@ -199,11 +203,12 @@ def usage_by_group(model) -> dict[str, np.ndarray]:
     routed = np.where(comes_for_resale[:, None] & direct, model.params["marketplace_home_share"], 1.0)
     market = np.flatnonzero(model.uses_marketplace)
     routed_work = work[market] * routed[model.cell[market]]
-    routed_efficient = efficient[market] * routed[model.cell[market]]
+    routed_tiers = tiers[market] * routed[model.cell[market], None]
     by_region = [pop.region[market] == r for r in range(len(REGIONS))]
     model.marketplace_by_region = np.stack([weight[market][r] @ routed_work[r] for r in by_region])
-    model.marketplace_efficient_by_region = np.stack([weight[market][r] @ routed_efficient[r] for r in by_region])
+    model.marketplace_tiers_by_region = np.stack([np.einsum("a,atf->tf", weight[market][r], routed_tiers[r])
+                                                  for r in by_region])
     model.marketplace_rows, model.marketplace_routed = market, routed_work.sum(axis=1)
     usage["marketplace"] = weight[market] @ routed_work
-    usage["marketplace_efficient"] = weight[market] @ routed_efficient
+    usage["marketplace_tiers"] = np.einsum("a,atf->tf", weight[market], routed_tiers)
     return usage

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.core.catalogue import ORIGINS, frontier_trend, releases
+from sim.core.catalogue import ORIGINS, frontier_trend, release_tier, releases
 from sim.core.model import DiffusionModel
 from sim.core.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS, TRUST_SHARED_REGIONS
 from sim.core.population import REGIONS
@@ -95,10 +95,11 @@ def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views(
     assert sum(obs[f"or_spend_share_{r}"] for r in REGIONS) == pytest.approx(1.0)
     assert obs["or_spend_share_asia"] == pytest.approx(obs["or_spend_share_china"] + obs["or_spend_share_asia_pacific"])
     np.testing.assert_allclose(model.marketplace_by_region.sum(axis=0), model.usage["marketplace"], rtol=1e-5)
-    efficient = model.marketplace_efficient_by_region  # each tier at its own price
-    spend = ((model.marketplace_by_region - efficient) * model.tier_price_by_region[..., 0]
-             + efficient * model.tier_price_by_region[..., 1])
-    assert efficient.sum() > 0
+    standard, efficient = model.marketplace_tiers_by_region.transpose(1, 0, 2)  # each tier at its own price
+    flagship_use = model.marketplace_by_region - standard - efficient
+    spend = (flagship_use * model.tier_price_by_region[..., 0] + standard * model.tier_price_by_region[..., 1]
+             + efficient * model.tier_price_by_region[..., 2])
+    assert efficient.sum() > 0 and standard.sum() > 0
     assert obs["or_revenue_share_closed"] == pytest.approx(spend[:, ~model.is_open].sum() / spend.sum())
     routed = dict(zip(model.marketplace_rows, model.marketplace_routed))
     coding = sum(a.weight * routed[a.index] * a.use_mix["coding"] for a in model.users if a.index in routed)
@@ -107,9 +108,10 @@ def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views(
     claude = model.family_names.index("Claude")
     us_firms = [a for a in model.users if a.region == "north_america" and a.segment in (
         "sme", "enterprise", "regulated_enterprise")]
-    flagship, cheap = model.tier_price_by_region[REGIONS.index("north_america")].T
-    firm_spend = np.array([a.weight * ((model.work[a.index] - model.efficient_work[a.index]) * flagship
-                                       + model.efficient_work[a.index] * cheap) for a in us_firms]).sum(axis=0)
+    flagship, mid, cheap = model.tier_price_by_region[REGIONS.index("north_america")].T
+    firm_spend = np.array([a.weight * ((model.work[a.index] - model.tier_work[a.index].sum(axis=0)) * flagship
+                                       + model.tier_work[a.index, 0] * mid + model.tier_work[a.index, 1] * cheap)
+                           for a in us_firms]).sum(axis=0)
     assert obs["ent_spend_share_claude"] == pytest.approx(firm_spend[claude] / firm_spend.sum(), rel=1e-5)
     large = [a for a in us_firms if a.segment != "sme" and a.workload]
     three = sum(a.weight for a in large if len(a.workload) >= 3) / sum(a.weight for a in large)
@@ -150,26 +152,64 @@ def test_observation_scales_have_no_feedback_and_are_solved_back_from_their_leve
     assert kept["derivatives_scale"] == pytest.approx(truth["derivatives_scale"], rel=1e-4)
 
 
-def test_families_have_a_flagship_and_an_efficient_tier_from_the_catalogue():
-    """The efficient tiers come from the catalogue's cheaper lines (GPT-4o mini, Haiku, Flash), are cheaper and less
-    capable than the flagship; a family whose catalogue has no efficient release (DeepSeek) offers one tier."""
-    tiers = {r.model: r.tier for r in releases()}
-    assert tiers["GPT-4o mini"] == tiers["Claude 3 Haiku"] == tiers["Gemini 2.5 Flash"] == "efficient"
-    assert tiers["Mistral 7B"] == tiers["Qwen3-Next-80B-A3B"] == "efficient"
-    assert tiers["Mixtral 8x7B"] == tiers["GPT-4o"] == tiers["Gemini 2.5 Pro"] == "flagship"
-    assert all(r.tier == "flagship" for r in releases() if r.family == "DeepSeek")
+def test_each_release_belongs_to_its_labs_premium_standard_or_efficient_line_by_name():
+    """The documented rule (catalogue.release_tier, docs/ODD.md 7.9) on named releases: the lab's top line (Opus,
+    Ultra, GPT-4.5, the full o-series and -pro variants) is premium, its cheaper marks and small open sizes are
+    efficient, the rest standard; a family listing only large models (DeepSeek) is all standard."""
+    lines = {r.model: r.tier for r in releases()}
+    assert lines["GPT-4o mini"] == lines["Claude 3 Haiku"] == lines["Gemini 2.5 Flash"] == "efficient"
+    assert lines["Mistral 7B"] == lines["Qwen3-Next-80B-A3B"] == lines["o3-mini"] == "efficient"
+    assert lines["Claude Opus 4"] == lines["Gemini 1.0 Ultra"] == lines["GPT-4.5"] == "premium"
+    assert lines["o1-preview"] == lines["o1"] == lines["o3"] == "premium"
+    assert lines["Claude Sonnet 4"] == lines["GPT-4o"] == lines["GPT-4.1"] == lines["GPT-5"] == "standard"
+    assert lines["Gemini 2.5 Pro"] == lines["Mixtral 8x7B"] == lines["Qwen3-Coder-480B-A35B"] == "standard"
+    assert all(r.tier == "standard" for r in releases() if r.family == "DeepSeek")
+    assert [release_tier(name) for name in ("o1-pro", "o3-pro", "GPT-5 Pro", "Gemini 2.5 Deep Think")] == [
+        "premium"] * 4
+
+
+def test_families_offer_a_flagship_a_standard_and_an_efficient_tier_from_the_catalogue():
+    """In 2025-06 (Opus 4 / Sonnet 4 / 3.5 Haiku; o3 / GPT-4.1 / o4-mini) each cheaper tier is cheaper than the
+    flagship and less capable; Gemini's best (2.5 Pro) is its standard line, so it offers no separate standard
+    tier; DeepSeek has no cheaper line and offers one tier. Two tiers (standard_tier off) and one (price_tiers off)
+    drop the standard tier, then every cheaper tier."""
     model = DiffusionModel(rng=2, n_agents=100, end="2025-06")
     while model.running:
         model.step()
-    for name in ("GPT", "Claude", "Gemini"):  # o3 / o4-mini, Opus 4 / 3.5 Haiku, 2.5 Pro / 2.5 Flash
+    prices = dict(zip(model.family_names, model.tier_price))
+    np.testing.assert_allclose(prices["Claude"], [30.0, 6.0, 2.0])
+    np.testing.assert_allclose(prices["GPT"], [17.5, 3.5, (3 * 1.1 + 4.4) / 4])
+    for name in ("GPT", "Claude"):
         f = model.family_names.index(name)
-        assert model.has_efficient_tier[f], name
-        assert model.tier_price[f, 1] <= model.tier_price[f, 0] / 3, name
-        assert model.tier_capability[f, 1] < model.tier_capability[f, 0], name
-    deepseek = model.family_names.index("DeepSeek")
-    assert not model.has_efficient_tier[deepseek]
-    assert model.tier_price[deepseek, 1] == model.tier_price[deepseek, 0]
-    assert not DiffusionModel(rng=2, n_agents=100, end="2024-12", price_tiers=False).has_efficient_tier.any()
+        assert model.tier_offered[f].all(), name
+        assert np.all(model.tier_capability[f, 1:] < model.tier_capability[f, 0]), name
+    gemini, deepseek = model.family_names.index("Gemini"), model.family_names.index("DeepSeek")
+    assert model.tier_offered[gemini].tolist() == [False, True]
+    assert model.tier_price[gemini, 1] == model.tier_price[gemini, 0]  # not offered: the flagship
+    assert not model.tier_offered[deepseek].any()
+    assert model.tier_price[deepseek, 2] == model.tier_price[deepseek, 0]
+    two = DiffusionModel(rng=2, n_agents=100, end="2025-06", standard_tier=False)
+    while two.running:
+        two.step()
+    assert not two.tier_offered[:, 0].any() and two.tier_offered[:, 1].tolist() == model.tier_offered[:, 1].tolist()
+    one = DiffusionModel(rng=2, n_agents=100, end="2025-06", price_tiers=False)
+    while one.running:
+        one.step()
+    assert not one.tier_offered.any() and not one.tier_work.any()
+    assert np.all(one.tier_price == one.price[:, None])
+
+
+def test_without_tiers_spend_is_each_familys_use_at_its_one_price():
+    """price_tiers off is the one-tier model: every agent's work sits on the flagship, so spend observables price
+    all of a family's use at its single price."""
+    model = DiffusionModel(rng=4, n_agents=600, end="2025-06", price_tiers=False)
+    while model.running:
+        model.step()
+    obs, closed = model.observations, ~model.is_open
+    spend = model.marketplace_by_region * model.price_by_region
+    assert obs["or_price_per_token"] == pytest.approx(spend.sum() / model.usage["marketplace"].sum())
+    assert obs["or_revenue_share_closed"] == pytest.approx(spend[:, closed].sum() / spend.sum())
+    assert obs["or_efficient_share_closed"] == obs["or_standard_share_closed"] == 0
 
 
 def test_a_familys_use_splits_over_its_tiers_and_a_dearer_flagship_moves_it_to_the_efficient_tier():
@@ -182,13 +222,13 @@ def test_a_familys_use_splits_over_its_tiers_and_a_dearer_flagship_moves_it_to_t
 
     def efficient_part():
         split = model._work_split(rows, options)
-        assert np.all(split[:, 1] <= split[:, 0] + 1e-6)  # the efficient tier's part is part of the family's
-        return split[:, 1, gpt].sum() / split[:, 0, gpt].sum()
+        assert np.all(split[:, 1:].sum(axis=1) <= split[:, 0] + 1e-6)  # the cheaper tiers' parts are the family's
+        return split[:, 2, gpt].sum() / split[:, 0, gpt].sum()
 
     before = efficient_part()
     assert 0.05 < before < 0.95  # both tiers carry GPT's work
     model.price_by_region[:, gpt] *= 4  # the flagship four times dearer; the efficient tier's price unchanged
     model.tier_price_by_region[:, gpt, 0] *= 4
     assert efficient_part() > before + 0.05
-    # Per-family observables sum the tiers: the marketplace share of GPT counts both.
-    assert model.usage["marketplace_efficient"][gpt] < model.usage["marketplace"][gpt]
+    # Per-family observables sum the tiers: the marketplace share of GPT counts all three.
+    assert model.usage["marketplace_tiers"][:, gpt].sum() < model.usage["marketplace"][gpt]

@@ -53,7 +53,7 @@ def test_kernels_match_the_numpy_reference_month_by_month(name):
         np.testing.assert_array_equal(model.adopted_month, reference.adopted_month)
         np.testing.assert_allclose(model.work, reference.work, rtol=0, atol=SHARE_BOUND)
         np.testing.assert_array_equal(model.work > 0, reference.work > 0)  # the same families in use
-        np.testing.assert_allclose(model.efficient_work, reference.efficient_work, rtol=0, atol=SHARE_BOUND)
+        np.testing.assert_allclose(model.tier_work, reference.tier_work, rtol=0, atol=SHARE_BOUND)
         if name != "complete":  # incremental sums equal the graph's sums from scratch
             np.testing.assert_allclose(model._neighbour_sums, reference._neighbour_sums, rtol=0,
                                        atol=SHARE_BOUND * model.graph.sum(axis=1).max())
@@ -69,15 +69,23 @@ def test_kernels_match_the_numpy_reference_month_by_month(name):
     assert moved >= 8  # agents changed their splits in the months compared
 
 
-def test_work_split_and_utility_api_match_the_reference():
-    model = DiffusionModel(rng=5, n_agents=800, end="2025-06")
+@pytest.mark.parametrize("tiers", [{}, {"standard_tier": False}, {"price_tiers": False}])
+def test_work_split_and_utility_api_match_the_reference(tiers):
+    """The kernel's nested logit over three, two and one tiers against the textbook log-sum (scipy's logsumexp over
+    the tiers each family offers) on a small population in 2025-06, when GPT and Claude offer three tiers."""
+    model = DiffusionModel(rng=5, n_agents=800, end="2025-06", **tiers)
     while model.running:
         model.step()
     rows = np.arange(0, 800, 3)
     options = model.aware[rows] | model.released  # more options than agents know, to exercise the split
     np.testing.assert_allclose(model.utility(rows), reference_step.utility(model, rows), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(model._work_split(rows, options), reference_step.work_split(model, rows, options),
-                               rtol=0, atol=SHARE_BOUND)
+    split = model._work_split(rows, options)
+    np.testing.assert_allclose(split, reference_step.work_split(model, rows, options), rtol=0, atol=SHARE_BOUND)
+    gpt_claude = model.tier_offered[[model.family_names.index(n) for n in ("GPT", "Claude")]]
+    expected = {"{}": [True, True], "{'standard_tier': False}": [False, True], "{'price_tiers': False}": [False, False]}
+    assert gpt_claude.tolist() == [expected[str(tiers)]] * 2  # (standard, efficient) offered
+    offered = model.tier_offered.any(axis=0)
+    assert (split[:, 1:].sum(axis=(0, 2)) > 0).tolist() == offered.tolist()  # every offered tier carries work
 
 
 def test_row_sum_is_numpys_pairwise_sum():

@@ -14,14 +14,16 @@ prior-hits: prior draws (calibration/config.toml), one fresh seed each, observat
 target (informative: fewer than half).
 price-response: OR12 / NBER as an experiment: one family's price cut 10% from 2025-06 on paired seeds at
 calibration/best.toml; its marketplace share 1 and 6 months later, and the implied elasticity.
-tiers: price tiers (docs/ODD.md 7.9) on and off at calibration/best.toml on paired seeds, 2023-01..2026-01,
-observation scales solved per set: the figures tiers can move, median over seeds and share of seeds hitting.
+tiers: price tiers (docs/ODD.md 7.9) off, two tiers (flagship, efficient) and three (with the standard tier) at
+calibration/best.toml on paired seeds, 2023-01..2026-01, observation scales solved per set: the figures tiers can
+move, median over seeds and share of seeds hitting, and the CPU time per run.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -143,7 +145,9 @@ def price_response(family: str, seeds: int, agents: int) -> None:
               f"{np.nanmedian(v) / -0.1:+.2f} (OR12: about -0.06 in the short run; NBER: -1.1 across providers)")
 
 
-TIER_FIGURES = ("ENT3a", "ENT3b", "ENT3c", "OR9a", "OR9b", "OR13", "NY1", "NY2", "OR1", "OR2", "OR3", "OR4", "OR5")
+TIER_FIGURES = ("ENT3a", "ENT3b", "ENT3c", "OR9a", "OR9b", "OR13", "NY1", "NY2", "OR1", "OR2", "OR3", "OR4", "OR5",
+                "OR8b")
+TIER_MODELS = {"tiers off": {"price_tiers": False}, "two tiers": {"standard_tier": False}, "three tiers": {}}
 
 
 def tiers(seeds: int, agents: int) -> None:
@@ -151,21 +155,25 @@ def tiers(seeds: int, agents: int) -> None:
     targets = load_targets(missing_ok=False)
     fitted, shown = [t for t in targets if t.fit], [t for t in targets if t.id in TIER_FIGURES]
     rows = {}
-    for label, on in (("tiers off", False), ("tiers on", True)):
-        params = {**kwargs, "n_agents": agents, "end": "2026-01", "price_tiers": on}
-        frames = []
+    for label, setting in TIER_MODELS.items():
+        params = {**kwargs, "n_agents": agents, "end": "2026-01", **setting}
+        frames, cpu = [], []
         for seed in range(seeds):
+            start = time.process_time()
             model = DiffusionModel(rng=seed, shocks=shocks, **params)
             while model.running:
                 model.step()
+            cpu.append(time.process_time() - start)
             frames.append(model.datacollector.get_model_vars_dataframe().set_index("date"))
         frames = with_solved_scales(fitted, frames, params)
         row = {}
         for t in shown:
             values = [t.statistic_of(f) for f in frames]
             row[t.id] = f"{t.format(np.nanmedian(values))} ({np.mean([t.hit(v) for v in values]):.0%} hit)"
-        for metric in ("or_efficient_share_closed", "or_price_per_token", "or_price_per_token_open"):
+        for metric in ("or_standard_share_closed", "or_efficient_share_closed", "or_price_per_token",
+                       "or_price_per_token_open", "ent_spend_share_claude", "ent_spend_share_gpt"):
             row[f"{metric} 2025"] = f"{np.nanmedian([f.loc['2025-01':'2025-11', metric].mean() for f in frames]):.3g}"
+        row["CPU s per run (median; the first includes compilation)"] = f"{np.median(cpu[1:] or cpu):.2f}"
         rows[label] = row
     print(pd.DataFrame(rows).to_string())
 
