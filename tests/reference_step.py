@@ -119,14 +119,15 @@ def family_utilities(model, rows: np.ndarray):
     return base, per_use
 
 
-def workload_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+def workload_split(model, rows: np.ndarray, options: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each workload on one family by `habit_choice` over the logit for its own need; shares are the
-    use-mix-weighted fractions of an agent's workloads, with their cheaper tiers' parts. Updates
-    model.workload_family."""
+    use-mix-weighted fractions of an agent's workloads, with their cheaper tiers' parts; and their part in each
+    use. Updates model.workload_family."""
     p, pop = model.params, model.population
     base, per_use_utility = family_utilities(model, rows)
     per_use = model.workloads_per_use[rows]
     shares = np.zeros((len(TIERS),) + base.shape, np.float32)
+    by_use = np.zeros((len(USES),) + base.shape, np.float32)
     for k in range(len(USES)):
         weight = pop.use_mix[rows, k].astype(np.float32) / per_use.astype(np.float32)
         for j in range(model.workload_family.shape[2]):
@@ -140,22 +141,30 @@ def workload_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
             np.add.at(shares[0], (placed, chosen[placed]), weight[placed])
             for t in range(1, len(TIERS)):
                 np.add.at(shares[t], (placed, chosen[placed]), weight[placed] * tier_share[placed, t, chosen[placed]])
-    return shares.transpose(1, 0, 2)
+            np.add.at(by_use[k], (placed, chosen[placed]), weight[placed])
+    return shares.transpose(1, 0, 2), by_use.transpose(1, 0, 2)
 
 
-def work_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
-    """Rows x (share of work, its cheaper tiers' parts) x families."""
+def split_and_uses(model, rows: np.ndarray, options: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows x (share of work, its cheaper tiers' parts) x families, and rows x (its part in each use) x families."""
     if model.workload_family.shape[2]:
         return workload_split(model, rows, options)
     p, pop = model.params, model.population
     base, per_use_utility = family_utilities(model, rows)
     shares = np.zeros((len(rows), len(TIERS), base.shape[1]), np.float32)
+    by_use = np.zeros((len(rows), len(USES), base.shape[1]), np.float32)
     for k in range(pop.use_slack.shape[1]):
         utility_of_use, tier_share = per_use_utility(pop.use_slack[rows, k, None])
         split = logit_shares(utility_of_use, options, p["min_share"]) * pop.use_mix[rows, k, None].astype(np.float32)
         shares[:, 0] += split
         shares[:, 1:] += split[:, None] * tier_share[:, 1:]
-    return shares
+        by_use[:, k] = split
+    return shares, by_use
+
+
+def work_split(model, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """Rows x (share of work, its cheaper tiers' parts) x families."""
+    return split_and_uses(model, rows, options)[0]
 
 
 def choose(model) -> None:
@@ -178,9 +187,11 @@ def choose(model) -> None:
         model.tier_work[rows] = 0.0
     else:
         rows = np.flatnonzero(due)
-        split = work_split(model, rows, options[rows])
+        split, by_use = split_and_uses(model, rows, options[rows])
         shares = split[:, 0]
         model.tier_work[rows] = split[:, 1:]
+        if len(model.use_work):  # without workloads the split by use is kept
+            model.use_work[rows] = by_use
     model.work[rows] = shares
     model.active[rows] = shares.any(axis=1)
     model._record_adoptions(used, model.work > 0)
@@ -211,4 +222,23 @@ def usage_by_group(model) -> dict[str, np.ndarray]:
     model.marketplace_rows, model.marketplace_routed = market, routed_work.sum(axis=1)
     usage["marketplace"] = weight[market] @ routed_work
     usage["marketplace_tiers"] = np.einsum("a,atf->tf", weight[market], routed_tiers)
+    routed_by_use = split_by_use(model)[market] * routed[model.cell[market], None, :]
+    usage["marketplace_by_use"] = np.einsum("a,auf->uf", weight[market], routed_by_use)
     return usage
+
+
+def split_by_use(model) -> np.ndarray:
+    """Agents x uses x families: each agent's work in each use, from the state that keeps it (the workloads'
+    families; without workloads the stored split; without choice the even split in every use); inactive agents
+    none."""
+    pop = model.population
+    if not model.params["choice"]:
+        split = pop.use_mix[:, :, None] * model.work[:, None, :]
+    elif model.workload_family.shape[2]:
+        split = np.zeros((len(model.work), len(USES), len(model.families)))
+        agent, use, slot = np.nonzero(model.workload_family >= 0)
+        share = pop.use_mix[agent, use].astype(np.float32) / model.workloads_per_use[agent].astype(np.float32)
+        np.add.at(split, (agent, use, model.workload_family[agent, use, slot]), share)
+    else:
+        split = model.use_work.astype(float)
+    return split * model.active[:, None, None]

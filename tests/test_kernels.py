@@ -54,9 +54,11 @@ def test_kernels_match_the_numpy_reference_month_by_month(name):
         np.testing.assert_allclose(model.work, reference.work, rtol=0, atol=SHARE_BOUND)
         np.testing.assert_array_equal(model.work > 0, reference.work > 0)  # the same families in use
         np.testing.assert_allclose(model.tier_work, reference.tier_work, rtol=0, atol=SHARE_BOUND)
+        np.testing.assert_allclose(model.use_work, reference.use_work, rtol=0, atol=SHARE_BOUND)
         if name != "complete":  # incremental sums equal the graph's sums from scratch
             np.testing.assert_allclose(model._neighbour_sums, reference._neighbour_sums, rtol=0,
                                        atol=SHARE_BOUND * model.graph.sum(axis=1).max())
+        # every group; marketplace_by_use: tokens per (use, family), from each agent's split by use
         for group, use in reference.usage.items():
             np.testing.assert_allclose(model.usage[group], use, rtol=0, atol=USAGE_BOUND * max(use.sum(), 1e-300),
                                        err_msg=group)

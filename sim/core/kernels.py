@@ -200,16 +200,19 @@ def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, tie
 
 
 @_inline
-def work_split(i, options, agents, terms, peers, area, option, out):
+def work_split(i, options, agents, terms, peers, area, option, out, by_use):
     """Agent i's split of work over its `options` (a row of booleans) into out[0], and the part of it on each
     family's cheaper tiers into out[1:] (TIERS order): a logit choice per use (coding, chat/roleplay, agents; its
-    capability need decides which families and tiers serve it), weighted by the agent's use mix. `area` is a
-    (3 + tiers, families) float32 and `option` a (families,) integer work area."""
+    capability need decides which families and tiers serve it), weighted by the agent's use mix; the part of the
+    split in each use into `by_use` (uses x families). `area` is a (3 + tiers, families) float32 and `option` a
+    (families,) integer work area."""
     n_tiers, n_families = out.shape
     n_options = 0
     for f in range(n_families):
         for t in range(n_tiers):
             out[t, f] = 0.0
+        for k in range(by_use.shape[0]):
+            by_use[k, f] = 0.0
         if options[f]:
             option[n_options] = f
             n_options += 1
@@ -239,6 +242,7 @@ def work_split(i, options, agents, terms, peers, area, option, out):
                     out[0, chosen] += share
                     for t in range(1, n_tiers):
                         out[t, chosen] += share * tier_share[t - 1, chosen]
+                    by_use[k, chosen] += share
         return
     for k in range(use_slack.shape[1]):
         mix = use_mix[i, k]
@@ -249,6 +253,7 @@ def work_split(i, options, agents, terms, peers, area, option, out):
             out[0, f] += split[f] * mix
             for t in range(1, n_tiers):
                 out[t, f] += split[f] * mix * tier_share[t - 1, f]
+            by_use[k, f] = split[f] * mix
 
 
 @_inline
@@ -300,11 +305,11 @@ def utilities(rows, agents, terms, peers, out, peer_share, every):
 
 
 @_compile
-def work_splits(rows, options, agents, terms, peers, out, area, option):
+def work_splits(rows, options, agents, terms, peers, out, by_use, area, option):
     """`work_split` for the given rows and options (the model's inspection API and tests): out is rows x tiers x
-    families; `area` and `option` as in work_split."""
+    families, by_use rows x uses x families; `area` and `option` as in work_split."""
     for k in range(rows.size):
-        work_split(rows[k], options[k], agents, terms, peers, area, option, out[k])
+        work_split(rows[k], options[k], agents, terms, peers, area, option, out[k], by_use[k])
 
 
 @_inline
@@ -317,24 +322,53 @@ def _add_use(usage, s, weight, work, tier_work, i):
             usage[s, (t + 1) * n_families + f] += weight * tier_work[i, t, f]
 
 
+@_inline
+def _add_use_by_use(by_use, c, weight, i, work, agents, use_work, choice):
+    """Agent i's use of each family in each use (coding, chat/roleplay, agents) added to row c of `by_use`
+    (cells x uses x families), read from the state that keeps it: the family each workload runs on (a workload
+    carries its use's mix over the use's workloads); without workloads the per-use split stored at the agent's
+    last choice (`use_work`); without choice the even split, the same in every use."""
+    use_mix, workloads_per_use, workload_family = agents[7], agents[8], agents[10]
+    n_uses, n_families = by_use.shape[1], by_use.shape[2]
+    n_workloads = workloads_per_use[i]
+    for k in range(n_uses):
+        if not choice:
+            mix = weight * use_mix[i, k]
+            for f in range(n_families):
+                by_use[c, k, f] += mix * work[i, f]
+        elif n_workloads > 0:
+            share = weight * (use_mix[i, k] / np.float32(n_workloads))
+            for w in range(n_workloads):
+                f = workload_family[i, k, w]
+                if f >= 0:
+                    by_use[c, k, f] += share
+        else:
+            for f in range(n_families):
+                by_use[c, k, f] += weight * use_work[i, k, f]
+
+
 @_compile
-def choose(work, tier_work, aware, active, uses_marketplace, changes, slot, usage, cell, stratum, weight, is_firm,
-           marketplace_propensity, graph_indptr, graph_indices, agents, terms, peers, switch_draws, first_month,
-           choice, routing_by_cell, allowed_by_cell, switch_rate_firm, switch_rate_developer, new, options, area,
-           option, changed_agents, total):
+def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, slot, usage, market_by_use, cell,
+           stratum, weight, is_firm, marketplace_propensity, graph_indptr, graph_indices, agents, terms, peers,
+           switch_draws, first_month, choice, routing_by_cell, allowed_by_cell, switch_rate_firm,
+           switch_rate_developer, new, new_by_use, options, area, option, changed_agents, total):
     """The month's choices in one pass over the agents: who routes through a marketplace, who re-evaluates
     (switch draw, first month, a first option newly possible, a family no longer allowed), their new split,
     and each agent's use added to its stratum's `usage` (float64; stratum = 2 x `stratum` + routes through a
-    marketplace). Then the neighbours' sums take the changes (`pass_on_changes`), so every agent chooses on
-    last month's peers. `tier_work` (agents x cheaper tiers x families) takes the part of each share on each of
-    the family's cheaper tiers. `changes` (agents x 2 families), `slot` (agents, all -1), `new` (tiers x families),
-    `options`, `area`,
-    `option` (as in work_split), `changed_agents` (agents) and `total` (2 families) are work areas."""
+    marketplace) and, for marketplace agents, its use per use and family to its cell's `market_by_use` (cells x
+    uses x families, float64; `_add_use_by_use`). Then the neighbours' sums take the changes
+    (`pass_on_changes`), so every agent chooses on last month's peers. `tier_work` (agents x cheaper tiers x
+    families) takes the part of each share on each of the family's cheaper tiers; `use_work` (agents x uses x
+    families, only without workloads) the part in each use. `changes` (agents x 2 families), `slot` (agents, all
+    -1), `new` (tiers x families), `new_by_use` (uses x families), `options`, `area`, `option` (as in
+    work_split), `changed_agents` (agents) and `total` (2 families) are work areas."""
     complete = peers[2]
     n, n_families = work.shape
     n_cells = routing_by_cell.size
+    workloads_per_use = agents[8]
     n_changed = 0
     usage[:] = 0.0
+    market_by_use[:] = 0.0
     for i in range(n):
         c = cell[i]
         market = marketplace_propensity[i] < min(1.0, routing_by_cell[c])
@@ -350,7 +384,11 @@ def choose(work, tier_work, aware, active, uses_marketplace, changes, slot, usag
         due = (not choice) or first_month or switch_draws[i] < rate or lost_option or (any_option and not active[i])
         if due:
             if choice:
-                work_split(i, options, agents, terms, peers, area, option, new)
+                work_split(i, options, agents, terms, peers, area, option, new, new_by_use)
+                if workloads_per_use[i] == 0:  # otherwise the workloads' families keep the split by use
+                    for k in range(new_by_use.shape[0]):
+                        for f in range(n_families):
+                            use_work[i, k, f] = new_by_use[k, f]
             else:  # everyone splits evenly over what they know
                 count = 0
                 for f in range(n_families):
@@ -377,6 +415,8 @@ def choose(work, tier_work, aware, active, uses_marketplace, changes, slot, usag
                 n_changed += 1
         if active[i]:
             _add_use(usage, 2 * stratum[i] + market, weight[i], work, tier_work, i)
+            if market:
+                _add_use_by_use(market_by_use, c, weight[i], i, work, agents, use_work, choice)
     if not complete and n_changed:
         pass_on_changes(changes, slot, peers[0], graph_indptr, graph_indices, total)
     for k in range(n_changed):
@@ -407,8 +447,12 @@ def pass_on_changes(changes, slot, neighbour_sums, graph_indptr, graph_indices, 
 
 
 @_compile
-def usage_by_stratum(work, tier_work, uses_marketplace, stratum, weight, usage):
+def usage_by_stratum(work, tier_work, use_work, active, uses_marketplace, cell, stratum, weight, agents, choice,
+                     usage, market_by_use):
     """The sums `choose` accumulates in its pass, for a model whose state was changed from outside."""
     usage[:] = 0.0
+    market_by_use[:] = 0.0
     for i in range(work.shape[0]):
         _add_use(usage, 2 * stratum[i] + uses_marketplace[i], weight[i], work, tier_work, i)
+        if active[i] and uses_marketplace[i]:
+            _add_use_by_use(market_by_use, cell[i], weight[i], i, work, agents, use_work, choice)

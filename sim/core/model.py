@@ -103,6 +103,11 @@ class DiffusionModel(mesa.Model):
         self.workload_family = np.full((n, len(USES), slots), -1, np.int16)
         self.workload_slack = workload_slack(pop.use_slack, slots, slack_rng)
         self._workload_draws = np.zeros(self.workload_family.shape, np.float32)
+        # Each agent's split by use (OR10, OR11 read marketplace tokens per use): the workloads' families keep it;
+        # without workloads the split of each use is kept here (agents x uses x families; empty with workloads).
+        self.use_work = np.zeros((0 if slots else n, len(USES), n_families), np.float32)
+        # Marketplace agents' use per (region x segment cell, use, family), summed by kernels.choose's pass.
+        self._market_use_by_cell = np.zeros((len(REGIONS) * len(SEGMENTS), len(USES), n_families))
         # Retention (OR14): month in which each agent began using each family (-1: not using it), and the
         # demand weight of each month's new (marketplace agent, family) pairs.
         self.adopted_month = np.full((n, n_families), -1, np.int32)
@@ -310,16 +315,18 @@ class DiffusionModel(mesa.Model):
         out = np.empty((len(rows), len(TIERS), len(self.families)), np.float32)
         agents = self._agent_arrays()
         agents = agents[:10] + (self.workload_family.copy(),) + agents[11:]
+        by_use = np.empty((len(rows), len(USES), len(self.families)), np.float32)
         kernels.work_splits(rows, np.ascontiguousarray(options), agents, self._choice_terms(),
-                            self._peers(), out, *self._choice_work_areas()[1:3])
+                            self._peers(), out, by_use, *self._choice_work_areas()[1:3])
         return out
 
     def _choice_work_areas(self) -> tuple:
         """Small work areas for the kernels (they allocate nothing): new split, the split's work area and option
-        list (kernels.work_split), options, and the neighbour gather's row."""
+        list (kernels.work_split), options, the neighbour gather's row, and the new split's part in each use."""
         n_families = len(self.families)
         return (np.empty((len(TIERS), n_families), np.float32), np.empty((3 + len(TIERS), n_families), np.float32),
-                np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32))
+                np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32),
+                np.empty((len(USES), n_families), np.float32))
 
     def _record_adoptions(self, used: np.ndarray, uses: np.ndarray) -> None:
         """Date each (agent, family) pair that starts, forget those that end, and record the demand weight of this
@@ -353,21 +360,23 @@ class DiffusionModel(mesa.Model):
         # One draw per workload slot and month for every agent, so the stream stays aligned across scenarios.
         self._workload_rng.random(out=self._workload_draws, dtype=np.float32)
         used = self.work > 0
-        new, area, option, options, total = self._choice_work_areas()
-        kernels.choose(self.work, self.tier_work, self.aware, self.active, self.uses_marketplace,
-                       self._changes, self._slot, self._usage_by_stratum, self.cell, self._stratum, pop.weight,
-                       pop.is_firm, pop.marketplace_propensity, self.graph.indptr, self.graph.indices, self._agent_arrays(),
-                       self._choice_terms(), self._peers(), switch_draws, self.month == self.start_month,
-                       bool(p["choice"]), routing.ravel(), allowed_by_cell, p["switch_rate_firm"],
-                       p["switch_rate_developer"], new, options, area, option, self._changed_agents, total)
+        new, area, option, options, total, new_by_use = self._choice_work_areas()
+        kernels.choose(self.work, self.tier_work, self.use_work, self.aware, self.active, self.uses_marketplace,
+                       self._changes, self._slot, self._usage_by_stratum, self._market_use_by_cell, self.cell,
+                       self._stratum, pop.weight, pop.is_firm, pop.marketplace_propensity, self.graph.indptr,
+                       self.graph.indices, self._agent_arrays(), self._choice_terms(), self._peers(), switch_draws,
+                       self.month == self.start_month, bool(p["choice"]), routing.ravel(), allowed_by_cell,
+                       p["switch_rate_firm"], p["switch_rate_developer"], new, new_by_use, options, area, option,
+                       self._changed_agents, total)
         self._record_adoptions(used, self.work > 0)
         self.usage = self._usage_from_strata()
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:
         """Demand-weighted use of each family by group, recomputed from the current state (the step gets the
         same sums from kernels.choose's pass)."""
-        kernels.usage_by_stratum(self.work, self.tier_work, self.uses_marketplace, self._stratum,
-                                 self.population.weight, self._usage_by_stratum)
+        kernels.usage_by_stratum(self.work, self.tier_work, self.use_work, self.active, self.uses_marketplace,
+                                 self.cell, self._stratum, self.population.weight, self._agent_arrays(),
+                                 bool(self.params["choice"]), self._usage_by_stratum, self._market_use_by_cell)
         return self._usage_from_strata()
 
     def _usage_from_strata(self) -> dict[str, np.ndarray]:
@@ -384,6 +393,7 @@ class DiffusionModel(mesa.Model):
         usage.update({f"region_{r}": strata[i].sum(axis=(0, 1, 2)) for i, r in enumerate(REGIONS)})
         usage["marketplace"] = self._marketplace_usage(strata[:, :, :, 1].sum(axis=2), tiers[:, :, :, 1].sum(axis=2))
         usage["marketplace_tiers"] = self.marketplace_tiers_by_region.sum(axis=0)
+        usage["marketplace_by_use"] = self.marketplace_by_use
         return usage
 
     def _marketplace_usage(self, market_use_by_cell: np.ndarray, tier_use_by_cell: np.ndarray) -> np.ndarray:
@@ -392,17 +402,19 @@ class DiffusionModel(mesa.Model):
         not sold to it directly (US closed APIs in China and restricted markets) buys what is sold directly (its
         domestic models) at home and routes only `marketplace_home_share` of that use through the marketplace;
         every other marketplace agent routes all its use (docs/ODD.md 7.6). Also kept: the same by the agents'
-        region (OR15 counts spend by region), its cheaper tiers' parts (from `tier_use_by_cell`), and each
-        marketplace agent's routed total (its task mix, OR9)."""
+        region (OR15 counts spend by region), its cheaper tiers' parts (from `tier_use_by_cell`), each
+        marketplace agent's routed total (its task mix, OR9), and the routed use per use and family (uses x
+        families, from the step's per-cell sums: OR10, OR11)."""
         direct = self.availability
         comes_for_resale = (self.marketplace_availability & ~direct).any(axis=2)
         routed = np.where(comes_for_resale[:, :, None] & direct, self.params["marketplace_home_share"], 1.0)
         self.marketplace_by_region = (market_use_by_cell * routed).sum(axis=1)
         self.marketplace_tiers_by_region = (tier_use_by_cell * routed[:, :, None]).sum(axis=1)  # region x tier x family
+        routed_by_cell = routed.reshape(-1, len(self.families))
+        self.marketplace_by_use = (self._market_use_by_cell * routed_by_cell[:, None, :]).sum(axis=0)
         rows = np.flatnonzero(self.uses_marketplace)
-        routed_by_cell = routed.reshape(-1, len(self.families)).astype(np.float32)
         self.marketplace_rows = rows
-        self.marketplace_routed = (self.work[rows] * routed_by_cell[self.cell[rows]]).sum(axis=1)
+        self.marketplace_routed = (self.work[rows] * routed_by_cell.astype(np.float32)[self.cell[rows]]).sum(axis=1)
         return self.marketplace_by_region.sum(axis=0)
 
     def _publish_and_download(self) -> None:

@@ -44,6 +44,7 @@ def metric_names() -> list[str]:
     names += ["or_standard_share_closed"]
     names += ["ent_multihoming_5plus", "ent_top_family_share", "or_top_open_family_share"]
     names += [f"or_retention_{lag}m" for lag in RETENTION_LAGS]
+    names += ["or_roleplay_share_open", "or_programming_share_anthropic"]
     return names
 
 
@@ -87,7 +88,20 @@ def measure(model) -> dict[str, float]:
         out[f"share_cn_{region}"] = _share(tokens[cn].sum(), tokens.sum())
     out.update(_spend_and_mix(model))
     out.update(_multihoming(model))
+    out.update(_tokens_by_use(model))
     return out
+
+
+def _tokens_by_use(model) -> dict[str, float]:
+    """Marketplace tokens by the use they serve (OpenRouter classifies tokens by task): the chat/roleplay share
+    of open-weight tokens (OR10; the model's chat/roleplay use is the task class OpenRouter calls roleplay plus
+    general chat) and Anthropic's share of coding tokens (OR11)."""
+    by_use = model.usage["marketplace_by_use"]  # uses x families, routed tokens
+    open_tokens = by_use[:, model.is_open]
+    anthropic = np.array([f.lab == "Anthropic" for f in model.families])
+    coding = by_use[USES.index("coding")]
+    return {"or_roleplay_share_open": _share(open_tokens[USES.index("chat_roleplay")].sum(), open_tokens.sum()),
+            "or_programming_share_anthropic": _share(coding[anthropic].sum(), coding.sum())}
 
 
 def _hugging_face_background(named_cn: float, named_us: float, named: float, params: dict) -> dict[str, float]:
