@@ -145,6 +145,9 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
     assert "OR1" in report and "Out of sample" in report and "Parameter recovery" in report
     assert "| aggregate logit twin |" in report and "its aggregate logit twin here" in report  # hindcast table
     assert "What each mechanism earns" in report and "| clustered network | network = complete |" in report
+    prior_hits = pd.read_csv(out / "data" / "summary_fit.csv").prior_hit_rate  # the prior predictive, per target
+    assert prior_hits.between(0, 1).all() and prior_hits.nunique() > 1
+    assert "| prior runs hitting | informative |" in report and "Informative targets" in report
     # --report regenerates the report from data/ alone.
     (out / "report.md").unlink()
     assert main(["calibrate", "--report", "--config", str(config), "--out", str(out)]) == 0
@@ -197,3 +200,21 @@ def test_quick_calibration_never_touches_the_adopted_calibration(tmp_path, monke
     assert main(["calibrate", "--quick", "--config", str(config), "--out", str(CALIBRATION_DIR)]) == 2
     assert _tree_digest(CALIBRATION_DIR) == before
 
+
+
+def test_prior_particles_cover_the_priors_and_informative_marks_targets_prior_runs_miss():
+    """The prior predictive's draws lie inside each prior, repeat with the seed and spread over it; a target most
+    prior runs hit is not informative."""
+    from sim.calibration.calibration_report import informative, informative_line
+    from sim.calibration.predictive import prior_particles
+
+    priors = load_config().priors
+    draws = prior_particles(priors, 400, seed=3)
+    assert draws.equals(prior_particles(priors, 400, seed=3)) and not draws.equals(prior_particles(priors, 400, 4))
+    for p in priors:
+        unit = np.array([p.to_unit(v) for v in draws[p.name]])
+        assert unit.min() < 0.1 and unit.max() > 0.9 and 0.4 < unit.mean() < 0.6, p.name
+    summary = pd.DataFrame({"target": ["A", "B", "C"], "median_hit": [True, True, False],
+                            "prior_hit_rate": [0.1, 0.7, 0.2]})
+    assert informative(summary).tolist() == [True, False, True]
+    assert "2 of 3; hit: 1 of 2" in informative_line(summary)

@@ -39,7 +39,8 @@ from sim.core.calendar import parse_month
 # CALIBRATION_DIR is imported for the command line, which reads it here (tests point it elsewhere).
 from sim.calibration.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, Budget, Config, Prior,  # noqa: F401
                                                 check_targets, load_config, prior_draws)
-from sim.calibration.predictive import bands, predictive_runs, solved_per_draw, summarise, target_statistics
+from sim.calibration.predictive import (bands, predictive_runs, prior_particles, solved_per_draw, summarise,
+                                        target_statistics)
 from sim.calibration.recovery import recover
 from sim.calibration.simulator import needed_metrics
 from sim.statistics import weighted_quantiles
@@ -49,6 +50,7 @@ from sim.inputs.targets import TARGETS_TOML, Target, load_targets
 
 METHOD_VERSION = 5  # bump when the fitting procedure changes, so cached stages are not reused
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
+PRIOR_SEED_OFFSET = 30 * 100_000  # prior-predictive seeds start at predictive.seed_base + this (above every stage's)
 STAGES = ("fit", "predictive", "oos", "baseline", "recovery", "hindcast", "ablation", "uncertainty")
 
 
@@ -98,15 +100,15 @@ class CalibrationRun:
         return fit_stage(label, targets, self.config, budget, self.config.run, self.cache, self.executor,
                          self.progress, self.hook(label))
 
-    def predict(self, label: str, fit: AbcResult, draws: int, seed: int, seed_base: int,
+    def predict(self, label: str, particles: pd.DataFrame, draws: int, seed: int, seed_base: int,
                 fitted: list[Target]) -> list[pd.DataFrame]:
-        """Posterior-predictive runs of `fit` (timed as `label`), each with its observation scales solved against
-        the targets it was fitted to."""
+        """Predictive runs of weighted `particles` (a fit's posterior, or prior draws; timed as `label`), each with
+        its observation scales solved against the targets it was fitted to."""
         config = self.config
         index, frames = self.timed(label, lambda: predictive_runs(
-            label, fit.particles, config.priors, draws, seed, seed_base, config.run, needed_metrics(self.targets),
+            label, particles, config.priors, draws, seed, seed_base, config.run, needed_metrics(self.targets),
             self.cache, self.executor, self.progress))
-        return solved_per_draw(fitted, config.priors, fit.particles, index, frames)
+        return solved_per_draw(fitted, config.priors, particles, index, frames)
 
 
 def calibrate(
@@ -151,18 +153,23 @@ def calibrate(
 def predictive_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
     """The fit's posterior predictive on fresh seeds: per-target statistics, their summary and the bands."""
     config = run.config
-    frames = run.predict("predictive", fit, config.draws, config.seed, config.predictive_seed_base, run.fitted)
+    frames = run.predict("predictive", fit.particles, config.draws, config.seed, config.predictive_seed_base,
+                         run.fitted)
     stats = target_statistics(run.targets, frames)
     data["predictive_fit"] = stats
-    data["summary_fit"] = summarise(run.targets, stats)
     data["bands"] = bands("fit", run.targets, frames)
+    prior = prior_particles(config.priors, config.draws, config.seed)
+    prior_frames = run.predict("prior_predictive", prior, config.draws, config.seed,
+                               config.predictive_seed_base + PRIOR_SEED_OFFSET, run.fitted)
+    prior_hits = summarise(run.targets, target_statistics(run.targets, prior_frames)).hit_rate.to_numpy()
+    data["summary_fit"] = summarise(run.targets, stats).assign(prior_hit_rate=prior_hits)
 
 
 def out_of_sample_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
     """Fit again on the targets ending by the cutoff and predict every target, the later ones held out."""
     config, in_sample = run.config, run.in_sample
     oos = run.timed("oos", lambda: run.fit("oos", in_sample, config.oos))
-    frames = run.predict("oos_predictive", oos, config.oos_draws, config.seed + 1,
+    frames = run.predict("oos_predictive", oos.particles, config.oos_draws, config.seed + 1,
                          config.predictive_seed_base + 100_000, in_sample)
     summary_oos = summarise(run.targets, target_statistics(run.targets, frames))
     summary_oos["in_sample"] = [t in in_sample for t in run.targets]

@@ -68,19 +68,46 @@ def _yes(flag) -> str:
     return "yes" if bool(flag) else "**no**"
 
 
+INFORMATIVE_BELOW = 0.5  # a target is informative when fewer than this share of prior runs hit it (issue 18)
+
+
+def informative(summary: pd.DataFrame) -> pd.Series:
+    """Per target, whether a hit says something: fewer than half of the prior-predictive runs hit it (a figure
+    that most prior draws already reach cannot tell a fit from no fit). All True when no prior check was run."""
+    if "prior_hit_rate" not in summary:
+        return pd.Series(True, index=summary.index)
+    return summary["prior_hit_rate"] < INFORMATIVE_BELOW
+
+
 def target_table(targets: list[Target], summary: pd.DataFrame) -> list[str]:
+    prior = "prior_hit_rate" in summary
+    extra = " prior runs hitting | informative |" if prior else ""
     lines = ["| target | statistic, window | observed | predicted median | 90% interval | median within "
-             "tolerance | runs hitting | grade | fitted |", "|---|---|---|---|---|---|---|---|---|"]
-    by_id = summary.set_index("target")
+             "tolerance | runs hitting |" + extra + " grade | fitted |",
+             "|---|---|---|---|---|---|---|" + ("---|---|" if prior else "") + "---|---|"]
+    by_id = summary.assign(informative=informative(summary)).set_index("target")
     for t in targets:
         if t.id not in by_id.index:
             continue
         r = by_id.loc[t.id]
+        cells = f" {100 * r.prior_hit_rate:.0f}% | {'yes' if r.informative else 'no'} |" if prior else ""
         lines.append(
             f"| {t.id} | {t.statistic} of {t.metric}, {t.start}..{t.end} | {_observed_text(t)} | {_fmt(t, r.q50)} | "
-            f"{_fmt(t, r.q05)} .. {_fmt(t, r.q95)} | {_yes(r.median_hit)} | {100 * r.hit_rate:.0f}% | {t.grade} | "
-            f"{'yes' if t.fit else 'no'} |")
+            f"{_fmt(t, r.q05)} .. {_fmt(t, r.q95)} | {_yes(r.median_hit)} | {100 * r.hit_rate:.0f}% |{cells} "
+            f"{t.grade} | {'yes' if t.fit else 'no'} |")
     return lines
+
+
+def informative_line(summary: pd.DataFrame) -> str:
+    """How many informative targets the predictive median hits, next to the plain count."""
+    if "prior_hit_rate" not in summary:
+        return ""
+    mask = informative(summary).to_numpy()
+    hits = summary.median_hit.astype(bool).to_numpy()
+    return (f"Informative targets (fewer than half of the prior-predictive runs hit "
+            f"them): {int(mask.sum())} of {len(summary)}; hit: {int((hits & mask).sum())} of {int(mask.sum())}. "
+            f"Targets most prior runs already hit: {', '.join(summary.target[~mask]) or 'none'} "
+            f"({int((hits & ~mask).sum())} of them hit).")
 
 
 def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[str], list[str]]:
@@ -207,7 +234,9 @@ def _targets_section(targets: list[Target], summary_fit: pd.DataFrame, bands: pd
         "",
         f"{draws} parameter sets drawn from the posterior, each run once with a fresh seed (so the "
         "intervals include the model's own randomness). 'Median within tolerance' applies the target's rule to "
-        "the predictive median; 'runs hitting' is the share of single runs that satisfy it.",
+        "the predictive median; 'runs hitting' is the share of single runs that satisfy it; 'prior runs hitting' "
+        "the same for as many parameter sets drawn from the priors (the prior predictive), and a target is "
+        "informative when fewer than half of those hit it.",
         "",
         *target_table(targets, summary_fit),
         "",
@@ -217,6 +246,8 @@ def _targets_section(targets: list[Target], summary_fit: pd.DataFrame, bands: pd
         "",
         f"Hits: {int(summary_fit.median_hit.sum())} of {len(summary_fit)} targets; misses: "
         + (", ".join(summary_fit.target[~summary_fit.median_hit.astype(bool)]) or "none") + ".",
+        "",
+        informative_line(summary_fit),
         "",
     ]
     groups = {"OpenRouter and US enterprise targets": [t for t in targets if not t.id.startswith("HF")],

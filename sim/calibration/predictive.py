@@ -28,6 +28,17 @@ def resample(weights: np.ndarray, draws: int, seed: int) -> np.ndarray:
     return np.minimum(np.searchsorted(np.cumsum(w), u), len(w) - 1)
 
 
+def prior_particles(priors: tuple[Prior, ...], draws: int, seed: int) -> pd.DataFrame:
+    """`draws` parameter sets drawn uniformly from the priors, equally weighted: the prior predictive's particles,
+    against which a target counts as informative (issue 18: fewer than half of prior runs hit it)."""
+    u = np.random.default_rng([seed, PRIOR_STREAM]).random((draws, len(priors)))
+    rows = [{p.name: p.from_unit(x) for p, x in zip(priors, row)} for row in u]
+    return pd.DataFrame(rows).assign(weight=1.0)
+
+
+PRIOR_STREAM = 11  # seed sequence (seed, PRIOR_STREAM) of the prior-predictive draws
+
+
 def _predictive_job(job):
     """Worker: one posterior draw run once on its own seed."""
     params, run, seed, metrics = job
