@@ -347,6 +347,55 @@ def _add_use_by_use(by_use, c, weight, i, work, agents, use_work, choice):
                 by_use[c, k, f] += weight * use_work[i, k, f]
 
 
+@_inline
+def _set_options(options, aware, allowed_by_cell, allowed, work, i):
+    """Agent i's options this month (families it knows that its cell and routing allow, `allowed` the row of
+    allowed_by_cell), and whether it has any and whether it uses one no longer allowed."""
+    any_option = False
+    lost_option = False
+    for f in range(work.shape[1]):
+        options[f] = aware[i, f] and allowed_by_cell[allowed, f]
+        any_option |= options[f]
+        lost_option |= work[i, f] > 0 and not allowed_by_cell[allowed, f]
+    return any_option, lost_option
+
+
+@_inline
+def _even_split(new, options):
+    """With choice off, an even split over the known options, all on the flagship tier."""
+    count = 0
+    for f in range(options.size):
+        count += options[f]
+    for f in range(options.size):
+        new[0, f] = np.float32(1.0 / count) if options[f] else np.float32(0.0)
+        for t in range(1, new.shape[0]):
+            new[t, f] = 0.0
+
+
+@_inline
+def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed):
+    """Agent i adopts its new split (`new`: tiers x families): its cheaper tiers' parts go to `tier_work`, and a
+    changed split is recorded in the compact `changes` table (uses f, share on f) for the neighbours' sums.
+    Returns whether it is active and the number of changed agents so far."""
+    n_families = work.shape[1]
+    changed = False
+    now_active = False
+    for f in range(n_families):
+        changed |= new[0, f] != work[i, f]
+        now_active |= new[0, f] != 0
+        for t in range(1, new.shape[0]):
+            tier_work[i, t - 1, f] = new[t, f]
+    if changed:
+        for f in range(n_families):
+            changes[n_changed, f] = np.float32(new[0, f] > 0) - np.float32(work[i, f] > 0)
+            changes[n_changed, n_families + f] = new[0, f] - work[i, f]
+            work[i, f] = new[0, f]
+        slot[i] = n_changed
+        changed_agents[n_changed] = i
+        n_changed += 1
+    return now_active, n_changed
+
+
 @_compile
 def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, slot, usage, market_by_use, cell,
            stratum, weight, is_firm, marketplace_propensity, graph_indptr, graph_indices, agents, terms, peers,
@@ -373,13 +422,7 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
         c = cell[i]
         market = marketplace_propensity[i] < min(1.0, routing_by_cell[c])
         uses_marketplace[i] = market
-        allowed = c + n_cells * market  # row of allowed_by_cell
-        any_option = False
-        lost_option = False
-        for f in range(n_families):
-            options[f] = aware[i, f] and allowed_by_cell[allowed, f]
-            any_option |= options[f]
-            lost_option |= work[i, f] > 0 and not allowed_by_cell[allowed, f]
+        any_option, lost_option = _set_options(options, aware, allowed_by_cell, c + n_cells * market, work, i)
         rate = switch_rate_firm if is_firm[i] else switch_rate_developer
         due = (not choice) or first_month or switch_draws[i] < rate or lost_option or (any_option and not active[i])
         if due:
@@ -390,29 +433,8 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
                         for f in range(n_families):
                             use_work[i, k, f] = new_by_use[k, f]
             else:  # everyone splits evenly over what they know
-                count = 0
-                for f in range(n_families):
-                    count += options[f]
-                for f in range(n_families):
-                    new[0, f] = np.float32(1.0 / count) if options[f] else np.float32(0.0)
-                    for t in range(1, new.shape[0]):
-                        new[t, f] = 0.0
-            changed = False
-            now_active = False
-            for f in range(n_families):
-                changed |= new[0, f] != work[i, f]
-                now_active |= new[0, f] != 0
-                for t in range(1, new.shape[0]):
-                    tier_work[i, t - 1, f] = new[t, f]
-            active[i] = now_active
-            if changed:
-                for f in range(n_families):
-                    changes[n_changed, f] = np.float32(new[0, f] > 0) - np.float32(work[i, f] > 0)
-                    changes[n_changed, n_families + f] = new[0, f] - work[i, f]
-                    work[i, f] = new[0, f]
-                slot[i] = n_changed
-                changed_agents[n_changed] = i
-                n_changed += 1
+                _even_split(new, options)
+            active[i], n_changed = _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed)
         if active[i]:
             _add_use(usage, 2 * stratum[i] + market, weight[i], work, tier_work, i)
             if market:
