@@ -154,7 +154,7 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
 
     best = load_scenario(out / "best.toml")
     assert set(best.parameters) == {"downloads_scale", "sizes_exponent", "openness_weight"}
-    posterior._load.cache_clear()
+    posterior.clear_cache()
     draw = posterior.parameter_sets(out / "posterior.csv")
     assert set(draw(0)) == set(best.parameters)
     # Runs use it only once adopted: --adopt copies it whole into the calibration folder and logs the step.
