@@ -99,6 +99,7 @@ def _toy_match(tmp_path, **kwargs):
                              **kwargs)
 
 
+@pytest.mark.slow
 def test_history_matching_rules_out_what_the_toy_makes_implausible_and_keeps_the_truth(tmp_path):
     result = _toy_match(tmp_path)
     waves = result.fitted
@@ -115,6 +116,7 @@ def test_history_matching_rules_out_what_the_toy_makes_implausible_and_keeps_the
     assert np.all(np.abs(result.initial_u[:, :2] - TRUTH[:2]) < 0.25)
 
 
+@pytest.mark.slow
 def test_interrupted_history_matching_resumes_to_the_same_result(tmp_path):
     def stop_after_first(w):
         if w == 0:
