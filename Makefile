@@ -23,7 +23,8 @@ project: setup
 test: setup chromium
 	ODSIM_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
-# The edit loop: everything but the tests marked slow (recovery, Dask clusters, the browser, fault injection).
+# The edit loop, under a minute: everything but the tests marked slow (over about a second: calibration,
+# projections, sweeps, Dask clusters, the browser, fault injection, command-line start-ups).
 test-fast: setup
 	$(PY) -m pytest -m "not slow" -q
 

@@ -73,6 +73,7 @@ def _noiseless_run(params, run, seed, metrics):
     return pd.DataFrame({m: columns[m] for m in metrics}, index=months)
 
 
+@pytest.mark.slow
 def test_sampler_recovers_known_parameters_without_path_noise(tmp_path, monkeypatch):
     """The sampler itself, apart from the model's path noise: on a noiseless stand-in whose shares are an
     invertible map of three parameters, fitting data it generated at known values must contain each of them in
@@ -105,6 +106,7 @@ def _interrupt_at(generation, particle):
     return hook
 
 
+@pytest.mark.slow
 def test_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
     from sim.calibration.calibrate import calibrate
 
@@ -129,6 +131,7 @@ def test_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
     assert calls == []
 
 
+@pytest.mark.slow
 def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
     from sim.inputs import posterior
     from sim.cli import main
@@ -157,7 +160,7 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
 
     best = load_scenario(out / "best.toml")
     assert set(best.parameters) == {"downloads_scale", "sizes_exponent", "openness_weight"}
-    posterior._load.cache_clear()
+    posterior.clear_cache()
     draw = posterior.parameter_sets(out / "posterior.csv")
     assert set(draw(0)) == set(best.parameters)
     # Runs use it only once adopted: --adopt copies it whole into the calibration folder and logs the step.

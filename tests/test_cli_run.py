@@ -20,6 +20,7 @@ def odsim(*args, cwd=ROOT):
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_run_writes_timeseries_summary_manifest_and_plots(tmp_path):
     result = odsim("run", "--seeds", "3", "--agents", "800", "--workers", "2", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -55,6 +56,7 @@ def test_run_writes_timeseries_summary_manifest_and_plots(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".baseline.lock"]
 
 
+@pytest.mark.slow
 def test_run_output_does_not_depend_on_worker_count(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     for out, workers in ((one, "1"), (two, "2")):
@@ -77,6 +79,7 @@ BAD_FILES = {
 }
 
 
+@pytest.mark.slow  # a Python start-up each; tests/test_bad_inputs.py checks these files in-process
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_scenario_file_is_refused_with_one_clear_line(tmp_path, case):
     text, key = BAD_FILES[case]
@@ -92,6 +95,7 @@ def test_bad_scenario_file_is_refused_with_one_clear_line(tmp_path, case):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_include_cycle_is_refused(tmp_path):
     (tmp_path / "a.toml").write_text('name = "a"\nincludes = ["b.toml"]\n')
     (tmp_path / "b.toml").write_text('name = "b"\nincludes = ["a.toml"]\n')
@@ -100,6 +104,7 @@ def test_include_cycle_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_help_explains_every_command():
     result = odsim("--help")
     assert result.returncode == 0

@@ -23,6 +23,7 @@ def test_every_catalogue_release_has_a_capability_and_only_imputed_ones_are_unce
     assert abs(qwen.capability - (trend.level_at_end - trend.eci_per_year * 26 / 12)) < 25
 
 
+@pytest.mark.slow
 def test_imputed_capabilities_are_drawn_per_run_with_their_spread_and_central_without_draws():
     qwen = next(r for r in releases() if r.model == "Qwen-72B")
     llama = next(r for r in releases() if r.model == "Llama 2 70B")

@@ -44,6 +44,7 @@ def planted(tmp_path):
     return run_sweep(spec, tmp_path / "sweep", PlantedOutcomes(), progress=False).folder
 
 
+@pytest.mark.slow
 def test_prim_finds_the_planted_box_with_coverage_and_density(planted):
     out, text = discover(planted, "or_share_cn > 0.5", min_density=0.9)
     boxes = pd.read_csv(out / "boxes.csv")
@@ -60,6 +61,7 @@ def test_prim_finds_the_planted_box_with_coverage_and_density(planted):
     assert pd.read_csv(out / "trajectory.csv").chosen.sum() == 1
 
 
+@pytest.mark.slow
 def test_outcome_in_another_month_and_direction(planted):
     out, _ = discover(planted, "or_share_cn@2023-12 <= 0.5")
     assert out.name == "or_share_cn_le_0.5_2023-12"
@@ -79,6 +81,7 @@ def test_bad_outcomes_are_refused_with_one_line(planted, capsys, outcome, words)
     assert not (planted / "discover").exists()
 
 
+@pytest.mark.slow
 def test_discover_on_a_real_sweep_from_its_spec_file(tmp_path, capsys):
     spec = write_spec(tmp_path, samples=12, replicates=2)
     out = tmp_path / "out"

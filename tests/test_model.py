@@ -32,6 +32,7 @@ def test_price_cut_raises_the_familys_share():
     assert (changed > base).all(), (base, changed)
 
 
+@pytest.mark.slow
 def test_trust_penalty_lowers_the_chinese_share_in_that_region():
     base, changed = paired_means("share_cn_europe", "2025-01", "2025-12", trust_cn_europe=4.0)
     assert (changed < base).all(), (base, changed)
@@ -96,6 +97,7 @@ def test_same_seed_same_output_and_different_seeds_differ():
     assert not first.equals(other)
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_number_of_agents():
     """Agents carry weights of real demand: doubling them leaves shares within sampling noise."""
     window = ("2025-01", "2025-12")

@@ -31,6 +31,7 @@ def finished(tmp_path_factory):
     return out, report
 
 
+@pytest.mark.slow
 def test_writes_every_table_for_every_observable_to_2030(finished):
     out, report = finished
     assert report.scenarios == ["baseline", "security_bans"]  # baseline always comes along, first
@@ -63,6 +64,7 @@ def test_writes_every_table_for_every_observable_to_2030(finished):
         assert f"vs baseline {date}" in summary
 
 
+@pytest.mark.slow
 def test_differences_are_paired_member_by_member(finished):
     out, report = finished
     stacks = {}
@@ -89,6 +91,7 @@ def test_member_k_shares_seed_and_parameter_draw_across_scenarios():
         assert a.fingerprint != b.fingerprint
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_redoing_members(tmp_path, monkeypatch, finished):
     reference_out, _ = finished
     saved = []
@@ -119,6 +122,7 @@ def test_interrupted_run_resumes_without_redoing_members(tmp_path, monkeypatch, 
     assert (again.ran, again.reused) == (2, 6)
 
 
+@pytest.mark.slow
 def test_changed_scenario_or_agents_are_not_mixed_with_old_members(tmp_path):
     scenario = tmp_path / "what_if.toml"
     scenario.write_text('name = "what_if"\nincludes = ["%s"]\n[[shock]]\ndate = "2026-01"\n'
@@ -133,6 +137,7 @@ def test_changed_scenario_or_agents_are_not_mixed_with_old_members(tmp_path):
     assert third.ran == 4
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_number_of_workers(tmp_path, finished):
     reference_out, _ = finished
     run(tmp_path, workers=2)
@@ -161,6 +166,7 @@ def test_nan_quantiles_match_numpy():
     assert np.allclose(np.array(nan_quantiles(stack, qs)), expected, equal_nan=True)
 
 
+@pytest.mark.slow
 def test_members_draw_from_the_calibration_posterior(tmp_path):
     posterior = tmp_path / "posterior.csv"
     pd.DataFrame({"price_sensitivity": [0.2, 2.0], "trust_cn_europe": [0.5, 3.0], "weight": [1.0, 1.0]}).to_csv(

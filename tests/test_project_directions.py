@@ -18,6 +18,8 @@ AGENTS = 1500
 SCENARIOS = ["baseline", "export_controls_tighten", "export_controls_relax", "security_bans", "us_open_push",
              "closed_price_war", "global_south_access"]
 
+pytestmark = pytest.mark.slow  # the shared fixture runs 7 scenarios x 8 members of 1,500 agents
+
 
 @pytest.fixture(scope="module")
 def ensembles(tmp_path_factory):

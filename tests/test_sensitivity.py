@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sim.cli import main
 from conftest import write_spec
@@ -21,6 +22,7 @@ def _indices(folder):
     return pd.read_csv(folder / "sensitivity" / "indices.csv").set_index(["output", "parameter", "index"])
 
 
+@pytest.mark.slow
 def test_morris_ranks_an_inert_parameter_at_zero(tmp_path, capsys):
     spec = write_spec(tmp_path, name="morris", design="morris", samples=4, replicates=2, parameters=PARAMS,
                       extra=OUTPUTS, **HORIZON)
@@ -42,6 +44,7 @@ def test_morris_ranks_an_inert_parameter_at_zero(tmp_path, capsys):
     pd.testing.assert_frame_equal(_indices(out), table)
 
 
+@pytest.mark.slow
 def test_sobol_indices_with_confidence_intervals(tmp_path):
     spec = write_spec(tmp_path, name="sobol", design="saltelli", samples=8, replicates=1, parameters=PARAMS,
                       extra=OUTPUTS, **HORIZON)

@@ -144,6 +144,7 @@ def odsim(*args):
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_run_into_a_folder_another_run_writes_is_refused_before_any_work(tmp_path):
     with FolderLock(tmp_path / ".baseline.lock", str(tmp_path / "baseline")):  # as a running `odsim run` holds it
         result = odsim("run", "--seeds", "1", "--agents", "200", "--out", str(tmp_path))
@@ -153,6 +154,7 @@ def test_run_into_a_folder_another_run_writes_is_refused_before_any_work(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == [".baseline.lock"]
 
 
+@pytest.mark.slow
 def test_two_scenarios_with_one_name_are_refused_before_any_work(tmp_path):
     copy = tmp_path / "copy.toml"
     copy.write_text('name = "baseline"\nincludes = ["' + (ROOT / "scenarios" / "baseline.toml").as_posix() + '"]\n')

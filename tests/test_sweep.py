@@ -117,6 +117,7 @@ def test_run_rows_are_the_models_own_output(tmp_path):
 
 
 # --- running, identical across worker counts, resumable ----------------------------------------------------
+@pytest.mark.slow
 def test_table_is_identical_with_one_or_two_workers_and_complete(tmp_path):
     spec = load_spec(write_spec(tmp_path))
     one = run_sweep(spec, tmp_path / "one", Executor(1), progress=False)
@@ -141,6 +142,7 @@ def test_folder_of_another_spec_is_refused(tmp_path, capsys):
     assert "holds results of a different spec" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_temporary_and_repeated_parts_never_reach_the_table(tmp_path):
     """A half-written part (temporary name) is ignored and a run written twice appears once."""
     spec = load_spec(write_spec(tmp_path))
@@ -165,6 +167,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-c", "import sys; from sim.cli import main; sys.exit(main(sys.argv[1:]))", *args]
 
 
+@pytest.mark.slow
 def test_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
     spec_path = write_spec(tmp_path, name="killme", samples=20)
     out = tmp_path / "out"
@@ -203,6 +206,7 @@ def _instant_run(task):
                          **{o: np.full(len(task.months), 0.5) for o in task.observables}})
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_number_of_runs(tmp_path, monkeypatch):
     """Results go to disk as they arrive: running 4x the runs must not need much more memory."""
     import sim.exploration.sweep

@@ -79,6 +79,7 @@ def test_dask_scheduler_gives_the_same_table_as_local_workers(tmp_path, dask_clu
     assert "Dask scheduler" in (remote / "manifest.json").read_text()
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_refused_before_any_run(tmp_path, capsys):
     spec = write_spec(tmp_path)
     out = tmp_path / "out"

@@ -99,6 +99,7 @@ def test_agents_are_coloured_by_their_main_models_origin_and_openness():
     assert (category[model.work.sum(axis=1) == 0] == -1).all()
 
 
+@pytest.mark.slow
 def test_views_render_and_change_with_each_step():
     model = small()
     first = render_views(model)
@@ -117,6 +118,7 @@ def test_views_render_and_change_with_each_step():
     assert 0 < highest <= downloads_axis.get_ylim()[1]
 
 
+@pytest.mark.slow
 def test_every_chart_has_a_legend_and_labelled_axes():
     model = small()
     render_views(model)

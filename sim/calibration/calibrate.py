@@ -289,5 +289,5 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
     atomic_write(data_dir / "summary.json", lambda p: Path(p).write_text(json.dumps(summary, indent=2) + "\n"))
     from sim.inputs import posterior
 
-    posterior._load.cache_clear()
+    posterior.clear_cache()
     write_report(out, targets)

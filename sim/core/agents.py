@@ -102,12 +102,20 @@ class Lab(Agent):
         self.base_licence = "closed" if not family.open_weights else "permissive"
         self.released = False
         self.released_this_month = False
-        self.derivatives_cum = 0.0
-        self.downloads_cum = 0.0
+        self.index = model.family_names.index(family.name)  # the family's column in the model's arrays
         self.cutoff = model.base_params["catalogue_cutoff"] or None
         self._catalogue = [r for r in releases(self.cutoff) if r.family == family.name]
         self._modifiers = family_modifiers((), family.name, 0)
         self.stream = rng  # the lab's own stream, so scenarios that change other labs leave its draws alone
+
+    # Cumulative counters: the model owns them (DiffusionModel._publish_and_download); a lab reads its entry.
+    @property
+    def derivatives_cum(self) -> float:
+        return self.model.derivatives_cum[self.index]
+
+    @property
+    def downloads_cum(self) -> float:
+        return self.model.downloads_cum[self.index]
 
     # Effective state, with scenario shocks applied.
     @property

@@ -55,21 +55,31 @@ class DiffusionModel(mesa.Model):
         slack_rng, self._workload_rng = streams[6 + n_families:]  # workload needs and choices (docs/ODD.md 7.4)
         self.release_capability = self._draw_uncertain_inputs(streams[5 + n_families], set(parameters))
         self.params = effective_parameters(self.base_params, self.shocks, self.month)
+        self._init_supply(streams[5:5 + n_families])
+        self._init_demand(pop_rng, net_rng)
+        self._init_workloads(slack_rng)
+        self._init_monthly_state()
+        self._space = None
 
-        # Supply: one Lab per family.
+        self.datacollector = mesa.DataCollector(model_reporters=observe.model_reporters())
+        self._advance()
+        self.datacollector.collect(self)
+
+    def _init_supply(self, lab_streams: list[np.random.Generator]) -> None:
+        """One Lab per family, each on its own stream, and the families' fixed attributes."""
         self.families = families()
         self.family_names = [f.name for f in self.families]
-        self.labs = [Lab(self, f, s) for f, s in zip(self.families, streams[5:5 + n_families])]
+        self.labs = [Lab(self, f, s) for f, s in zip(self.families, lab_streams)]
         self.is_open = np.array([f.open_weights for f in self.families])
         self.origin = np.array([ORIGINS.index(f.origin) for f in self.families])
         self.sizes_factor = np.array([f.sizes for f in self.families], float) ** self.base_params["sizes_exponent"]
 
-        # Demand: weighted agents, their network and their state.
-        n = self.base_params["n_agents"]
+    def _init_demand(self, pop_rng: np.random.Generator, net_rng: np.random.Generator) -> None:
+        """Weighted agents, their network and their state (what they know, use and route)."""
         self.representative = self.base_params["population"] == "representative"  # the aggregate twin (sim/calibration/twin.py)
         self.population = pop = (build_representative_population(self.base_params["marketplace_routing"])
-                                 if self.representative else build_population(n, pop_rng))
-        n = len(pop)
+                                 if self.representative else build_population(self.base_params["n_agents"], pop_rng))
+        n, n_families = len(pop), len(self.families)
         self.graph = build_network(pop, self.base_params["mean_degree"], self.base_params["homophily_region"],
                                    self.base_params["homophily_segment"], net_rng)
         self.graph.sort_indices()  # kernels.pass_on_changes sums each agent's neighbours in index order
@@ -86,7 +96,6 @@ class DiffusionModel(mesa.Model):
         # The part of `work` on each of a family's cheaper tiers (TIERS[1:]: standard, efficient; docs/ODD.md 7.9).
         self.tier_work = np.zeros((n, len(TIERS) - 1, n_families), np.float32)
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
-        self.availability = self.marketplace_availability = None
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
         self._changes = np.zeros((n, 2 * n_families), np.float32)  # kernels.choose's work areas
         self._slot = np.full(n, -1, np.int32)
@@ -95,8 +104,15 @@ class DiffusionModel(mesa.Model):
         self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), len(TIERS) * n_families))
         self._awareness_draws = np.empty((n, n_families), np.float32)
         self.uses_marketplace = np.zeros(n, dtype=bool)
-        # Workloads (docs/ODD.md 7.4): per agent and use, how many, and the family each runs on (-1: none yet).
-        scale = self.base_params["workload_scale"]
+        # Retention (OR14): month in which each agent began using each family (-1: not using it), and the
+        # demand weight of each month's new (marketplace agent, family) pairs.
+        self.adopted_month = np.full((n, n_families), -1, np.int32)
+        self.new_pairs_weight: dict[int, float] = {}
+
+    def _init_workloads(self, slack_rng: np.random.Generator) -> None:
+        """Workloads (docs/ODD.md 7.4): per agent and use, how many, and the family each runs on (-1: none yet)."""
+        pop, scale = self.population, self.base_params["workload_scale"]
+        n, n_families = len(pop), len(self.families)
         self.workloads_per_use = (np.maximum(1, np.rint(pop.workloads * scale)).astype(np.int64) if scale > 0
                                   else np.zeros(n, np.int64))
         slots = self.workloads_per_use.max(initial=0)
@@ -108,17 +124,31 @@ class DiffusionModel(mesa.Model):
         self.use_work = np.zeros((0 if slots else n, len(USES), n_families), np.float32)
         # Marketplace agents' use per (region x segment cell, use, family), summed by kernels.choose's pass.
         self._market_use_by_cell = np.zeros((len(REGIONS) * len(SEGMENTS), len(USES), n_families))
-        # Retention (OR14): month in which each agent began using each family (-1: not using it), and the
-        # demand weight of each month's new (marketplace agent, family) pairs.
-        self.adopted_month = np.full((n, n_families), -1, np.int32)
-        self.new_pairs_weight: dict[int, float] = {}
-        self.new_derivatives = np.zeros(n_families)
-        self.builder_months = np.zeros(n_families)  # months of all builders' work on each family, summed
-        self._space = None
 
-        self.datacollector = mesa.DataCollector(model_reporters=observe.model_reporters())
-        self._advance()
-        self.datacollector.collect(self)
+    def _init_monthly_state(self) -> None:
+        """Declare what each month sets (`_advance`): the families' arrays, availability, use by group, the
+        marketplace's view and the observations; and the cumulative counters, owned here (labs read them)."""
+        n_families, n_tiers, n_regions = len(self.families), len(TIERS), len(REGIONS)
+        self.released, self.released_now = np.zeros((2, n_families), dtype=bool)
+        self.capability, self.price = np.zeros((2, n_families))
+        self.tier_capability, self.tier_price = np.zeros((2, n_families, n_tiers))  # family x tier (TIERS)
+        self.tier_offered = np.zeros((n_families, n_tiers - 1), dtype=bool)  # family x cheaper tier
+        self.price_by_region = np.zeros((n_regions, n_families))
+        self.tier_price_by_region = np.zeros((n_regions, n_families, n_tiers))
+        self.licence: list[str] = []
+        self.frontier = 0.0
+        self.availability = self.marketplace_availability = None  # (region, segment, family), see _availability
+        self.usage: dict[str, np.ndarray] = {}  # use of each family by group, see _usage_from_strata
+        self.marketplace_by_region = np.zeros((n_regions, n_families))  # see _marketplace_usage
+        self.marketplace_tiers_by_region = np.zeros((n_regions, n_tiers - 1, n_families))
+        self.marketplace_by_use = np.zeros((len(USES), n_families))
+        self.marketplace_rows = np.zeros(0, np.int64)
+        self.marketplace_routed = np.zeros(0)
+        self.observations: dict[str, float] = {}
+        self.new_derivatives = np.zeros(n_families)
+        self.derivatives_cum = np.zeros(n_families)
+        self.downloads_cum = np.zeros(n_families)
+        self.builder_months = np.zeros(n_families)  # months of all builders' work on each family, summed
 
     def _draw_uncertain_inputs(self, rng: np.random.Generator, given: set[str]) -> dict:
         """Draw this run's uncertain inputs on their own stream (a fixed number of draws, so member k gets the same
@@ -197,7 +227,6 @@ class DiffusionModel(mesa.Model):
         self.tier_price_by_region = self.tier_price * factors[..., None]  # region x family x tier
         self.licence = [lab.licence for lab in labs]
         self.frontier = float(self.capability[self.released].max()) if self.released.any() else 0.0
-        self.derivatives_cum = np.array([lab.derivatives_cum for lab in labs])
 
     def available(self) -> np.ndarray:
         """Whether each agent may use each family (through a marketplace if it routes through one): one gather
@@ -431,9 +460,6 @@ class DiffusionModel(mesa.Model):
         # sim/inputs/targets.py), and the counts are thousands a month, where Poisson noise is below a percent.
         self.new_derivatives = p["derivatives_scale"] * builder_use * licence_factor * per_use
         downloads = p["downloads_scale"] * self.usage["all"] * per_use
-        for lab, new, down in zip(self.labs, self.new_derivatives, downloads):
-            lab.derivatives_cum += new
-            lab.downloads_cum += down
-        self.derivatives_cum = np.array([lab.derivatives_cum for lab in self.labs])
-        self.downloads_cum = np.array([lab.downloads_cum for lab in self.labs])
+        self.derivatives_cum += self.new_derivatives
+        self.downloads_cum += downloads
 

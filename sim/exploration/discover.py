@@ -149,9 +149,8 @@ def plot(stats: pd.DataFrame, limits: pd.DataFrame, trajectory: pd.DataFrame, ou
          path: Path) -> None:
     """Left: the first box's coverage-density trade-off (chosen box circled). Right: each box's limits as a
     share of the swept range."""
-    import matplotlib
+    from sim import figures  # first: it selects the Agg backend
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.8 + max(3.5, 0.5 * max(len(limits), 1))),
@@ -182,9 +181,7 @@ def plot(stats: pd.DataFrame, limits: pd.DataFrame, trajectory: pd.DataFrame, ou
     if not labels:
         right.text(0.5, 0.5, "no restriction", ha="center", transform=right.transAxes)
     fig.suptitle(f"Where {outcome}", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    figures.save(fig, path, 120)
 
 
 def summary(stats: pd.DataFrame, limits: pd.DataFrame, outcome: Outcome, n_runs: int, n_interest: int,

@@ -71,9 +71,8 @@ def analyse(spec: SweepSpec, folder: Path) -> pd.DataFrame:
 
 def plot(indices: pd.DataFrame, spec: SweepSpec, path: Path) -> None:
     """One horizontal bar chart per output, parameters sorted by importance, error bars = confidence interval."""
-    import matplotlib
+    from sim import figures  # first: it selects the Agg backend
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown = ["mu_star"] if spec.design == "morris" else ["S1", "ST"]
@@ -97,9 +96,7 @@ def plot(indices: pd.DataFrame, spec: SweepSpec, path: Path) -> None:
         if len(shown) > 1:
             ax.legend(fontsize=8)
     fig.suptitle(f"{spec.name}: {METHODS[spec.design]}, {CONF_LEVEL:.0%} intervals", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    figures.save(fig, path, 120)
 
 
 def summary(indices: pd.DataFrame, spec: SweepSpec) -> str:

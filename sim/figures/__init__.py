@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
@@ -111,3 +112,13 @@ def year_axis(ax) -> None:
 def id_note(fig) -> None:
     """A footnote saying what the published figures' id prefixes mean."""
     fig.text(0.01, 0.005, ID_NOTE, fontsize=7, color="#444444", ha="left", va="bottom")
+
+
+def save(fig, path, dpi: int, id_note_room: float = 0.0) -> None:
+    """Lay the figure out, write it and free it. With `id_note_room` > 0, that share of the height at the bottom
+    holds the footnote on what the published figures' ids mean."""
+    fig.tight_layout(rect=(0, id_note_room, 1, 1))
+    if id_note_room:
+        id_note(fig)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)

@@ -72,9 +72,7 @@ def plot_targets(bands: pd.DataFrame, targets: list[Target], path: Path, title: 
     for ax in axes.ravel()[len(targets):]:
         ax.axis("off")
     fig.suptitle(title, fontsize=12)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    figures.save(fig, path, 80)
 
 
 def plot_marginals(particles: pd.DataFrame, priors: list[dict], path: Path) -> None:
@@ -98,9 +96,7 @@ def plot_marginals(particles: pd.DataFrame, priors: list[dict], path: Path) -> N
     for ax in axes.ravel()[len(priors):]:
         ax.axis("off")
     fig.suptitle("Posterior marginals (weighted histograms; dashed: uniform prior density)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    figures.save(fig, path, 80)
 
 
 def plot_correlations(corr: pd.DataFrame, path: Path) -> None:
@@ -116,9 +112,7 @@ def plot_correlations(corr: pd.DataFrame, path: Path) -> None:
                 ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6)
     fig.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title("Posterior correlations (log10 for scale parameters)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    figures.save(fig, path, 80)
 
 
 def plot_out_of_sample(bands: pd.DataFrame, targets: list[Target], cutoff: str, path: Path) -> None:
@@ -151,6 +145,4 @@ def plot_out_of_sample(bands: pd.DataFrame, targets: list[Target], cutoff: str, 
         ax.set_ylim(0, 100)
         figures.year_axis(ax)
         ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    figures.save(fig, path, 80)

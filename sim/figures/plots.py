@@ -24,11 +24,7 @@ def _finish(ax, title, ylabel, published: bool = True):
 
 
 def _save(fig, path: Path, published: bool = True):
-    fig.tight_layout(rect=(0, 0.03 if published else 0, 1, 1))
-    if published:
-        figures.id_note(fig)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figures.save(fig, path, 110, id_note_room=0.03 if published else 0.0)
 
 
 def plot_open_closed(table, path: Path, title: str):

@@ -42,10 +42,7 @@ def fan_chart(quantiles: pd.DataFrame, diff: pd.DataFrame | None, path: Path, sc
         ax.set_title("paired difference from baseline (same seeds and parameters)", fontsize=10)
         figures.year_axis(ax)
         figures.legend_with_marks(ax, quartiles=True, published=False, loc="best")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    figures.id_note(fig)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    figures.save(fig, path, 100, id_note_room=0.04)
 
 
 def region_bars(quantiles: pd.DataFrame, path: Path, scenario: str, date: str,
@@ -67,9 +64,7 @@ def region_bars(quantiles: pd.DataFrame, path: Path, scenario: str, date: str,
     ax.set_title(f"{scenario}: Chinese-origin share of all usage by region, {date}", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    figures.save(fig, path, 100)
 
 
 def scenario_plots(quantiles: pd.DataFrame, diff: pd.DataFrame | None, folder: Path, scenario: str,
@@ -103,9 +98,7 @@ def comparison(quantiles: dict[str, pd.DataFrame], path: Path) -> None:
         figures.year_axis(ax)
     axes[0].set_ylabel("share (%), median over runs")
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    figures.save(fig, path, 100)
 
 
 def regions_2030(quantiles: dict[str, pd.DataFrame], path: Path, date: str) -> None:
@@ -128,6 +121,4 @@ def regions_2030(quantiles: dict[str, pd.DataFrame], path: Path, date: str) -> N
                  fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    figures.save(fig, path, 100)

@@ -35,6 +35,11 @@ def _load(path: Path) -> pd.DataFrame | None:
     return table
 
 
+def clear_cache() -> None:
+    """Forget the tables read so far, so the next load reads the file again (calibration has just rewritten it)."""
+    _load.cache_clear()
+
+
 def load_posterior(path: Path = POSTERIOR_CSV) -> pd.DataFrame | None:
     """The weighted parameter sets, or None when calibration has not been run."""
     return _load(Path(path))
