@@ -219,7 +219,6 @@ def usage_by_group(model) -> dict[str, np.ndarray]:
     model.marketplace_by_region = np.stack([weight[market][r] @ routed_work[r] for r in by_region])
     model.marketplace_tiers_by_region = np.stack([np.einsum("a,atf->tf", weight[market][r], routed_tiers[r])
                                                   for r in by_region])
-    model.marketplace_rows, model.marketplace_routed = market, routed_work.sum(axis=1)
     usage["marketplace"] = weight[market] @ routed_work
     usage["marketplace_tiers"] = np.einsum("a,atf->tf", weight[market], routed_tiers)
     routed_by_use = split_by_use(model)[market] * routed[model.cell[market], None, :]

@@ -1,6 +1,6 @@
 """Marketplace tokens by use (OR10, OR11): the observables read the step's per-(use, family) sums, those sums add
-up to the marketplace's per-family tokens, and the programming share they give is OR9's where every marketplace
-agent routes all its use. The sums themselves are checked against the NumPy reference month by month in
+up to the marketplace's per-family tokens, and the programming share they give (OR9) is the agents' routed use
+times their coding mix where every marketplace agent routes all its use. The sums themselves are checked against the NumPy reference month by month in
 tests/test_kernels.py."""
 
 import numpy as np
@@ -38,7 +38,7 @@ def test_observables_read_a_hand_made_split_by_use():
                          ids=["workloads", "continuous_split", "no_choice"])
 def test_tokens_by_use_add_up_to_the_marketplace_and_give_or9s_share_when_all_use_is_routed(settings):
     """With `marketplace_home_share` 1 every marketplace agent routes all its use, so the coding share of the
-    per-use tokens is OR9's `or_programming_share` (each agent's routed use times its coding mix). With the default
+    per-use tokens (OR9's `or_programming_share`) is each agent's routed use times its coding mix. With the default
     0, agents in China and restricted markets route only their US closed use, whose coding part is not their mix's:
     the two may then differ, but the per-use tokens still add up to the per-family ones."""
     for home_share in (1.0, 0.0):
@@ -48,9 +48,11 @@ def test_tokens_by_use_add_up_to_the_marketplace_and_give_or9s_share_when_all_us
             model.step()
             by_use, market = model.usage["marketplace_by_use"], model.usage["marketplace"]
             np.testing.assert_allclose(by_use.sum(axis=0), market, rtol=0, atol=1e-5 * market.sum())
-            if home_share == 1.0 and market.sum() > 0:
-                coding_share = by_use[CODING].sum() / by_use.sum()
-                assert coding_share == pytest.approx(model.observations["or_programming_share"], abs=1e-5)
+            if home_share == 1.0 and market.sum() > 0:  # OR9 from the agents: routed use times coding mix
+                rows = np.flatnonzero(model.uses_marketplace)
+                routed = model.population.weight[rows] * model.work[rows].sum(axis=1)
+                mix_share = routed @ model.population.use_mix[rows, CODING] / routed.sum()
+                assert model.observations["or_programming_share"] == pytest.approx(mix_share, abs=1e-5)
                 months += 1
         assert by_use[:, model.is_open].sum() > 0 and by_use[CODING].sum() > 0  # both observables defined
         if home_share == 1.0:

@@ -142,8 +142,6 @@ class DiffusionModel(mesa.Model):
         self.marketplace_by_region = np.zeros((n_regions, n_families))  # see _marketplace_usage
         self.marketplace_tiers_by_region = np.zeros((n_regions, n_tiers - 1, n_families))
         self.marketplace_by_use = np.zeros((len(USES), n_families))
-        self.marketplace_rows = np.zeros(0, np.int64)
-        self.marketplace_routed = np.zeros(0)
         self.observations: dict[str, float] = {}
         self.new_derivatives = np.zeros(n_families)
         self.derivatives_cum = np.zeros(n_families)
@@ -441,9 +439,6 @@ class DiffusionModel(mesa.Model):
         self.marketplace_tiers_by_region = (tier_use_by_cell * routed[:, :, None]).sum(axis=1)  # region x tier x family
         routed_by_cell = routed.reshape(-1, len(self.families))
         self.marketplace_by_use = (self._market_use_by_cell * routed_by_cell[:, None, :]).sum(axis=0)
-        rows = np.flatnonzero(self.uses_marketplace)
-        self.marketplace_rows = rows
-        self.marketplace_routed = (self.work[rows] * routed_by_cell.astype(np.float32)[self.cell[rows]]).sum(axis=1)
         return self.marketplace_by_region.sum(axis=0)
 
     def _publish_and_download(self) -> None:

@@ -95,12 +95,13 @@ def measure(model) -> dict[str, float]:
 def _tokens_by_use(model) -> dict[str, float]:
     """Marketplace tokens by the use they serve (OpenRouter classifies tokens by task): the chat/roleplay share
     of open-weight tokens (OR10; the model's chat/roleplay use is the task class OpenRouter calls roleplay plus
-    general chat) and Anthropic's share of coding tokens (OR11)."""
+    general chat), the coding share of all tokens (OR9) and Anthropic's share of coding tokens (OR11)."""
     by_use = model.usage["marketplace_by_use"]  # uses x families, routed tokens
     open_tokens = by_use[:, model.is_open]
     anthropic = np.array([f.lab == "Anthropic" for f in model.families])
     coding = by_use[USES.index("coding")]
-    return {"or_roleplay_share_open": _share(open_tokens[USES.index("chat_roleplay")].sum(), open_tokens.sum()),
+    return {"or_programming_share": _share(coding.sum(), by_use.sum()),
+            "or_roleplay_share_open": _share(open_tokens[USES.index("chat_roleplay")].sum(), open_tokens.sum()),
             "or_programming_share_anthropic": _share(coding[anthropic].sum(), coding.sum())}
 
 
@@ -130,9 +131,8 @@ def tier_spend(use: np.ndarray, tier_use: np.ndarray, tier_price: np.ndarray) ->
 def _spend_and_mix(model) -> dict[str, float]:
     """Spend shares (tokens x list price of the tier used: what OpenRouter's revenue by region and Menlo's spend by
     vendor count), the effective price per marketplace token (OR13; Nagle & Yue's price gap between closed and open
-    tokens) and the programming share of marketplace tokens (OR9); multi-homing (ENT4) is in `_multihoming`."""
+    tokens); multi-homing (ENT4) is in `_multihoming`."""
     out: dict[str, float] = {}
-    pop = model.population
     spend = tier_spend(model.marketplace_by_region, model.marketplace_tiers_by_region,
                        model.tier_price_by_region)  # region x family
     total = spend.sum()
@@ -147,9 +147,6 @@ def _spend_and_mix(model) -> dict[str, float]:
         out[f"or_spend_share_{region}"] = _share(spend[r].sum(), total)
     out["or_spend_share_asia"] = _share(spend[[REGIONS.index(r) for r in ASIA]].sum(), total)
     out["or_revenue_share_closed"] = _share(spend[:, ~model.is_open].sum(), total)
-    rows, routed = model.marketplace_rows, model.marketplace_routed * pop.weight[model.marketplace_rows]
-    coding = pop.use_mix[rows, USES.index("coding")]
-    out["or_programming_share"] = _share(float(routed @ coding), float(routed.sum()))
 
     north_america = REGIONS.index("north_america")
     firms_spend = tier_spend(model.usage["us_firms"], model.usage["us_firms_tiers"],
