@@ -178,3 +178,64 @@ def test_history_matching_calibration_does_not_depend_on_the_number_of_workers(t
         assert list(history.wave.astype(str)) == ["1", "ABC start"]
     pd.testing.assert_frame_equal(*posteriors)
     assert math.isclose(posteriors[0].weight.sum(), 1.0)
+
+
+@pytest.mark.slow
+def test_first_wave_runs_are_made_once_and_give_every_fit_exactly_its_own_statistics(tmp_path, monkeypatch):
+    """The first wave's runs, shared between fits: a fit reading them gets exactly what it gets from making its own
+    runs (same points, seeds, statistics, emulators, ABC start), whatever the number of workers; a fit to other
+    figures (a recovery replicate's synthetic ones, on its own stream) makes no first-wave run and measures the
+    stored runs exactly as its own runs would be measured; an interrupted fit resumes to the same result."""
+    import sim.calibration.simulator as simulator_module
+    from sim.calibration.calibration_config import load_config
+    from sim.calibration.recovery import synthetic_targets
+    from sim.calibration.simulator import Simulator, needed_metrics, run_once
+
+    text = SMALL.format(population=8, generations=2)
+    path = tmp_path / "config.toml"
+    path.write_text(HM_CONFIG + text[text.index("[fit]"):])
+    config = load_config(path)
+    figures = [t for t in load_targets(TARGETS_TOML, missing_ok=False) if t.fit]
+    truth = {"downloads_scale": 3e8, "sizes_exponent": 0.4, "openness_weight": 2.5}
+    other = synthetic_targets(figures, run_once(truth, config.run, 5, needed_metrics(figures)))
+    shared = tmp_path / "shared"
+
+    def match(label, targets, stream, workers, share, on_wave=None):
+        with Executor(workers) as executor:
+            return history_match(label, Simulator(config.priors, targets, config.run), config.history, 8,
+                                 config.seed, stream, tmp_path, executor, progress=False, on_wave=on_wave,
+                                 shared=shared if share else None)
+
+    def first_wave(label):
+        return dict(np.load(tmp_path / label / "wave-000.npz"))
+
+    def same(a, b):
+        np.testing.assert_array_equal(a.initial_u, b.initial_u)
+        np.testing.assert_array_equal(a.initial_stats, b.initial_stats)
+        untimed = [c for c in a.waves.columns if not c.startswith("seconds")]
+        pd.testing.assert_frame_equal(a.waves[untimed], b.waves[untimed])
+
+    fit = match("fit", figures, 0, 2, True)  # makes the shared runs, in two workers
+    assert len(list(shared.glob("*.npz"))) == 1
+    own = match("own", figures, 0, 1, False)  # the fit as it was before sharing: its own runs
+    same(fit, own)
+    for key in ("u", "stats", "counts"):
+        np.testing.assert_array_equal(first_wave("fit")[key], first_wave("own")[key])
+
+    calls = []
+    real = simulator_module.run_once
+    monkeypatch.setattr(simulator_module, "run_once", lambda *args: calls.append(args) or real(*args))
+    replicate = match("replicate", other, 3, 1, True)
+    assert len(calls) == 8  # only ABC's starting sample: the first wave's 24 sets (36 runs) were read, not rerun
+    monkeypatch.setattr(simulator_module, "run_once", real)
+    own_other = match("own-other", other, 0, 1, False)  # its own runs of the same first wave (stream 0)
+    for key in ("u", "stats", "counts"):
+        np.testing.assert_array_equal(first_wave("replicate")[key], first_wave("own-other")[key])
+    assert not np.array_equal(first_wave("replicate")["stats"], first_wave("fit")["stats"])  # other figures
+
+    def stop(w):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        match("interrupted", other, 3, 2, True, on_wave=stop)
+    same(match("interrupted", other, 3, 2, True), replicate)

@@ -27,6 +27,7 @@ from sim.inputs.targets import Target, nan_mean
 INITIAL_EPSILON = 1e9  # recorded as generation 0's epsilon: it accepts every prior draw
 KEEP_FRACTION = 0.5  # share of particles kept each generation; epsilon is the largest kept distance
 MOVE_FAILURE = 0.1  # moves per replenished particle are chosen so that it stays put with this probability
+SHARED_FIRST_WAVE = "hm-shared"  # cache folder of history matching's first-wave runs, shared by every fit
 
 
 class Generation(NamedTuple):
@@ -85,11 +86,13 @@ def fit_stage(label: str, targets: list[Target], config: Config, budget: Budget,
               stream: int | None = None) -> AbcResult:
     """History matching (config.history.waves > 0; sim/calibration/history_matching.py) and then ABC-SMC starting from a
     sample of what it did not rule out, so the ABC budget goes where the data are; plain ABC-SMC from the prior
-    otherwise."""
+    otherwise. The first wave's runs (a prior design) are made once per calibration and shared by every fit with
+    the same run settings (fit, out of sample, recovery replicates): only their statistics and emulators differ."""
     if not config.history.waves:
         return run_abc(label, targets, config, budget, run, cache, executor, progress, on_particle, stream)
     matched = history_match(f"{label}-hm", Simulator(config.priors, targets, run), config.history,
-                            budget.population, config.seed, stream or 0, cache, executor, progress)
+                            budget.population, config.seed, stream or 0, cache, executor, progress,
+                            shared=cache / SHARED_FIRST_WAVE)
     result = run_abc(label, targets, config, budget, run, cache, executor, progress, on_particle, stream,
                      initial=(matched.initial_u, matched.initial_stats))
     result.history = matched.waves

@@ -22,6 +22,7 @@ the result does not depend on the number of workers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -237,6 +238,25 @@ def _simulate(job):
     return simulator(u, seeds)
 
 
+def _simulate_runs(job) -> tuple[list[str], np.ndarray]:
+    """Worker: every observable of one parameter set's runs on the given model seeds: the months and an array
+    (seeds, months, observables), observables in the order of sim.core.observe.metric_names: what any set of
+    figures can be measured on."""
+    from sim.calibration.simulator import run_once
+    from sim.core.observe import metric_names
+
+    simulator, u, seeds = job
+    params = simulator.params(u)
+    frames = [run_once(params, simulator.run, seed, metric_names()) for seed in seeds]
+    return [str(m) for m in frames[0].index], np.stack([frame.to_numpy(float) for frame in frames])
+
+
+def _statistics(job) -> np.ndarray:
+    """Worker: statistics (seeds, targets) of one parameter set's stored runs, for the simulator's own figures."""
+    simulator, u, runs, months, columns = job
+    return simulator.statistics(u, [pd.DataFrame(run, index=months, columns=columns) for run in runs])
+
+
 def fresh_seeds(rng: np.random.Generator, count: int) -> list[int]:
     """`count` model seeds never used by the fixed-seed stages (calibration, predictive and recovery seeds)."""
     return [int(s) for s in rng.integers(MODEL_SEED_LOW, 2**31, size=count)]
@@ -274,10 +294,14 @@ def draw_inside(waves: list[Wave], count: int, d: int, candidates: int, rng: np.
 
 def history_match(label: str, simulator, settings: HistorySettings, population: int, seed: int, stream: int,
                   cache: Path, executor, progress: bool = True,
-                  on_wave: Callable[[int], None] | None = None) -> HistoryResult:
+                  on_wave: Callable[[int], None] | None = None, shared: Path | None = None) -> HistoryResult:
     """Run the waves (cached under cache/<label>/wave-NNN.npz), then draw and simulate `population` points inside
     what is left: ABC's generation 0. `simulator` is sim.calibration.simulator.Simulator (statistics per seed and
-    target)."""
+    target).
+
+    With `shared` (a folder), the first wave's runs are made once for every fit with the same simulator settings
+    and seed (`shared_first_wave`), whatever its figures and `stream`: its design is drawn from the prior and its
+    runs do not depend on the figures, only the statistics, positions and emulators fitted on them do."""
     folder = cache / label
     folder.mkdir(parents=True, exist_ok=True)
     done = folder / "done.json"
@@ -302,8 +326,13 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
             u, stats, counts = stored["u"], stored["stats"], stored["counts"]
             fraction, seconds = float(stored["fraction"]), float(stored["seconds"])
         else:
-            u, stats, counts, fraction, seconds = _simulate_design(
-                label, simulator, settings, waves, all_u, size, final, (seed, HM_STREAM, stream, w), executor, progress)
+            if w == 0 and shared is not None:
+                u, stats, counts, fraction, seconds = shared_first_wave(shared, label, simulator, settings, seed,
+                                                                        executor, progress)
+            else:
+                u, stats, counts, fraction, seconds = _simulate_design(
+                    label, simulator, settings, waves, all_u, size, final, (seed, HM_STREAM, stream, w), executor,
+                    progress)
             tmp = folder / "partial.npz"
             np.savez(tmp, u=u, stats=stats, counts=counts, fraction=fraction, seconds=seconds)
             os.replace(tmp, path)
@@ -334,9 +363,20 @@ def _simulate_design(label: str, simulator, settings: HistorySettings, waves: li
     simulated on fresh seeds, the first `noise_points` of a wave on `noise_seeds` seeds to measure the noise.
     Returns the points, their statistics (points, seeds, targets; NaN past a point's seeds), the seed counts, the
     NROY fraction the design came from and the seconds it took. `key` seeds everything: (seed, stream, wave)."""
+    start = _now()
+    u, fraction, counts, jobs = _design(simulator, settings, waves, all_u, size, final, key)
+    bar = _bar(label, settings, final, key, fraction if waves else None, size, progress)
+    results = executor.gather(_simulate, jobs, bar)
+    bar.close()
+    return u, _padded(results, counts, len(simulator.targets)), counts, fraction, _now() - start
+
+
+def _design(simulator, settings: HistorySettings, waves: list[Wave], all_u: np.ndarray, size: int, final: bool,
+            key: tuple[int, ...]):
+    """A wave's points, the NROY fraction they came from, each point's number of seeds and its simulation job
+    (simulator, point, fresh model seeds), all seeded by `key`."""
     from scipy.stats import qmc
 
-    start = _now()
     d = len(simulator.priors)
     rng = np.random.default_rng(np.random.SeedSequence(list(key)).generate_state(1)[0])
     if not waves:
@@ -350,15 +390,63 @@ def _simulate_design(label: str, simulator, settings: HistorySettings, waves: li
     job_seeds = np.random.SeedSequence([*key, 1]).generate_state(size)
     jobs = [(simulator, u[i], fresh_seeds(np.random.default_rng(int(job_seeds[i])), counts[i]))
             for i in range(size)]
-    bar = tqdm(total=size, desc=f"{label} " + ("ABC start" if final else f"wave {key[-1] + 1}/{settings.waves}")
-               + ("" if not waves else f" (NROY {fraction:.3g} of prior)"), unit="set",
-               disable=not progress, dynamic_ncols=True)
-    results = executor.gather(_simulate, jobs, bar)
-    bar.close()
-    stats = np.full((size, int(counts.max()), len(simulator.targets)), np.nan)
+    return u, fraction, counts, jobs
+
+
+def _bar(label: str, settings: HistorySettings, final: bool, key: tuple[int, ...], fraction: float | None,
+         size: int, progress: bool, what: str = "") -> tqdm:
+    return tqdm(total=size, desc=f"{label} " + ("ABC start" if final else f"wave {key[-1] + 1}/{settings.waves}")
+                + what + ("" if fraction is None else f" (NROY {fraction:.3g} of prior)"), unit="set",
+                disable=not progress, dynamic_ncols=True)
+
+
+def _padded(results: list[np.ndarray], counts: np.ndarray, targets: int) -> np.ndarray:
+    """Per-point statistics (seeds, targets) as one array (points, most seeds, targets), NaN past a point's seeds."""
+    stats = np.full((len(results), int(counts.max()), targets), np.nan)
     for i, r in enumerate(results):
         stats[i, :len(r)] = r
-    return u, stats, counts, fraction, _now() - start
+    return stats
+
+
+def shared_first_wave(shared: Path, label: str, simulator, settings: HistorySettings, seed: int, executor,
+                      progress: bool):
+    """The first wave for `simulator`'s figures, from runs shared by every fit with the same simulator settings,
+    priors, design size and seed: made (on stream 0, so the main fit's first wave is the one it always had) and
+    stored under `shared` by the first fit that needs them, read back by the others; then measured on this
+    simulator's figures. Returns what _simulate_design returns.
+
+    Every observable of every run is stored (about 15 MB for 590 runs of 37 months), so fits on any figures (the
+    main fit, the out-of-sample fit, each recovery replicate's synthetic figures) can use them; the statistics
+    are computed as Simulator computes them after a run (observation scales solved for these figures), so a fit
+    gets exactly the statistics it would have got from its own runs of the same points and seeds."""
+    from sim.core.observe import metric_names
+
+    start = _now()
+    key = (seed, HM_STREAM, 0, 0)
+    design = json.dumps({"priors": [p.__dict__ for p in simulator.priors], "run": simulator.run.__dict__,
+                         "runs": settings.runs, "noise_points": settings.noise_points,
+                         "noise_seeds": settings.noise_seeds, "key": key}, sort_keys=True, default=list)
+    path = shared / f"wave-000-{hashlib.sha256(design.encode()).hexdigest()[:12]}.npz"
+    if path.is_file():
+        stored = np.load(path)
+        u, counts, runs = stored["u"], stored["counts"], stored["runs"]
+        months, columns = stored["months"].tolist(), stored["columns"].tolist()
+    else:
+        u, _, counts, jobs = _design(simulator, settings, [], np.empty((0, len(simulator.priors))), settings.runs,
+                                     False, key)
+        bar = _bar(label, settings, False, key, None, len(jobs), progress, " (runs shared by every fit)")
+        results = executor.gather(_simulate_runs, jobs, bar)
+        bar.close()
+        months, columns = results[0][0], metric_names()
+        runs = np.concatenate([r[1] for r in results])
+        shared.mkdir(parents=True, exist_ok=True)
+        tmp = shared / f"{path.stem}.partial.npz"
+        np.savez(tmp, u=u, counts=counts, runs=runs, months=np.array(months), columns=np.array(columns))
+        os.replace(tmp, path)
+    ends = np.cumsum(counts)
+    jobs = [(simulator, u[i], runs[end - n:end], months, columns) for i, (n, end) in enumerate(zip(counts, ends))]
+    stats = _padded(executor.gather(_statistics, jobs), counts, len(simulator.targets))
+    return u, stats, counts, 1.0, _now() - start
 
 
 def _fit_wave(simulator, settings: HistorySettings, waves: list[Wave], regions: list[tuple[float, float]],

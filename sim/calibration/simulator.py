@@ -50,9 +50,16 @@ class Simulator:
     def __call__(self, u: np.ndarray, seeds: Iterable[int] | None = None) -> np.ndarray:
         """Array (seeds, targets) of statistics, on `seeds` (default: the fixed calibration seeds)."""
         params = self.params(u)
-        frames = [run_once(params, self.run, seed, self.metrics) for seed in (seeds or self.run.seeds)]
+        seeds = seeds or self.run.seeds
+        return self.statistics(u, [run_once(params, self.run, seed, self.metrics) for seed in seeds])
+
+    def statistics(self, u: np.ndarray, frames: list[pd.DataFrame]) -> np.ndarray:
+        """Array (runs, targets) of statistics of runs made at `u` (tables with at least this simulator's metrics):
+        apart from the runs themselves, so that runs made once can serve fits to different figures."""
+        params = self.params(u)
         # Observation scales: solved, not sampled (unless a prior is given for one).
-        frames = with_solved_scales(self.targets, frames, params, [p.name for p in self.priors])
+        frames = with_solved_scales(self.targets, [frame[self.metrics] for frame in frames], params,
+                                    [p.name for p in self.priors])
         return np.array([[t.statistic_of(frame) for t in self.targets] for frame in frames], float)
 
     def distance(self, stats: np.ndarray) -> float:
