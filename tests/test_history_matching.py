@@ -239,3 +239,15 @@ def test_first_wave_runs_are_made_once_and_give_every_fit_exactly_its_own_statis
     with pytest.raises(KeyboardInterrupt):
         match("interrupted", other, 3, 2, True, on_wave=stop)
     same(match("interrupted", other, 3, 2, True), replicate)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_screening_in_blocks_gives_the_same_answer_whatever_the_workers(tmp_path, workers):
+    """Candidates screened in blocks by the executor's workers: the same points kept as screened in one piece."""
+    waves = _toy_match(tmp_path).fitted
+    points = np.random.default_rng(3).random((30_000, 3))
+    points[:200, :2] = TRUTH[:2] + 0.02 * np.random.default_rng(4).standard_normal((200, 2))  # some survivors
+    whole = not_ruled_out(waves, points)
+    assert 0 < whole.sum() < len(points)
+    with Executor(workers) as executor:
+        np.testing.assert_array_equal(not_ruled_out(waves, points, executor), whole)

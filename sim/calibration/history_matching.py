@@ -45,6 +45,7 @@ WALK_STEPS = 20  # random-walk steps per chain when the design is drawn inside a
 GP_FIT_POINTS = 400  # a Gaussian process learns its hyperparameters on at most this many runs (cost ~ n^3)
 GP_MAX_POINTS = 1500  # and conditions on at most this many (prediction cost ~ n^2 per point)
 PREDICT_CHUNK = 4096  # points per emulator prediction (memory: chunk x training runs)
+SCREEN_BLOCK = 12_500  # candidate points per screening job (each job ships the waves' emulators: ~20 MB per wave)
 
 
 # --- targets in tolerance units --------------------------------------------------------------------------------
@@ -205,14 +206,26 @@ class Wave:
         return np.sort(imp, axis=1)[:, -k]
 
 
-def not_ruled_out(waves: list[Wave], u: np.ndarray) -> np.ndarray:
-    """Whether each point survives every wave so far (each wave's emulators judge only what earlier ones kept)."""
+def not_ruled_out(waves: list[Wave], u: np.ndarray, executor=None) -> np.ndarray:
+    """Whether each point survives every wave so far (each wave's emulators judge only what earlier ones kept).
+    With an `executor`, in blocks of SCREEN_BLOCK points run by its workers, so they need not idle while ~50,000
+    candidates go through ~40 emulators per wave (tens of seconds in one process). The blocks do not depend on
+    the number of workers, so neither does the answer."""
+    if executor is not None and len(u) > SCREEN_BLOCK:
+        blocks = [(waves, u[i:i + SCREEN_BLOCK]) for i in range(0, len(u), SCREEN_BLOCK)]
+        return np.concatenate(list(executor.imap(_not_ruled_out, blocks)))
     keep = np.ones(len(u), bool)
     for wave in waves:
         idx = np.flatnonzero(keep)
         if idx.size:
             keep[idx] = wave.keeps(u[idx])
     return keep
+
+
+def _not_ruled_out(job) -> np.ndarray:
+    """Worker: not_ruled_out on one block of points."""
+    waves, u = job
+    return not_ruled_out(waves, u)
 
 
 @dataclass
@@ -263,7 +276,7 @@ def fresh_seeds(rng: np.random.Generator, count: int) -> list[int]:
 
 
 def draw_inside(waves: list[Wave], count: int, d: int, candidates: int, rng: np.random.Generator,
-                known: np.ndarray) -> tuple[np.ndarray, float]:
+                known: np.ndarray, executor=None) -> tuple[np.ndarray, float]:
     """`count` points spread over the NROY space, and the NROY fraction of the prior (from `candidates`
     uniform draws). Uniform draws that survive come first; if too few survive, random-walk chains started from
     survivors and from `known` NROY points (reflected at the cube's faces, a move accepted only inside NROY: a
@@ -272,7 +285,7 @@ def draw_inside(waves: list[Wave], count: int, d: int, candidates: int, rng: np.
     from sim.calibration.simulator import reflect
 
     uniform = rng.random((candidates, d))
-    inside = not_ruled_out(waves, uniform)
+    inside = not_ruled_out(waves, uniform, executor)
     fraction = float(inside.mean())
     pool = uniform[inside]
     if len(pool) >= count:
@@ -364,7 +377,7 @@ def _simulate_design(label: str, simulator, settings: HistorySettings, waves: li
     Returns the points, their statistics (points, seeds, targets; NaN past a point's seeds), the seed counts, the
     NROY fraction the design came from and the seconds it took. `key` seeds everything: (seed, stream, wave)."""
     start = _now()
-    u, fraction, counts, jobs = _design(simulator, settings, waves, all_u, size, final, key)
+    u, fraction, counts, jobs = _design(simulator, settings, waves, all_u, size, final, key, executor)
     bar = _bar(label, settings, final, key, fraction if waves else None, size, progress)
     results = executor.gather(_simulate, jobs, bar)
     bar.close()
@@ -372,7 +385,7 @@ def _simulate_design(label: str, simulator, settings: HistorySettings, waves: li
 
 
 def _design(simulator, settings: HistorySettings, waves: list[Wave], all_u: np.ndarray, size: int, final: bool,
-            key: tuple[int, ...]):
+            key: tuple[int, ...], executor=None):
     """A wave's points, the NROY fraction they came from, each point's number of seeds and its simulation job
     (simulator, point, fresh model seeds), all seeded by `key`."""
     from scipy.stats import qmc
@@ -383,7 +396,7 @@ def _design(simulator, settings: HistorySettings, waves: list[Wave], all_u: np.n
         u = qmc.LatinHypercube(d=d, seed=rng).random(size)
         fraction = 1.0
     else:
-        u, fraction = draw_inside(waves, size, d, settings.candidates, rng, all_u)
+        u, fraction = draw_inside(waves, size, d, settings.candidates, rng, all_u, executor)
     base = len(simulator.run.seeds)
     extra = 0 if final else settings.noise_seeds - base
     counts = np.array([base + (extra if i < settings.noise_points and extra > 0 else 0) for i in range(size)])
