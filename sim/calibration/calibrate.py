@@ -48,7 +48,8 @@ from sim.running.executor import Executor
 from sim.running.store import atomic_write, model_fingerprint
 from sim.inputs.targets import TARGETS_TOML, Target, load_targets
 
-METHOD_VERSION = 5  # bump when the fitting procedure changes, so cached stages are not reused
+METHOD_VERSION = 6  # bump when the fitting procedure changes, so cached stages are not reused (6: the
+#                    recovery fits share the first history-matching wave's runs)
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
 PRIOR_SEED_OFFSET = 30 * 100_000  # prior-predictive seeds start at predictive.seed_base + this (above every stage's)
 STAGES = ("fit", "predictive", "oos", "baseline", "recovery", "hindcast", "ablation", "uncertainty")

@@ -17,7 +17,9 @@ seeds. What is left after the last wave seeds ABC-SMC (sim/calibration/abc_smc.p
 
 Every wave is cached (atomic writes) and the emulators are refitted deterministically from the cache, so an
 interrupted run resumes to the same result; every simulation's seed comes from (seed, stream, wave, index), so
-the result does not depend on the number of workers.
+the result does not depend on the number of workers. The first wave (a prior design whose runs do not depend on
+the figures) is run once on stream 0 and its runs shared by every fit with the same run settings
+(`shared_first_wave`); each fit measures them on its own figures and fits its own emulators.
 """
 
 from __future__ import annotations
