@@ -251,3 +251,24 @@ def test_screening_in_blocks_gives_the_same_answer_whatever_the_workers(tmp_path
     assert 0 < whole.sum() < len(points)
     with Executor(workers) as executor:
         np.testing.assert_array_equal(not_ruled_out(waves, points, executor), whole)
+
+
+def test_recovery_history_waves_default_to_the_fits_and_never_exceed_them(tmp_path):
+    """[recovery] history_waves: absent, recovery fits match as many waves as the main fit; set, that many, but
+    never more than [history_matching] waves (so --quick's single wave binds it); a bad value names the key."""
+    from sim.calibration.calibration_config import load_config
+    from sim.core.checks import InputError
+    from sim.calibration.calibration_config import CONFIG_TOML as CONFIG
+
+    text = CONFIG.read_text()
+    assert load_config(CONFIG).recovery_history_waves == 1 < load_config(CONFIG).history.waves
+    without = tmp_path / "without.toml"
+    without.write_text(text.replace("history_waves = 1\n", ""))
+    assert load_config(without).recovery_history_waves == load_config(without).history.waves == 2
+    more = tmp_path / "more.toml"
+    more.write_text(text.replace("history_waves = 1\n", "history_waves = 5\n"))
+    assert load_config(more).recovery_history_waves == 2 and load_config(more, quick=True).recovery_history_waves == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("history_waves = 1\n", "history_waves = -1\n"))
+    with pytest.raises(InputError, match="recovery.history_waves"):
+        load_config(bad)

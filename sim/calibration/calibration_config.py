@@ -117,6 +117,7 @@ class Config:
     ablation: Budget | None = None  # None: no [ablation] section, no ablation stage
     ablation_draws: int = 0
     history: HistorySettings = HistorySettings(0, 0, 0, 0, 0, 3.0, 2, 0.0, "gp")  # no history matching
+    recovery_history_waves: int = 0  # history-matching waves of each recovery fit (at most history.waves)
 
     def describe(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k not in ("priors", "path")}
@@ -132,7 +133,7 @@ _SECTIONS = {
                       "min_acceptance_rate", "draws"},
     "baseline": {"samples", "keep", "L", "k", "t0"},
     "recovery": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate", "seeds",
-                 "data_seed", "n_agents", "replicates"},
+                 "data_seed", "n_agents", "replicates", "history_waves"},
     "hindcast": {"cutoffs", "population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate",
                  "draws", "twin_population", "twin_max_simulations"},
     "ablation": {"population", "generations", "min_epsilon", "max_simulations", "min_acceptance_rate", "draws"},
@@ -257,6 +258,8 @@ def load_config(path: Path = CONFIG_TOML, quick: bool = False) -> Config:
         priors=tuple(_prior(path, name, spec) for name, spec in data["priors"].items()) or check.fail(
             path, "priors", "needs at least one parameter"),
         history=history,
+        recovery_history_waves=min(history.waves, get.whole("recovery", "history_waves", 0, 20)
+                                   if "history_waves" in data["recovery"] else history.waves),
         ablation=get.budget("ablation", "ablation_") if "ablation" in data else None,
         ablation_draws=get.whole("ablation", "draws", 5, 100_000, "ablation_draws") if "ablation" in data else 0,
     )

@@ -91,6 +91,7 @@ def recover(label: str, truths: list[dict[str, Any]], targets: list[Target], con
     mistaken for it. Returns the per-parameter table (columns `replicate`, `noise_floor`, `epsilon`: where the
     fit stopped) and every replicate's generations."""
     metrics = needed_metrics(targets)
+    config = replace(config, history=replace(config.history, waves=config.recovery_history_waves))
     tables, generations = [], []
     for r, truth in enumerate(truths):
         data_seed = config.recovery_data_seed + RECOVERY_DATA_SEED_STRIDE * r
