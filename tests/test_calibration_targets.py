@@ -108,6 +108,21 @@ def test_cli_refuses_targets_after_the_calibration_window(tmp_path, capsys):
 CONFIG = Path(__file__).resolve().parent.parent / "calibration" / "config.toml"
 
 
+def test_every_stages_predictive_seeds_stay_in_the_checked_span():
+    """The stages' predictive seed offsets, plus their draws, stay below PREDICTIVE_SEED_SPAN, the range the config
+    check keeps clear of the fixed seeds and below the fresh ones."""
+    from sim.calibration import ablation, hindcast
+    from sim.calibration.calibrate import PRIOR_SEED_OFFSET
+    from sim.calibration.calibration_config import PREDICTIVE_SEED_SPAN
+
+    config = load_config(CONFIG)
+    assert config.draws < hindcast.SEED_STRIDE and config.hindcast_draws < hindcast.SEED_STRIDE // 2
+    last_hindcast = (len(config.hindcast_cutoffs) + 2) * hindcast.SEED_STRIDE
+    last_ablation = ablation.SEED_OFFSET + 1000 * 20 + config.ablation_draws
+    assert last_hindcast <= ablation.SEED_OFFSET < last_ablation <= PRIOR_SEED_OFFSET
+    assert PRIOR_SEED_OFFSET + config.draws <= PREDICTIVE_SEED_SPAN
+
+
 @pytest.mark.parametrize("old, new, key, words", [
     ("[priors.peer_weight]\nlow = 0.0", "[priors.peer_weight]\nlow = -3.0", "priors.peer_weight", "low <"),
     ("data_seed = 777\nn_agents = 2000\n", "data_seed = 777\n", "recovery.n_agents", "missing"),
@@ -115,6 +130,8 @@ CONFIG = Path(__file__).resolve().parent.parent / "calibration" / "config.toml"
     ("replicates = 5", "replicates = 0", "recovery.replicates", "in [1, 100]"),
     ("replicates = 5", "replicates = 5\nrepeats = 2", "recovery.repeats", "unknown key"),
     ("data_seed = 777", "data_seed = 800", "recovery.data_seed", "must differ from the calibration seeds"),
+    ("seed_base = 500000", "seed_base = 999", "predictive.seed_base", "must not include run.seed_base's"),
+    ("seed_base = 500000", "seed_base = 7000000", "predictive.seed_base", "6000000"),
     ('emulator = "gbm"', 'emulator = "nn"', "history_matching.emulator", "allowed: gp, gbm"),
     ("fresh_seeds = true", "fresh_seeds = false", "run.fresh_seeds", "fresh seeds"),
     ("noise_points = 30", "noise_points = 1", "history_matching.noise_points", "at least 2 points"),

@@ -35,6 +35,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from sim.core.calendar import month_label, parse_month
+from sim.calibration.calibration_config import Prior
 from sim.calibration.scoring import figure_draws
 from sim.inputs.targets import Target
 
@@ -52,21 +53,6 @@ SERIES_FAMILIES: dict[str, Callable] = {
     "or_share_open": lambda family: family.open_weights,
     "ent_share_open_us": lambda family: family.open_weights,
 }
-
-
-@dataclass(frozen=True)
-class Bound:
-    """Uniform prior over [low, high] (log-uniform when `log`)."""
-
-    name: str
-    low: float
-    high: float
-    log: bool = False
-
-    def from_unit(self, u: np.ndarray) -> np.ndarray:
-        if self.log:
-            return np.exp(math.log(self.low) + (math.log(self.high) - math.log(self.low)) * u)
-        return self.low + (self.high - self.low) * u
 
 
 # ASSUMPTION (priors of the Bass curves; no figure sets them): rates per month spanning the diffusion literature
@@ -88,7 +74,7 @@ def bass_fraction(p: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class CurveFamily:
     name: str
-    bounds: tuple[Bound, ...]
+    bounds: tuple[Prior, ...]
     shape: Callable[[dict, np.ndarray, np.ndarray | None], np.ndarray]  # (params, months, ln price) -> curves
     uses_price: bool = False
 
@@ -116,12 +102,12 @@ def curve_families(logistic_bounds: dict[str, tuple[float, float]]) -> dict[str,
     log-uniform), the Bass curves share its ceiling prior for m."""
     b = logistic_bounds
     launch = tuple(float(parse_month(x)) for x in BASS_LAUNCH)
-    bass = (Bound("m", *b["L"]), Bound("p", *BASS_P, log=True), Bound("q", *BASS_Q, log=True), Bound("t0", *launch))
+    bass = (Prior("m", *b["L"]), Prior("p", *BASS_P, log=True), Prior("q", *BASS_Q, log=True), Prior("t0", *launch))
     return {
-        "logistic": CurveFamily("logistic", (Bound("L", *b["L"]), Bound("k", *b["k"], log=True),
-                                             Bound("t0", *b["t0"])), _logistic),
+        "logistic": CurveFamily("logistic", (Prior("L", *b["L"]), Prior("k", *b["k"], log=True),
+                                             Prior("t0", *b["t0"])), _logistic),
         "bass": CurveFamily("bass", bass, _bass),
-        "generalized_bass": CurveFamily("generalized_bass", bass + (Bound("beta", *GBASS_BETA),), _generalized_bass,
+        "generalized_bass": CurveFamily("generalized_bass", bass + (Prior("beta", *GBASS_BETA),), _generalized_bass,
                                         uses_price=True),
     }
 
@@ -176,7 +162,7 @@ def fit_curve(family: CurveFamily, series: str, figures: list[Target], months: n
     d = len(family.bounds)
 
     def evaluate(u):
-        values = {b.name: b.from_unit(u[:, j]) for j, b in enumerate(family.bounds)}
+        values = {b.name: b.values_from_unit(u[:, j]) for j, b in enumerate(family.bounds)}
         curves = family.curves(values, months, log_price)
         return values, curves, sum(log_likelihood(t, window_statistic(t, curves, months)) for t in figures)
 

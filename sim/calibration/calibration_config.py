@@ -17,7 +17,7 @@ import numpy as np
 
 from sim.core import checks as check
 from sim.core.calendar import month_label, parse_month
-from sim.calibration.history_matching import EMULATORS, HistorySettings
+from sim.calibration.history_matching import EMULATORS, MODEL_SEED_LOW, HistorySettings
 from sim.core.parameters import PARAMETERS, check_value
 from sim.inputs.targets import Target
 
@@ -53,6 +53,13 @@ class Prior:
         """The point of the unit interval where `value` lies (from_unit's inverse)."""
         lo, hi = self.bounds
         return min(max((self.on_scale(value) - lo) / (hi - lo), 0.0), 1.0)
+
+    def values_from_unit(self, u: np.ndarray) -> np.ndarray:
+        """`from_unit` over an array, without the parameter-kind check: for priors over curve coefficients (the
+        baselines' L, k, t0, ...), which are not model parameters."""
+        if self.log:
+            return np.exp(math.log(self.low) + (math.log(self.high) - math.log(self.low)) * u)
+        return self.low + (self.high - self.low) * u
 
     def from_unit(self, u: float) -> Any:
         lo, hi = self.bounds
@@ -278,6 +285,12 @@ def _sections(path: Path) -> dict[str, Any]:
     return data
 
 
+# Every stage's predictive seeds lie in [predictive.seed_base, + PREDICTIVE_SEED_SPAN): the posterior predictive at
+# +0, the out of sample at +100,000, the hindcasts from +200,000, the ablations from +2,000,000, the prior predictive
+# at +3,000,000 (tests/test_calibration_targets.py checks the offsets stay inside); fresh seeds lie above it all.
+PREDICTIVE_SEED_SPAN = 4 * 10**6
+
+
 def _seeds(path: Path, get: _Settings) -> tuple[int, int, int, int, int, int]:
     """The seed settings (calibration seeds, their base, recovery seeds, recovery data seed, replicates,
     predictive seed base), checked to keep the recovery's data and the predictive runs off the fit's seeds: a
@@ -294,10 +307,11 @@ def _seeds(path: Path, get: _Settings) -> tuple[int, int, int, int, int, int]:
         check.fail(path, "recovery.data_seed", f"the recovery data seeds (data_seed + {RECOVERY_DATA_SEED_STRIDE} r "
                    f"+ 0..{NOISE_FLOOR_SEEDS} for each replicate r) must differ from the calibration seeds "
                    f"({seed_base}..{last})")
-    predictive_base = get.whole("predictive", "seed_base", 0)
-    if predictive_base < seed_base + n_seeds and seed_base < predictive_base + 10**6:
-        check.fail(path, "predictive.seed_base", "must be at least 1,000,000 away from run.seed_base (fresh seeds, "
-                   "not the calibration ones)")
+    predictive_base = get.whole("predictive", "seed_base", 0, MODEL_SEED_LOW - PREDICTIVE_SEED_SPAN)
+    fixed = [*range(seed_base, seed_base + max(n_seeds, recovery_seeds)), *data_seeds]
+    if any(predictive_base <= seed < predictive_base + PREDICTIVE_SEED_SPAN for seed in fixed):
+        check.fail(path, "predictive.seed_base", f"the predictive seeds (seed_base + 0..{PREDICTIVE_SEED_SPAN - 1:,}, "
+                   "every stage's) must not include run.seed_base's or the recovery data seeds")
     return n_seeds, seed_base, recovery_seeds, data_seed, replicates, predictive_base
 
 
