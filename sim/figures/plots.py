@@ -27,26 +27,27 @@ def _save(fig, path: Path, published: bool = True):
     figures.save(fig, path, 110, id_note_room=0.03 if published else 0.0)
 
 
-def plot_open_closed(table, path: Path, title: str):
+def _plot_shares(table, path: Path, title: str, series: dict[str, tuple[str, str]], ylabel: str):
+    """Median and 90% band of each share series (metric: colour, label), in percent, with its published figures."""
     fig, ax = plt.subplots(figsize=(9, 5))
-    figures.band(ax, figures.rows_of(table, "or_share_open"), COLOURS["open"], "open weights, marketplace tokens", 100)
-    figures.band(ax, figures.rows_of(table, "ent_share_open_us"), COLOURS["closed"],
-                 "open weights, US enterprise workloads", 100)
-    figures.observed(ax, {"or_share_open": COLOURS["open"], "ent_share_open_us": COLOURS["closed"]}, 100)
+    for metric, (colour, label) in series.items():
+        figures.band(ax, figures.rows_of(table, metric), colour, label, 100)
+    figures.observed(ax, {metric: colour for metric, (colour, _) in series.items()}, 100)
     ax.set_ylim(0, 100)
-    _finish(ax, f"{title}: open-weight share (closed = 100% minus open)", "share (%)")
+    _finish(ax, title, ylabel)
     _save(fig, path)
+
+
+def plot_open_closed(table, path: Path, title: str):
+    _plot_shares(table, path, f"{title}: open-weight share (closed = 100% minus open)",
+                 {"or_share_open": (COLOURS["open"], "open weights, marketplace tokens"),
+                  "ent_share_open_us": (COLOURS["closed"], "open weights, US enterprise workloads")}, "share (%)")
 
 
 def plot_marketplace_origin(table, path: Path, title: str):
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for origin in ("cn", "us", "eu"):
-        figures.band(ax, figures.rows_of(table, f"or_share_{origin}"), COLOURS[origin],
-                     f"{origin.upper()}-origin models", 100)
-    figures.observed(ax, {f"or_share_{o}": COLOURS[o] for o in ("cn", "us", "eu")}, 100)
-    ax.set_ylim(0, 100)
-    _finish(ax, f"{title}: marketplace (OpenRouter-like) token share by model origin", "share of tokens (%)")
-    _save(fig, path)
+    _plot_shares(table, path, f"{title}: marketplace (OpenRouter-like) token share by model origin",
+                 {f"or_share_{o}": (COLOURS[o], f"{o.upper()}-origin models") for o in ("cn", "us", "eu")},
+                 "share of tokens (%)")
 
 
 def plot_huggingface(table, path: Path, title: str):

@@ -14,29 +14,21 @@ from typing import Any, Iterable
 import pandas as pd
 
 from sim import statistics
-from sim.core.population import REGIONS
+from sim.running.outputs import SUMMARY_METRICS as RUN_LABELS
 from sim.running.project import BASELINE, END, KEY_METRICS, REGIMES
 from sim.running.store import atomic_write
 
 SUMMARY_DATES = ("2026-12", "2027-12", "2030-12")
-SUMMARY_METRICS = {
-    **KEY_METRICS,
-    **{f"share_cn_{r}": f"Chinese-origin share of all usage, {r.replace('_', ' ')}" for r in REGIONS},
-    "hf_downloads_cum_cn": "Cumulative HF downloads, Chinese open families",
-    "hf_downloads_cum_us": "Cumulative HF downloads, US open families",
-}
+SUMMARY_METRICS = {**KEY_METRICS, **{k: label for k, label in RUN_LABELS.items()  # regions and downloads as in run
+                                      if k.startswith(("share_cn_", "hf_downloads_cum_"))}}
 
 
-def _fmt_level(metric: str, row) -> str:
+def _fmt(metric: str, row, signed: bool = False) -> str:
+    """A level (or, `signed`, a difference from baseline): median (90% interval), in billions or percent."""
+    sign, to = ("+", " to ") if signed else ("", "-")
     if metric.startswith("hf_downloads"):
-        return f"{row.q50 / 1e9:,.2f}B ({row.q05 / 1e9:,.2f}-{row.q95 / 1e9:,.2f})"
-    return f"{100 * row.q50:.1f}% ({100 * row.q05:.1f}-{100 * row.q95:.1f})"
-
-
-def _fmt_diff(metric: str, row) -> str:
-    if metric.startswith("hf_downloads"):
-        return f"{row.q50 / 1e9:+,.2f}B ({row.q05 / 1e9:+,.2f} to {row.q95 / 1e9:+,.2f})"
-    return f"{100 * row.q50:+.1f} ({100 * row.q05:+.1f} to {100 * row.q95:+.1f})"
+        return f"{row.q50 / 1e9:{sign},.2f}B ({row.q05 / 1e9:{sign},.2f}{to}{row.q95 / 1e9:{sign},.2f})"
+    return f"{100 * row.q50:{sign}.1f}{'' if signed else '%'} ({100 * row.q05:{sign}.1f}{to}{100 * row.q95:{sign}.1f})"
 
 
 def read_results(out: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -98,7 +90,7 @@ def _headline_section(results: dict[str, dict[str, Any]]) -> list[str]:
         cells = []
         diff = res["diff"].set_index(["metric", "date"])
         for metric in headline:
-            cells.append("reference" if name == BASELINE else _fmt_diff(metric, diff.loc[(metric, END)]))
+            cells.append("reference" if name == BASELINE else _fmt(metric, diff.loc[(metric, END)], signed=True))
         lines.append(f"| {name} | {res['manifest']['members']} | " + " | ".join(cells) + " |")
     return lines
 
@@ -153,9 +145,9 @@ def _scenario_section(name: str, res: dict[str, Any]) -> list[str]:
               "percentage points, or billions of downloads.", "",
               header + " |", "|---|" + "---|" * (len(dates) * (1 if name == BASELINE else 2))]
     for metric, label in SUMMARY_METRICS.items():
-        cells = [_fmt_level(metric, table.loc[(metric, d)]) for d in dates]
+        cells = [_fmt(metric, table.loc[(metric, d)]) for d in dates]
         if name != BASELINE:
-            cells += [_fmt_diff(metric, diff.loc[(metric, d)]) for d in dates]
+            cells += [_fmt(metric, diff.loc[(metric, d)], signed=True) for d in dates]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
