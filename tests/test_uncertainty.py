@@ -41,3 +41,30 @@ def test_parameters_fall_in_named_groups():
     assert group_of("switch_rate_firm") == "switching and marketplace"
     assert group_of("downloads_scale") == "Hugging Face observation"
     assert group_of("something_new") == "other"
+
+
+def test_model_runs_are_stored_in_chunks_and_a_rerun_reads_them_back(tmp_path, monkeypatch):
+    """The stage's runs are stored a chunk at a time; after an interruption a rerun runs only the missing chunk and
+    returns the same table."""
+    from sim.calibration import uncertainty
+    from sim.running.executor import Executor
+
+    calls = []
+
+    def fake_run(job):
+        params, seed, _, columns = job
+        calls.append(seed)
+        return {c: seed + params["x"] for c in columns}
+
+    monkeypatch.setattr(uncertainty, "projection_row", fake_run)
+    monkeypatch.setattr(uncertainty, "CHUNK", 2)
+    runs = [({"x": 0.5}, seed) for seed in range(5)]
+    with Executor(1) as executor:
+        evaluate = uncertainty.model_evaluator(executor, 100, ["or_share_cn@2030-12"], tmp_path)
+        first = evaluate(runs)
+        assert calls == [0, 1, 2, 3, 4] and len(list(tmp_path.glob("chunk-*.parquet"))) == 3
+        (tmp_path / "chunk-0001.parquet").unlink()  # as if killed while running the second chunk
+        calls.clear()
+        again = evaluate(runs)
+    assert calls == [2, 3] and again.equals(first)
+    assert first["or_share_cn@2030-12"].tolist() == [0.5, 1.5, 2.5, 3.5, 4.5]

@@ -226,7 +226,8 @@ def uncertainty_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: d
     config = run.config
     names = [p.name for p in config.priors]
     data.update(run.timed("uncertainty", lambda: uncertainty_stage(
-        fit.particles, names, run.targets, run.executor, config.seed, config.quick, config.run.n_agents)))
+        fit.particles, names, run.targets, run.executor, config.seed, config.quick, config.run.n_agents,
+        run.cache / "uncertainty-runs", run.progress)))
 
 
 STAGE_STEPS: dict[str, Callable[[CalibrationRun, AbcResult, dict, dict], None]] = {

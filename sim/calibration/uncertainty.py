@@ -17,10 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
+
+from sim.running.store import atomic_write
 
 # Parameter groups, by name or prefix; a fitted parameter matching none falls in "other".
 GROUP_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -192,12 +196,31 @@ def projection_row(job: tuple[dict[str, Any], int, int, tuple[str, ...]]) -> dic
     return {c: float(frame.loc[_split(c)[1], _split(c)[0]]) for c in columns}
 
 
-def model_evaluator(imap: Callable, n_agents: int, columns: list[str]) -> Callable:
-    """evaluate(runs) for `decompose`: each (parameters, seed) run through `imap` (an ordered parallel map)."""
+CHUNK = 64  # runs per stored chunk: an interrupted stage loses at most this many
+
+
+def model_evaluator(executor, n_agents: int, columns: list[str], folder: Path | None = None,
+                    progress: bool = False) -> Callable:
+    """evaluate(runs) for `decompose`: each (parameters, seed) run by the executor's workers, in order. With a
+    `folder`, each chunk of runs is stored as it finishes and read back on a rerun (the stage resumes; the
+    folder sits under the calibration's fingerprint, so a changed design never meets old chunks)."""
 
     def evaluate(runs: list[tuple[dict[str, Any], int]]) -> pd.DataFrame:
         jobs = [(params, seed, n_agents, tuple(columns)) for params, seed in runs]
-        return pd.DataFrame(list(imap(projection_row, jobs)), columns=columns)
+        bar = tqdm(total=len(jobs), desc="uncertainty runs", unit="run", disable=not progress, dynamic_ncols=True)
+        parts = []
+        for start in range(0, len(jobs), CHUNK):
+            path = None if folder is None else folder / f"chunk-{start // CHUNK:04d}.parquet"
+            if path is not None and path.is_file():
+                parts.append(pd.read_parquet(path))
+                bar.update(len(jobs[start:start + CHUNK]))
+                continue
+            part = pd.DataFrame(executor.gather(projection_row, jobs[start:start + CHUNK], bar), columns=columns)
+            if path is not None:
+                atomic_write(path, part.to_parquet)
+            parts.append(part)
+        bar.close()
+        return pd.concat(parts, ignore_index=True)
 
     return evaluate
 
@@ -216,9 +239,11 @@ PROJECTION_AGENTS = 2000  # as `odsim project`
 
 
 def uncertainty_stage(particles: pd.DataFrame, prior_names: list[str], targets, executor, seed: int,
-                      quick: bool = False, quick_agents: int = 300) -> dict[str, pd.DataFrame]:
+                      quick: bool = False, quick_agents: int = 300, folder: Path | None = None,
+                      progress: bool = False) -> dict[str, pd.DataFrame]:
     """Variance decomposition and value of information of the baseline's 2030 headline outputs under the
-    posterior (tables `uncertainty_indices` and `value_of_information`); `quick`: a smoke-test design."""
+    posterior (tables `uncertainty_indices` and `value_of_information`); `quick`: a smoke-test design; runs
+    stored in `folder` as they finish (model_evaluator)."""
     from sim.core.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS
 
     sample = equal_weight_sample(particles, prior_names, POSTERIOR_SAMPLE, seed)
@@ -226,7 +251,9 @@ def uncertainty_stage(particles: pd.DataFrame, prior_names: list[str], targets, 
     factors = Factors(sample, assumptions, seed_base=seed % 1_000_000 * 1000)
     errors = candidate_errors(targets)
     agents = quick_agents if quick else PROJECTION_AGENTS
-    evaluate = model_evaluator(executor.imap, agents, list(HEADLINE_OUTPUTS) + list(errors))
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    evaluate = model_evaluator(executor, agents, list(HEADLINE_OUTPUTS) + list(errors), folder, progress)
     indices, voi = decompose(factors, evaluate, list(HEADLINE_OUTPUTS), errors,
                              SOBOL_SAMPLES_QUICK if quick else SOBOL_SAMPLES, seed)
     return {"uncertainty_indices": indices, "value_of_information": voi}
