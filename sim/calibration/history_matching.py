@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from sim.calibration.emulators import EMULATORS, Emulator  # noqa: F401 (EMULATORS: read by the config)
 from sim.core.calendar import parse_month
 from sim.inputs.targets import LOG_FLOOR, Target
 
@@ -44,9 +45,6 @@ NAN_POSITION = POSITION_CAP  # a statistic with nothing to measure (NaN) counts 
 HM_STREAM = 7  # seed sequence (seed, HM_STREAM, stream, wave) of history matching's designs and model seeds
 MODEL_SEED_LOW = 10**7  # fresh model seeds are drawn from [MODEL_SEED_LOW, 2**31): above every fixed seed in use
 WALK_STEPS = 20  # random-walk steps per chain when the design is drawn inside a small NROY space
-GP_FIT_POINTS = 400  # a Gaussian process learns its hyperparameters on at most this many runs (cost ~ n^3)
-GP_MAX_POINTS = 1500  # and conditions on at most this many (prediction cost ~ n^2 per point)
-PREDICT_CHUNK = 4096  # points per emulator prediction (memory: chunk x training runs)
 SCREEN_BLOCK = 12_500  # candidate points per screening job (each job ships the waves' emulators: ~20 MB per wave)
 
 
@@ -83,78 +81,6 @@ def observed_region(t: Target) -> tuple[float, float]:
 def region_distance(g: np.ndarray, region: tuple[float, float]) -> np.ndarray:
     lo, hi = region
     return np.maximum(0.0, np.maximum(lo - g, g - hi))
-
-
-# --- emulators -----------------------------------------------------------------------------------------------
-EMULATORS = ("gp", "gbm")
-
-
-class Emulator:
-    """One target's statistic as a function of the unit cube: mean and the emulator's own variance (without the
-    model's seed noise, which the implausibility adds separately).
-
-    kind "gp": a Gaussian process (sklearn), anisotropic squared-exponential kernel plus a white-noise term for
-    the seed noise; the hyperparameters are learnt on GP_FIT_POINTS runs and the process conditions on up to
-    GP_MAX_POINTS. kind "gbm": histogram gradient boosting for the mean; its variance is the 5-fold out-of-fold
-    squared error minus the seed-noise variance (a constant: what the boosted mean misses on unseen points).
-    Measured on 1,000-agent runs over the prior (800 training sets, 4 targets): boosting is as accurate (held-out
-    R2 0.46-0.84 against 0.42-0.88), 2-3x faster to fit (3-4.5 s against 6-11 s CPU) and its stated variance is
-    honest (mean squared z 0.9-1.1, against 1.1-2.3 for the GP, which was overconfident): the default."""
-
-    def __init__(self, kind: str = "gp", seed: int = 0):
-        if kind not in EMULATORS:
-            raise ValueError(f"emulator kind {kind!r}; allowed: {', '.join(EMULATORS)}")
-        self.kind, self.seed = kind, seed
-
-    def fit(self, x: np.ndarray, y: np.ndarray, noise_var: float) -> "Emulator":
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        rng = np.random.default_rng(self.seed)
-        if self.kind == "gp":
-            import warnings
-
-            from sklearn.exceptions import ConvergenceWarning
-            from sklearn.gaussian_process import GaussianProcessRegressor
-            from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-
-            d = x.shape[1]
-            kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.full(d, 0.5), (0.02, 100.0))
-                      + WhiteKernel(0.1, (1e-6, 10.0)))
-            first = _subset(len(y), GP_FIT_POINTS, rng)
-            gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.seed)
-            with warnings.catch_warnings():  # a length scale at its bound means "no effect": expected, not a fault
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                gp.fit(x[first], y[first])
-            rows = _subset(len(y), GP_MAX_POINTS, rng)
-            self.model = GaussianProcessRegressor(gp.kernel_, normalize_y=True, optimizer=None).fit(x[rows], y[rows])
-            self.white = float(self.model.kernel_.k2.noise_level) * float(self.model._y_train_std) ** 2
-        else:
-            from sklearn.ensemble import HistGradientBoostingRegressor
-
-            def model():
-                return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, random_state=self.seed)
-
-            folds = rng.permutation(len(y)) % 5
-            oof = np.empty_like(y)
-            for k in range(5):
-                test = folds == k
-                oof[test] = model().fit(x[~test], y[~test]).predict(x[test])
-            self.model = model().fit(x, y)
-            self.error_var = max(float(np.mean((oof - y) ** 2)) - noise_var, 0.0)
-        return self
-
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and emulator variance (seed noise excluded) at each row of `x`."""
-        x = np.atleast_2d(np.asarray(x, float))
-        if self.kind == "gp":  # in chunks: the cross-covariance is (points x training runs)
-            parts = [self.model.predict(x[i:i + PREDICT_CHUNK], return_std=True)
-                     for i in range(0, len(x), PREDICT_CHUNK)] or [(np.empty(0), np.empty(0))]
-            mean, std = (np.concatenate(p) for p in zip(*parts))
-            return mean, np.maximum(std ** 2 - self.white, 0.0)
-        return self.model.predict(x), np.full(len(x), self.error_var)
-
-
-def _subset(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    return np.arange(n) if n <= size else np.sort(rng.choice(n, size, replace=False))
 
 
 # --- settings and waves ------------------------------------------------------------------------------------------
@@ -341,16 +267,10 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
             u, stats, counts = stored["u"], stored["stats"], stored["counts"]
             fraction, seconds = float(stored["fraction"]), float(stored["seconds"])
         else:
-            if w == 0 and shared is not None:
-                u, stats, counts, fraction, seconds = shared_first_wave(shared, label, simulator, settings, seed,
-                                                                        executor, progress)
-            else:
-                u, stats, counts, fraction, seconds = _simulate_design(
-                    label, simulator, settings, waves, all_u, size, final, (seed, HM_STREAM, stream, w), executor,
-                    progress)
-            tmp = folder / "partial.npz"
-            np.savez(tmp, u=u, stats=stats, counts=counts, fraction=fraction, seconds=seconds)
-            os.replace(tmp, path)
+            u, stats, counts, fraction, seconds = _store(path, shared_first_wave(
+                shared, label, simulator, settings, seed, executor, progress) if w == 0 and shared is not None
+                else _simulate_design(label, simulator, settings, waves, all_u, size, final,
+                                      (seed, HM_STREAM, stream, w), executor, progress))
         simulations += size
         if final:
             records.append({"wave": "ABC start", "runs": size, "nroy_fraction": fraction})
@@ -370,6 +290,15 @@ def history_match(label: str, simulator, settings: HistorySettings, population: 
         if on_wave is not None:
             on_wave(w)
     raise AssertionError("unreachable")
+
+
+def _store(path: Path, runs: tuple) -> tuple:
+    """Write a wave's (u, stats, counts, fraction, seconds) atomically to `path`; return them."""
+    u, stats, counts, fraction, seconds = runs
+    tmp = path.parent / "partial.npz"
+    np.savez(tmp, u=u, stats=stats, counts=counts, fraction=fraction, seconds=seconds)
+    os.replace(tmp, path)
+    return runs
 
 
 def _simulate_design(label: str, simulator, settings: HistorySettings, waves: list[Wave], all_u: np.ndarray,
