@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from sim.calibration.calibration_config import Prior, RunSettings
+from sim.calibration.calibration_config import Prior, RunSettings, prior_draws
 from sim.calibration.simulator import run_once
 from sim.core.calendar import parse_month
 from sim.running.executor import Executor
@@ -31,9 +31,7 @@ def resample(weights: np.ndarray, draws: int, seed: int) -> np.ndarray:
 def prior_particles(priors: tuple[Prior, ...], draws: int, seed: int) -> pd.DataFrame:
     """`draws` parameter sets drawn uniformly from the priors, equally weighted: the prior predictive's particles,
     against which a target counts as informative (issue 18: fewer than half of prior runs hit it)."""
-    u = np.random.default_rng([seed, PRIOR_STREAM]).random((draws, len(priors)))
-    rows = [{p.name: p.from_unit(x) for p, x in zip(priors, row)} for row in u]
-    return pd.DataFrame(rows).assign(weight=1.0)
+    return pd.DataFrame(prior_draws(priors, draws, [seed, PRIOR_STREAM])).assign(weight=1.0)
 
 
 PRIOR_STREAM = 11  # seed sequence (seed, PRIOR_STREAM) of the prior-predictive draws
