@@ -2,7 +2,6 @@
 
     .venv/bin/python tools/construct_effects.py switches [--seeds 20] [--agents 1000]
     .venv/bin/python tools/construct_effects.py assumptions [--seeds 40] [--agents 1000]
-    .venv/bin/python tools/construct_effects.py prior-hits [--draws 100] [--agents 1000]
     .venv/bin/python tools/construct_effects.py price-response FAMILY [--seeds 20] [--agents 2000]
     .venv/bin/python tools/construct_effects.py tiers [--seeds 4] [--agents 2000]
 
@@ -10,8 +9,6 @@ switches: paired seeds at the hand-set defaults, each construct switched off in 
 former open/closed price declines 0.4/0.3, central values instead of draws), 2023-01..2030-12.
 assumptions: at calibration/best.toml, the 2030-12 Chinese and open-weight marketplace shares with and without the
 projection-assumption draws, and each drawn assumption's rank correlation with them.
-prior-hits: prior draws (calibration/config.toml), one fresh seed each, observation scales solved; how many hit each
-target (informative: fewer than half).
 price-response: OR12 / NBER as an experiment: one family's price cut 10% from 2025-06 on paired seeds at
 calibration/best.toml; its marketplace share 1 and 6 months later, and the implied elasticity.
 tiers: price tiers (docs/ODD.md 7.9) off, two tiers (flagship, efficient) and three (with the standard tier) at
@@ -34,7 +31,6 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.calibration.calibration_config import load_config, prior_draws  # noqa: E402
 from sim.calibration.simulator import needed_metrics, run_once  # noqa: E402
 from sim.core.model import DiffusionModel  # noqa: E402
 from sim.core.observe import slug  # noqa: E402
@@ -102,27 +98,6 @@ def assumptions(seeds: int, agents: int) -> None:
                for a in PROJECTION_ASSUMPTIONS})
 
 
-def prior_hits(draws: int, agents: int) -> None:
-    config = load_config()
-    targets = load_targets(missing_ok=False)
-    fitted = [t for t in targets if t.fit]
-    sampled = [p.name for p in config.priors]
-    run = replace(config.run, n_agents=agents)
-    metrics = needed_metrics(targets)
-    rows = []
-    for k, params in enumerate(prior_draws(config.priors, draws, 20261201)):
-        frame = with_solved_scales(fitted, [run_once(params, run, 900_000 + k, metrics)], params, sampled)[0]
-        rows.append({t.id: t.statistic_of(frame) for t in targets})
-    stats = pd.DataFrame(rows)
-    table = pd.DataFrame([{"id": t.id, "fitted": t.fit, "hits": sum(t.hit(v) for v in stats[t.id]),
-                           "median": t.format(stats[t.id].median()), "observed": t.hit_condition}
-                          for t in targets])
-    table["informative"] = table.hits < draws / 2
-    print(table.to_string(index=False))
-    print(f"informative: {table.informative.sum()} of {len(table)}; fitted: "
-          f"{(table.informative & table.fitted).sum()} of {table.fitted.sum()}")
-
-
 def price_response(family: str, seeds: int, agents: int) -> None:
     kwargs, shocks = _best()
     cut = parse_shock({"date": "2025-06", "families": {"names": [family]}, "price_factor": 0.9})
@@ -180,18 +155,15 @@ def tiers(seeds: int, agents: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("switches", "assumptions", "prior-hits", "price-response", "tiers"))
+    parser.add_argument("what", choices=("switches", "assumptions", "price-response", "tiers"))
     parser.add_argument("family", nargs="?", default="DeepSeek")
     parser.add_argument("--seeds", type=int, default=None)
-    parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--agents", type=int, default=None)
     a = parser.parse_args()
     if a.what == "switches":
         switches(a.seeds or 20, a.agents or 1000)
     elif a.what == "assumptions":
         assumptions(a.seeds or 40, a.agents or 1000)
-    elif a.what == "prior-hits":
-        prior_hits(a.draws, a.agents or 1000)
     elif a.what == "tiers":
         tiers(a.seeds or 4, a.agents or 2000)
     else:
