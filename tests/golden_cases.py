@@ -30,7 +30,7 @@ def _scenario(name: str) -> dict:
 def cases() -> dict[str, tuple[dict, int]]:
     """Name -> (model keyword arguments, seed). Covers the default path, the branches a kernel could miss
     (complete mixing, no choice, marketplace home share, the continuous split without workloads), scenarios
-    with bans, price cuts and releases, and the two- and one-tier settings."""
+    with bans, price cuts and releases, the two- and one-tier settings and the former origin trust."""
     return {
         "defaults_seed0": (dict(SMALL), 0),
         "defaults_seed1": (dict(SMALL), 1),
@@ -42,8 +42,10 @@ def cases() -> dict[str, tuple[dict, int]]:
         "us_open_push": ({**_scenario("us_open_push"), **SMALL}, 6),
         "closed_price_war": ({**_scenario("closed_price_war"), **SMALL}, 7),
         # The former models kept as settings (docs/ODD.md 7.9): two price tiers per family, and one.
-        "two_tiers": ({**SMALL, "standard_tier": False}, 0),
-        "one_tier": ({**SMALL, "price_tiers": False}, 0),
+        "two_tiers": ({**SMALL, "standard_tier": False, "firm_origin_trust": False}, 0),
+        "one_tier": ({**SMALL, "price_tiers": False, "firm_origin_trust": False}, 0),
+        # The former origin trust (docs/ODD.md 7.4): only regulated firms weigh it more than developers.
+        "regulated_origin_trust": ({**SMALL, "firm_origin_trust": False}, 0),
     }
 
 

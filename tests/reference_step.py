@@ -62,7 +62,8 @@ def utility(model, rows: np.ndarray) -> np.ndarray:
     log_cost = np.log(model.price_by_region)[pop.region[rows]] + np.outer(model.log_selfhost_discount[rows],
                                                                            model.is_open)
     licence = np.array([LICENCE_PENALTY[x] for x in model.licence])
-    trust_weight = np.where(pop.regulated[rows], p["regulated_trust_multiplier"], 1.0)
+    firms_weigh_origin = model.base_params["firm_origin_trust"] and pop.is_firm[rows]  # ODD 7.4, trust
+    trust_weight = np.where(pop.regulated[rows] | firms_weigh_origin, p["regulated_trust_multiplier"], 1.0)
     u = -p["price_sensitivity"] * pop.price_weight[rows, None] * log_cost
     u -= p["licence_weight"] * np.outer(pop.licence_friction[rows], licence)
     u += p["openness_weight"] * np.outer(pop.open_need[rows], model.is_open)

@@ -4,6 +4,7 @@
     .venv/bin/python tools/construct_effects.py assumptions [--seeds 40] [--agents 1000]
     .venv/bin/python tools/construct_effects.py price-response FAMILY [--seeds 20] [--agents 2000]
     .venv/bin/python tools/construct_effects.py tiers [--seeds 4] [--agents 2000]
+    .venv/bin/python tools/construct_effects.py firm-trust [--seeds 20] [--agents 2000]
 
 switches: paired seeds at the hand-set defaults, each construct switched off in turn (the former ecosystem, the
 former open/closed price declines 0.4/0.3, central values instead of draws), 2023-01..2030-12.
@@ -14,6 +15,8 @@ calibration/best.toml; its marketplace share 1 and 6 months later, and the impli
 tiers: price tiers (docs/ODD.md 7.9) off, two tiers (flagship, efficient) and three (with the standard tier) at
 calibration/best.toml on paired seeds, 2023-01..2026-01, observation scales solved per set: the figures tiers can
 move, median over seeds and share of seeds hitting, and the CPU time per run.
+firm-trust: origin trust weighed by every firm (`firm_origin_trust`, default) against regulated firms only (the
+former model; docs/ODD.md 7.4), same design as tiers.
 """
 
 from __future__ import annotations
@@ -123,14 +126,23 @@ def price_response(family: str, seeds: int, agents: int) -> None:
 TIER_FIGURES = ("ENT3a", "ENT3b", "ENT3c", "OR9a", "OR9b", "OR13", "NY1", "NY2", "OR1", "OR2", "OR3", "OR4", "OR5",
                 "OR8b")
 TIER_MODELS = {"tiers off": {"price_tiers": False}, "two tiers": {"standard_tier": False}, "three tiers": {}}
+TIER_METRICS = ("or_standard_share_closed", "or_efficient_share_closed", "or_price_per_token",
+                "or_price_per_token_open", "ent_spend_share_claude", "ent_spend_share_gpt")
+TRUST_FIGURES = ("OR1", "OR2", "OR3", "OR4", "OR5", "OR8b", "OR15d", "HF1a", "HF2", "ENT0", "ENT1", "ENT2", "ENT3c",
+                 "ENT4")
+TRUST_MODELS = {"regulated firms only (former)": {"firm_origin_trust": False}, "every firm (default)": {}}
+TRUST_METRICS = ("share_cn_north_america", "ent_spend_share_deepseek", "ent_spend_share_qwen", "ent_spend_share_llama")
 
 
-def tiers(seeds: int, agents: int) -> None:
+def compare(models: dict, figures: tuple, metrics: tuple, seeds: int, agents: int) -> None:
+    """Each setting of `models` at calibration/best.toml on paired seeds, 2023-01..2026-01, observation scales
+    solved per setting: median over seeds (share of seeds hitting) of each figure, 2025 medians of `metrics`, and
+    the CPU time per run."""
     kwargs, shocks = _best()
     targets = load_targets(missing_ok=False)
-    fitted, shown = [t for t in targets if t.fit], [t for t in targets if t.id in TIER_FIGURES]
+    fitted, shown = [t for t in targets if t.fit], [t for t in targets if t.id in figures]
     rows = {}
-    for label, setting in TIER_MODELS.items():
+    for label, setting in models.items():
         params = {**kwargs, "n_agents": agents, "end": "2026-01", **setting}
         frames, cpu = [], []
         for seed in range(seeds):
@@ -145,8 +157,7 @@ def tiers(seeds: int, agents: int) -> None:
         for t in shown:
             values = [t.statistic_of(f) for f in frames]
             row[t.id] = f"{t.format(np.nanmedian(values))} ({np.mean([t.hit(v) for v in values]):.0%} hit)"
-        for metric in ("or_standard_share_closed", "or_efficient_share_closed", "or_price_per_token",
-                       "or_price_per_token_open", "ent_spend_share_claude", "ent_spend_share_gpt"):
+        for metric in metrics:
             row[f"{metric} 2025"] = f"{np.nanmedian([f.loc['2025-01':'2025-11', metric].mean() for f in frames]):.3g}"
         row["CPU s per run (median; the first includes compilation)"] = f"{np.median(cpu[1:] or cpu):.2f}"
         rows[label] = row
@@ -155,7 +166,7 @@ def tiers(seeds: int, agents: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("switches", "assumptions", "price-response", "tiers"))
+    parser.add_argument("what", choices=("switches", "assumptions", "price-response", "tiers", "firm-trust"))
     parser.add_argument("family", nargs="?", default="DeepSeek")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--agents", type=int, default=None)
@@ -165,7 +176,9 @@ def main() -> None:
     elif a.what == "assumptions":
         assumptions(a.seeds or 40, a.agents or 1000)
     elif a.what == "tiers":
-        tiers(a.seeds or 4, a.agents or 2000)
+        compare(TIER_MODELS, TIER_FIGURES, TIER_METRICS, a.seeds or 4, a.agents or 2000)
+    elif a.what == "firm-trust":
+        compare(TRUST_MODELS, TRUST_FIGURES, TRUST_METRICS, a.seeds or 20, a.agents or 2000)
     else:
         price_response(a.family, a.seeds or 20, a.agents or 2000)
 

@@ -293,8 +293,9 @@ class DiffusionModel(mesa.Model):
     def _agent_arrays(self) -> tuple:
         """Per-agent attributes the choice reads, in kernels.utility's and kernels.work_split's order."""
         pop = self.population
+        weighs_origin = pop.regulated | (pop.is_firm & self.base_params["firm_origin_trust"])  # ODD 7.4, trust
         return (pop.region, pop.price_weight, self.log_selfhost_discount, pop.licence_friction, pop.open_need,
-                pop.regulated, pop.use_slack, pop.use_mix.astype(np.float32), self.workloads_per_use,
+                weighs_origin, pop.use_slack, pop.use_mix.astype(np.float32), self.workloads_per_use,
                 self.workload_slack, self.workload_family, self._workload_draws)
 
     def _choice_terms(self) -> tuple:

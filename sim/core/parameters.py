@@ -113,7 +113,12 @@ _TABLE = [
     _p("trust_cn_restricted", 0.0, 0.0, 6.0, "utility penalty for Chinese-origin models in restricted markets "
        "(not shared)"),
     _p("trust_us_china", 0.5, 0.0, 6.0, "utility penalty for US-origin open models in China"),
-    _p("regulated_trust_multiplier", 2.0, 1.0, 5.0, "how much more regulated firms weigh origin trust"),
+    _p("regulated_trust_multiplier", 2.0, 1.0, 5.0, "how much more regulated firms (with firm_origin_trust, "
+       "all firms) weigh origin trust than developers"),
+    Parameter("firm_origin_trust", True, doc="every firm (SME, enterprise, regulated) weighs origin trust "
+              "regulated_trust_multiplier times as much as a developer (procurement, security and compliance "
+              "review; ENT5; docs/ODD.md 7.4); false: regulated firms only, the former model (for ablations)",
+              source="structural", kind=bool),
     _p("min_share", 0.05, 0.0, 0.3, "without workloads (workload_scale 0): a family below this share of an "
        "agent's work is dropped (multi-homing over a few families, cf. ENT4)"),
     _p("workload_scale", 1.0, 0.0, 3.0, "multiplies each segment's workloads per use (sim/core/population.py: "
