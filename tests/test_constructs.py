@@ -85,6 +85,24 @@ def test_chinese_origin_penalty_is_a_shared_level_plus_regional_offsets_outside_
     assert "china" not in TRUST_SHARED_REGIONS and "restricted" not in TRUST_SHARED_REGIONS
 
 
+def test_every_firm_weighs_origin_trust_by_the_multiplier_and_developers_do_not():
+    """firm_origin_trust (docs/ODD.md 7.4): a non-regulated firm's utility of each family falls by
+    (multiplier - 1) x its region's origin penalty for that family (Chinese families outside China, US open ones in
+    China) against the former rule, on the same state; developers' and regulated firms' utilities are unchanged."""
+    model = DiffusionModel(rng=3, n_agents=200, end="2024-06", trust_cn_shared=1.5, regulated_trust_multiplier=3.0)
+    while model.running:
+        model.step()
+    pop, rows = model.population, np.arange(len(model.population))
+    now = model.utility(rows)
+    model.base_params["firm_origin_trust"] = False  # the same state, the former rule
+    former = model.utility(rows)
+    penalty = model.trust_matrix()[:, model.origin][pop.region]  # agent x family
+    newly = pop.is_firm & ~pop.regulated
+    assert newly.any() and (~pop.is_firm).any() and penalty[newly].max() > 0
+    np.testing.assert_allclose(former[newly] - now[newly], 2.0 * penalty[newly], atol=1e-4)
+    np.testing.assert_array_equal(former[~newly], now[~newly])
+
+
 def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views():
     """Recomputed agent by agent through the Mesa views: OpenRouter spend shares by region (and Asia), the closed
     share of marketplace revenue, the programming share of marketplace tokens, Anthropic's share of US firms'
