@@ -78,7 +78,9 @@ def test_workloads_bound_the_families_an_agent_uses_so_large_firms_multi_home_mo
         segment = model.population.segment
         used_by[scale] = {name: used[segment == SEGMENT_NAMES.index(name)] for name in ("hobbyist", "enterprise")}
     assert used_by[1.0]["hobbyist"].max() <= 3
-    assert used_by[1.0]["enterprise"].mean() > used_by[1.0]["hobbyist"].mean() + 0.5
+    # Margin: firms weigh origin trust twice (firm_origin_trust, docs/ODD.md 7.4), which takes Chinese families off
+    # some of their workloads; the gap at seeds 5-7 is 0.49-0.59 families (0.62-0.69 under the former rule).
+    assert used_by[1.0]["enterprise"].mean() > used_by[1.0]["hobbyist"].mean() + 0.4
     assert used_by[0.0]["hobbyist"].max() > 3
 
 
