@@ -50,12 +50,16 @@ def relative_effect(ensembles, scenario, metric):
     return (ensembles[scenario][:, col] - base) / np.maximum(base, 1e-6)
 
 
+NEGLIGIBLE = 0.005  # a paired difference this small is a tie: paired runs that re-draw nothing but the agents'
+# paths differ by 0.000-0.002 in a 2030 share (docs/ODD.md 7.11, the screen's noise runs)
+
+
 def clearly_negative(diffs):
-    """Negative in clearly more members than chance allows (one-sided sign test at 5% over the members with a
-    nonzero difference) and on average. A sign test, not mean + 2 standard errors: paired effects are skewed (a
+    """Negative in clearly more members than chance allows (one-sided sign test at 5% over the members whose
+    difference is not negligible: ties, |difference| <= NEGLIGIBLE, carry no sign) and on average. A sign test, not mean + 2 standard errors: paired effects are skewed (a
     member where Chinese models are marginal barely moves, one where they are big moves by tens of points), so a
     t-like bound can miss an effect that has the same sign in every member."""
-    nonzero = diffs[diffs != 0]
+    nonzero = diffs[np.abs(diffs) > NEGLIGIBLE]
     if len(nonzero) == 0:
         return False
     test = binomtest(int((nonzero < 0).sum()), len(nonzero), 0.5, alternative="greater")
