@@ -190,9 +190,9 @@ class Executor:
             for name in THREAD_ENV:
                 os.environ.setdefault(name, "1")
             # forkserver: forking a process that already runs threads (tqdm, Arrow, Dask) can deadlock the child;
-            # the server imports the model once so workers start quickly.
+            # the server imports the model and loads its compiled kernels once, so workers start ready.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["sim.running.runner"])
+            context.set_forkserver_preload(["sim.running.worker_start"])
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init,
                                              initargs=(os.getpid(),))
         return self._pool
