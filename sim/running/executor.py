@@ -160,6 +160,11 @@ class Executor:
             return "in this process"
         return f"local, {self.workers} worker processes"
 
+    @property
+    def local(self) -> bool:
+        """Jobs run on this machine (in this process or its workers), so they see its files."""
+        return self._client is None
+
     def __enter__(self) -> "Executor":
         return self
 

@@ -307,6 +307,11 @@ def write_scenario(out: Path, scenario: Scenario, jobs: list[Job], baseline_stac
     return replace_folder(out / scenario.name, write)
 
 
+def write_scenario_task(task: tuple) -> Path:
+    """write_scenario for one tuple of its arguments: the form executors map over."""
+    return write_scenario(*task)
+
+
 # --- the whole projection ----------------------------------------------------------------------------------------
 @dataclass
 class ProjectionReport:
@@ -339,13 +344,16 @@ def project(
     total = sum(len(jobs) for jobs in plan.values())
     with Executor(workers, scheduler) as executor:  # a --scheduler that does not answer fails here, before any run
         ran = run_jobs(todo, out, executor, progress)
-
-    by_name = {s.name: s for s in scenarios}
-    dates, baseline_stack = load_ensemble(out, plan[BASELINE])
-    folders = []
-    for name in tqdm(plan, desc="writing results", unit="scenario", disable=not progress, dynamic_ncols=True):
-        folders.append(write_scenario(out, by_name[name], plan[name], baseline_stack, dates, agents, base_seed,
-                                      plots, posterior))
+        dates, baseline_stack = load_ensemble(out, plan[BASELINE])
+        by_name = {s.name: s for s in scenarios}
+        tasks = [(out, by_name[name], plan[name], baseline_stack, dates, agents, base_seed, plots, posterior)
+                 for name in plan]
+        # Scenarios are written side by side by the local workers (their charts take seconds each); a Dask
+        # cluster's workers may not see this machine's disk, so with a scheduler this process writes them.
+        writer = executor if executor.local else Executor(1)
+        with tqdm(total=len(tasks), desc="writing results", unit="scenario", disable=not progress,
+                  dynamic_ncols=True) as bar:
+            folders = writer.gather(write_scenario_task, tasks, bar)
     from sim.running.projection_summary import write_summary
 
     summary = write_summary(out, plots, [s.name for s in scenarios])
