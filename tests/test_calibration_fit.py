@@ -160,6 +160,14 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
 
     best = load_scenario(out / "best.toml")
     assert set(best.parameters) == {"downloads_scale", "sizes_exponent", "openness_weight"}
+    # ... chosen on fresh seeds among the sets closest on their fit seed (calibrate.BEST_CANDIDATES, BEST_SEEDS).
+    candidates = pd.read_csv(out / "data" / "best_candidates.csv")
+    particles = pd.read_csv(out / "data" / "fit_particles.csv")
+    assert len(candidates) == 10 and (candidates.fresh_seeds == 8).all() and candidates.fresh_distance.gt(0).all()
+    assert set(candidates.row) == set(np.argsort(particles.distance.to_numpy(), kind="stable")[:10])
+    chosen = particles.iloc[int(candidates.loc[candidates.fresh_distance.idxmin(), "row"])]
+    assert all(np.isclose(best.parameters[n], chosen[n], rtol=1e-5) for n in best.parameters)
+    assert "Best set (best.toml): the 10 sets" in report
     posterior.clear_cache()
     draw = posterior.parameter_sets(out / "posterior.csv")
     assert set(draw(0)) == set(best.parameters)
@@ -221,3 +229,13 @@ def test_prior_particles_cover_the_priors_and_informative_marks_targets_prior_ru
                             "prior_hit_rate": [0.1, 0.7, 0.2]})
     assert informative(summary).tolist() == [True, False, True]
     assert "2 of 3; hit: 1 of 2" in informative_line(summary)
+
+
+def test_best_row_prefers_the_fresh_seeds_over_a_lucky_fit_seed():
+    from sim.calibration.predictive import best_row
+
+    particles = pd.DataFrame({"distance": [0.9, 0.5, 0.7], "weight": 1 / 3})
+    assert best_row(particles, None) == 1  # no candidates (an older report): the smallest fit distance
+    candidates = pd.DataFrame({"row": [1, 2], "fit_distance": [0.5, 0.7], "fresh_distance": [1.4, 1.1],
+                               "fresh_distance_sd": 0.1, "fresh_seeds": 8})
+    assert best_row(particles, candidates) == 2  # set 1 was lucky on its fit seed

@@ -112,7 +112,7 @@ def test_every_stages_predictive_seeds_stay_in_the_checked_span():
     """The stages' predictive seed offsets, plus their draws, stay below PREDICTIVE_SEED_SPAN, the range the config
     check keeps clear of the fixed seeds and below the fresh ones."""
     from sim.calibration import ablation, hindcast
-    from sim.calibration.calibrate import PRIOR_SEED_OFFSET
+    from sim.calibration.calibrate import BEST_CANDIDATES, BEST_SEED_OFFSET, BEST_SEEDS, PRIOR_SEED_OFFSET
     from sim.calibration.calibration_config import PREDICTIVE_SEED_SPAN
 
     config = load_config(CONFIG)
@@ -120,7 +120,8 @@ def test_every_stages_predictive_seeds_stay_in_the_checked_span():
     last_hindcast = (len(config.hindcast_cutoffs) + 2) * hindcast.SEED_STRIDE
     last_ablation = ablation.SEED_OFFSET + 1000 * 20 + config.ablation_draws
     assert last_hindcast <= ablation.SEED_OFFSET < last_ablation <= PRIOR_SEED_OFFSET
-    assert PRIOR_SEED_OFFSET + config.draws <= PREDICTIVE_SEED_SPAN
+    assert PRIOR_SEED_OFFSET + config.draws <= BEST_SEED_OFFSET
+    assert BEST_SEED_OFFSET + BEST_CANDIDATES * BEST_SEEDS <= PREDICTIVE_SEED_SPAN
 
 
 @pytest.mark.parametrize("old, new, key, words", [

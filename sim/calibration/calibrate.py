@@ -39,8 +39,8 @@ from sim.core.calendar import parse_month
 # CALIBRATION_DIR is imported for the command line, which reads it here (tests point it elsewhere).
 from sim.calibration.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, Budget, Config, Prior,  # noqa: F401
                                                 check_targets, load_config, prior_draws)
-from sim.calibration.predictive import (bands, predictive_runs, prior_particles, solved_per_draw, summarise,
-                                        target_statistics)
+from sim.calibration.predictive import (bands, best_candidates, best_row, predictive_runs, prior_particles,
+                                        solved_per_draw, summarise, target_statistics)
 from sim.calibration.recovery import recover
 from sim.calibration.simulator import needed_metrics
 from sim.statistics import weighted_quantiles
@@ -52,6 +52,8 @@ METHOD_VERSION = 6  # bump when the fitting procedure changes, so cached stages 
 #                    recovery fits share the first history-matching wave's runs)
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
 PRIOR_SEED_OFFSET = 30 * 100_000  # prior-predictive seeds start at predictive.seed_base + this (above every stage's)
+BEST_SEED_OFFSET = 35 * 100_000  # the best-set candidates' fresh seeds start at predictive.seed_base + this
+BEST_CANDIDATES, BEST_SEEDS = 10, 8  # best.toml: the 10 sets closest to the data on their fit seed, 8 fresh seeds each
 STAGES = ("fit", "predictive", "oos", "baseline", "recovery", "hindcast", "ablation", "uncertainty")
 
 
@@ -164,6 +166,9 @@ def predictive_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: di
                                config.predictive_seed_base + PRIOR_SEED_OFFSET, run.fitted)
     prior_hits = summarise(run.targets, target_statistics(run.targets, prior_frames)).hit_rate.to_numpy()
     data["summary_fit"] = summarise(run.targets, stats).assign(prior_hit_rate=prior_hits)
+    data["best_candidates"] = run.timed("best", lambda: best_candidates(
+        fit.particles, config.priors, run.fitted, BEST_CANDIDATES, BEST_SEEDS,
+        config.predictive_seed_base + BEST_SEED_OFFSET, config.run, run.executor))
 
 
 def out_of_sample_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:
@@ -237,16 +242,20 @@ STAGE_STEPS: dict[str, Callable[[CalibrationRun, AbcResult, dict, dict], None]] 
 assert tuple(STAGE_STEPS) == STAGES[1:]
 
 
-def best_toml(particles: pd.DataFrame, priors: tuple[Prior, ...], fp: str) -> str:
-    """The accepted set closest to the data, as a scenario file (`odsim run calibration/best.toml`), with the
+def best_toml(particles: pd.DataFrame, priors: tuple[Prior, ...], fp: str, candidates: pd.DataFrame | None) -> str:
+    """The best set (predictive.best_row) as a scenario file (`odsim run calibration/best.toml`), with the
     posterior medians and 90% intervals as comments."""
-    best = particles.loc[particles["distance"].idxmin()]
+    best = particles.iloc[best_row(particles, candidates)]
+    fresh = "" if candidates is None else (
+        f"; mean distance {candidates['fresh_distance'].min():.4g} on {int(candidates['fresh_seeds'].iloc[0])} "
+        f"fresh seeds")
     w = particles["weight"].to_numpy()
     lines = [
-        "# Best parameter set of the calibration: the accepted posterior set closest to the data (lowest mean",
-        "# distance over the calibration seeds). A coherent set, usable as a scenario. Each line's comment gives",
-        "# the weighted posterior median and 90% interval. Written by `odsim calibrate`; do not edit by hand.",
-        f"# calibration fingerprint {fp}; distance {best['distance']:.4g}",
+        "# Best parameter set of the calibration: of the accepted sets closest to the data on their fit seed, the one",
+        "# closest on average over fresh seeds (a single seed's distance favours lucky paths). A coherent set, usable",
+        "# as a scenario. Each line's comment gives the weighted posterior median and 90% interval. Written by",
+        "# `odsim calibrate`; do not edit by hand.",
+        f"# calibration fingerprint {fp}; fit distance {best['distance']:.4g}{fresh}",
         'name = "calibrated_best"',
         'description = "Baseline with the single best-fitting calibrated parameter set instead of posterior draws."',
         "",
@@ -270,8 +279,8 @@ def write_outputs(out: Path, config: Config, targets: list[Target], data: dict[s
     names = [p.name for p in config.priors]
     atomic_write(out / "posterior.csv",
                   lambda p: particles[names + ["weight"]].to_csv(p, index=False, float_format="%.8g"))
-    atomic_write(out / "best.toml", lambda p: Path(p).write_text(best_toml(particles, config.priors,
-                                                                             summary["fingerprint"])))
+    best = best_toml(particles, config.priors, summary["fingerprint"], data.get("best_candidates"))
+    atomic_write(out / "best.toml", lambda p: Path(p).write_text(best))
     for name, frame in data.items():
         atomic_write(data_dir / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False, float_format="%.6g"))
     summary["priors"] = [{"name": p.name, "low": p.low, "high": p.high, "scale": "log" if p.log else "linear",

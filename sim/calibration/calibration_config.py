@@ -287,7 +287,8 @@ def _sections(path: Path) -> dict[str, Any]:
 
 # Every stage's predictive seeds lie in [predictive.seed_base, + PREDICTIVE_SEED_SPAN): the posterior predictive at
 # +0, the out of sample at +100,000, the hindcasts from +200,000, the ablations from +2,000,000, the prior predictive
-# at +3,000,000 (tests/test_calibration_targets.py checks the offsets stay inside); fresh seeds lie above it all.
+# at +3,000,000, the best set's candidates at +3,500,000 (tests/test_calibration_targets.py checks the offsets stay
+# inside); fresh seeds lie above it all.
 PREDICTIVE_SEED_SPAN = 4 * 10**6
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from sim.core.calendar import month_label, parse_month
 from sim.figures.calibration_plots import (STRONG_CORRELATION, on_prior_scale, plot_correlations, plot_marginals,
                                            plot_out_of_sample, plot_targets)
+from sim.calibration.predictive import best_row
 from sim.statistics import weighted_mean_var, weighted_quantiles
 from sim.running.store import write_text
 from sim.inputs.targets import CROSSOVER_HORIZON, Target
@@ -110,10 +111,11 @@ def informative_line(summary: pd.DataFrame) -> str:
             f"({int((hits & ~mask).sum())} of them hit).")
 
 
-def parameter_table(particles: pd.DataFrame, priors: list[dict]) -> tuple[list[str], list[str]]:
+def parameter_table(particles: pd.DataFrame, priors: list[dict],
+                    candidates: pd.DataFrame | None = None) -> tuple[list[str], list[str]]:
     """The posterior of each parameter against its prior, and the parameters the data leave loose."""
     w = particles["weight"].to_numpy()
-    best = particles.loc[particles["distance"].idxmin()]
+    best = particles.iloc[best_row(particles, candidates)]
     lines = ["| parameter | prior | posterior median | 90% interval | best set | variance reduction | pinned down |",
              "|---|---|---|---|---|---|---|"]
     loose = []
@@ -149,7 +151,9 @@ def write_report(out: Path, targets: list[Target]) -> Path:
     lines = _run_section(summary, particles, _read(data, "fit_generations"), _read(data, "fit_history"))
     if summary_fit is not None:
         lines += _targets_section(targets, summary_fit, bands, budget["draws"], figure_dir)
-    lines += _parameters_section(particles, summary["priors"], figure_dir)
+    candidates = _read(data, "best_candidates")
+    lines += _best_lines(candidates)
+    lines += _parameters_section(particles, summary["priors"], figure_dir, candidates)
     summary_oos = _read(data, "summary_oos")
     if summary_oos is not None:
         lines += _out_of_sample_section(summary_oos, summary.get("oos_stopped", ""), budget["cutoff"], targets)
@@ -202,12 +206,25 @@ def _run_section(summary: dict, particles: pd.DataFrame, generations: pd.DataFra
     for _, g in generations.iterrows():
         eps = f"{start} (all accepted)" if g.epsilon >= 1e8 else f"{g.epsilon:.3f}"
         lines.append(f"| {int(g.generation)} | {eps} | {int(g.simulations)} | {g.acceptance:.3f} |")
-    lines += ["", f"Best set's distance {particles['distance'].min():.3f}; posterior median distance "
+    lines += ["", f"Smallest distance on a fit seed {particles['distance'].min():.3f}; posterior median distance "
               f"{weighted_quantiles(particles['distance'], particles['weight'], [0.5])[0]:.3f} "
               "(1 = every target off by its tolerance, on average).", ""]
     if history is not None:
         lines += _history_section(history)
     return lines
+
+
+def _best_lines(candidates: pd.DataFrame | None) -> list[str]:
+    """How the best set (best.toml, the table's "best set" column) was chosen: fresh seeds against luck."""
+    if candidates is None or candidates.empty:
+        return []
+    chosen = candidates.loc[candidates["fresh_distance"].idxmin()]
+    return [f"Best set (best.toml): the {len(candidates)} sets with the smallest distance on their fit seed "
+            f"({candidates['fit_distance'].min():.3f}-{candidates['fit_distance'].max():.3f}) were run again on "
+            f"{int(chosen.fresh_seeds)} fresh seeds each; their mean distances there are "
+            f"{candidates['fresh_distance'].min():.3f}-{candidates['fresh_distance'].max():.3f}, and the set with "
+            f"the smallest ({chosen.fresh_distance:.3f} +- {chosen.fresh_distance_sd:.3f} sd over seeds; fit seed "
+            f"{chosen.fit_distance:.3f}) is the best set.", ""]
 
 
 def _history_section(history: pd.DataFrame) -> list[str]:
@@ -259,10 +276,11 @@ def _targets_section(targets: list[Target], summary_fit: pd.DataFrame, bands: pd
     return lines
 
 
-def _parameters_section(particles: pd.DataFrame, priors: list[dict], figure_dir: Path) -> list[str]:
+def _parameters_section(particles: pd.DataFrame, priors: list[dict], figure_dir: Path,
+                        candidates: pd.DataFrame | None) -> list[str]:
     """What the data pin down: the parameter table, strong correlations, the priors' reasons, two figures."""
     lines = ["## Parameters", ""]
-    table, loose = parameter_table(particles, priors)
+    table, loose = parameter_table(particles, priors, candidates)
     corr = correlation_matrix(particles, priors)
     plot_marginals(particles, priors, figure_dir / "marginals.png")
     plot_correlations(corr, figure_dir / "correlations.png")
