@@ -195,7 +195,7 @@ def choose(model) -> None:
             model.use_work[rows] = by_use
     model.work[rows] = shares
     model.active[rows] = shares.any(axis=1)
-    model._record_adoptions(used, model.work > 0)
+    record_adoptions(model, used, model.work > 0)
     model._neighbour_sums[:] = np.asarray(model.graph @ np.hstack([model.work > 0, model.work]), np.float32)
     model.usage = usage_by_group(model)
 
@@ -242,3 +242,13 @@ def split_by_use(model) -> np.ndarray:
     else:
         split = model.use_work.astype(float)
     return split * model.active[:, None, None]
+
+
+def record_adoptions(model, used: np.ndarray, uses: np.ndarray) -> None:
+    """Date each (agent, family) pair that starts, forget those that end, and record the demand weight of this
+    month's new pairs among marketplace agents (retention, OR14)."""
+    started = uses & ~used
+    model.adopted_month[started] = model.month
+    model.adopted_month[used & ~uses] = -1
+    model.new_pairs_weight[model.month] = float((model.population.weight * model.uses_marketplace)
+                                                @ started.sum(axis=1))

@@ -314,9 +314,13 @@ def work_splits(rows, options, agents, terms, peers, out, by_use, area, option):
 
 @_inline
 def _add_use(usage, s, weight, work, tier_work, i):
-    """Agent i's use of each family, then of each family's cheaper tiers (tier by tier), added to stratum s."""
+    """Agent i's use of each family, then of each family's cheaper tiers (tier by tier), added to stratum s. A
+    family it does not use is skipped: its tiers' parts are parts of its share, and adding +0.0 to a sum of
+    non-negative terms changes no bit."""
     n_cheaper, n_families = tier_work.shape[1], work.shape[1]
     for f in range(n_families):
+        if work[i, f] == 0:
+            continue
         usage[s, f] += weight * work[i, f]
         for t in range(n_cheaper):
             usage[s, (t + 1) * n_families + f] += weight * tier_work[i, t, f]
@@ -373,13 +377,15 @@ def _even_split(new, options):
 
 
 @_inline
-def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed):
+def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed, adopted_month, month):
     """Agent i adopts its new split (`new`: tiers x families): its cheaper tiers' parts go to `tier_work`, and a
-    changed split is recorded in the compact `changes` table (uses f, share on f) for the neighbours' sums.
-    Returns whether it is active and the number of changed agents so far."""
+    changed split is recorded in the compact `changes` table (uses f, share on f) for the neighbours' sums, and in
+    `adopted_month` (this `month` for each family it starts using, -1 for each it stops: retention, OR14).
+    Returns whether it is active, the number of changed agents so far and the number of families it started."""
     n_families = work.shape[1]
     changed = False
     now_active = False
+    started = 0
     for f in range(n_families):
         changed |= new[0, f] != work[i, f]
         now_active |= new[0, f] != 0
@@ -387,20 +393,27 @@ def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_change
             tier_work[i, t - 1, f] = new[t, f]
     if changed:
         for f in range(n_families):
-            changes[n_changed, f] = np.float32(new[0, f] > 0) - np.float32(work[i, f] > 0)
+            was, now = work[i, f] > 0, new[0, f] > 0
+            if now and not was:
+                adopted_month[i, f] = month
+                started += 1
+            elif was and not now:
+                adopted_month[i, f] = -1
+            changes[n_changed, f] = np.float32(now) - np.float32(was)
             changes[n_changed, n_families + f] = new[0, f] - work[i, f]
             work[i, f] = new[0, f]
         slot[i] = n_changed
         changed_agents[n_changed] = i
         n_changed += 1
-    return now_active, n_changed
+    return now_active, n_changed, started
 
 
 @_compile
 def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, slot, usage, market_by_use, cell,
            stratum, weight, is_firm, marketplace_propensity, graph_indptr, graph_indices, agents, terms, peers,
            switch_draws, first_month, choice, routing_by_cell, allowed_by_cell, switch_rate_firm,
-           switch_rate_developer, new, new_by_use, options, area, option, changed_agents, total):
+           switch_rate_developer, new, new_by_use, options, area, option, changed_agents, total, adopted_month, month,
+           started):
     """The month's choices in one pass over the agents: who routes through a marketplace, who re-evaluates
     (switch draw, first month, a first option newly possible, a family no longer allowed), their new split,
     and each agent's use added to its stratum's `usage` (float64; stratum = 2 x `stratum` + routes through a
@@ -410,7 +423,8 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
     families) takes the part of each share on each of the family's cheaper tiers; `use_work` (agents x uses x
     families, only without workloads) the part in each use. `changes` (agents x 2 families), `slot` (agents, all
     -1), `new` (tiers x families), `new_by_use` (uses x families), `options`, `area`, `option` (as in
-    work_split), `changed_agents` (agents) and `total` (2 families) are work areas."""
+    work_split), `changed_agents` (agents) and `total` (2 families) are work areas. Each agent's families started
+    this month are counted in `started` (agents) and dated in `adopted_month` (`_take_split`)."""
     complete = peers[2]
     n, n_families = work.shape
     n_cells = routing_by_cell.size
@@ -419,6 +433,7 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
     usage[:] = 0.0
     market_by_use[:] = 0.0
     for i in range(n):
+        started[i] = 0
         c = cell[i]
         market = marketplace_propensity[i] < min(1.0, routing_by_cell[c])
         uses_marketplace[i] = market
@@ -434,7 +449,8 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
                             use_work[i, k, f] = new_by_use[k, f]
             else:  # everyone splits evenly over what they know
                 _even_split(new, options)
-            active[i], n_changed = _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed)
+            active[i], n_changed, started[i] = _take_split(i, new, work, tier_work, changes, slot, changed_agents,
+                                                           n_changed, adopted_month, month)
         if active[i]:
             _add_use(usage, 2 * stratum[i] + market, weight[i], work, tier_work, i)
             if market:
@@ -478,3 +494,17 @@ def usage_by_stratum(work, tier_work, use_work, active, uses_marketplace, cell, 
         _add_use(usage, 2 * stratum[i] + uses_marketplace[i], weight[i], work, tier_work, i)
         if active[i] and uses_marketplace[i]:
             _add_use_by_use(market_by_use, cell[i], weight[i], i, work, agents, use_work, choice)
+
+
+@_compile
+def pairs_adopted_in(adopted_month, work, months, out):
+    """For each of `months` (row of `out`) and each agent, how many families it uses that it began using in that
+    month (retention, OR14: the (agent, family) pairs of a cohort still in use)."""
+    n, n_families = work.shape
+    for i in range(n):
+        for k in range(months.size):
+            out[k, i] = 0
+        for f in range(n_families):
+            if work[i, f] > 0:
+                for k in range(months.size):
+                    out[k, i] += adopted_month[i, f] == months[k]

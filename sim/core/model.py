@@ -100,6 +100,7 @@ class DiffusionModel(mesa.Model):
         self._changes = np.zeros((n, 2 * n_families), np.float32)  # kernels.choose's work areas
         self._slot = np.full(n, -1, np.int32)
         self._changed_agents = np.zeros(n, np.int64)
+        self._started = np.zeros(n, np.int32)  # families each agent began using this month (kernels.choose)
         # Use by stratum of each family, then of each family's cheaper tiers in TIERS order (docs/ODD.md 7.9).
         self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), len(TIERS) * n_families))
         self._awareness_draws = np.empty((n, n_families), np.float32)
@@ -356,14 +357,6 @@ class DiffusionModel(mesa.Model):
                 np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32),
                 np.empty((len(USES), n_families), np.float32))
 
-    def _record_adoptions(self, used: np.ndarray, uses: np.ndarray) -> None:
-        """Date each (agent, family) pair that starts, forget those that end, and record the demand weight of this
-        month's new pairs among marketplace agents: what cohort retention (OR14) is measured against."""
-        started = uses & ~used
-        self.adopted_month[started] = self.month
-        self.adopted_month[used & ~uses] = -1
-        self.new_pairs_weight[self.month] = float((self.population.weight * self.uses_marketplace) @ started.sum(axis=1))
-
     def trust_matrix(self) -> np.ndarray:
         """Utility penalty by (region, origin of the model): for Chinese models a shared level plus a regional offset
         outside China and the restricted markets (docs/ODD.md 7.4), so the data can tell the level from the
@@ -387,7 +380,6 @@ class DiffusionModel(mesa.Model):
         switch_draws = self._switch_rng.random(len(self.work))
         # One draw per workload slot and month for every agent, so the stream stays aligned across scenarios.
         self._workload_rng.random(out=self._workload_draws, dtype=np.float32)
-        used = self.work > 0
         new, area, option, options, total, new_by_use = self._choice_work_areas()
         kernels.choose(self.work, self.tier_work, self.use_work, self.aware, self.active, self.uses_marketplace,
                        self._changes, self._slot, self._usage_by_stratum, self._market_use_by_cell, self.cell,
@@ -395,8 +387,10 @@ class DiffusionModel(mesa.Model):
                        self.graph.indices, self._agent_arrays(), self._choice_terms(), self._peers(), switch_draws,
                        self.month == self.start_month, bool(p["choice"]), routing.ravel(), allowed_by_cell,
                        p["switch_rate_firm"], p["switch_rate_developer"], new, new_by_use, options, area, option,
-                       self._changed_agents, total)
-        self._record_adoptions(used, self.work > 0)
+                       self._changed_agents, total, self.adopted_month, self.month, self._started)
+        # The demand weight of this month's new (marketplace agent, family) pairs: what retention (OR14) is
+        # measured against.
+        self.new_pairs_weight[self.month] = float((pop.weight * self.uses_marketplace) @ self._started)
         self.usage = self._usage_from_strata()
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:
