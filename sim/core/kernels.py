@@ -226,7 +226,8 @@ def work_split(i, options, agents, terms, peers, area, option, out, by_use):
     for j in range(n_options):
         f = option[j]
         base[f] = base[f] - quality_per_point * gap[f]
-    workloads_per_use, workload_slack, workload_family, workload_draws = agents[8], agents[9], agents[10], agents[11]
+    workloads_per_use, workload_slack, workload_family = agents[8], agents[9], agents[10]
+    workload_draws, first_draw_row = agents[11], agents[12]
     n_workloads = workloads_per_use[i]
     if n_workloads > 0:  # workloads (docs/ODD.md 7.4): each on one family, by the logit with a switching cost
         for k in range(use_slack.shape[1]):
@@ -236,7 +237,7 @@ def work_split(i, options, agents, terms, peers, area, option, out, by_use):
                               tier_share)
                 logit_split(per_use, option, n_options, np.float32(0.0), split)
                 chosen = habit_choice(split, option, n_options, workload_family[i, k, w], switching_bonus,
-                                      workload_draws[i, k, w])
+                                      workload_draws[i - first_draw_row, k, w])
                 workload_family[i, k, w] = chosen
                 if chosen >= 0:
                     out[0, chosen] += share
@@ -413,7 +414,7 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
            stratum, weight, is_firm, marketplace_propensity, graph_indptr, graph_indices, agents, terms, peers,
            switch_draws, first_month, choice, routing_by_cell, allowed_by_cell, switch_rate_firm,
            switch_rate_developer, new, new_by_use, options, area, option, changed_agents, total, adopted_month, month,
-           started):
+           started, start, stop, n_changed):
     """The month's choices in one pass over the agents: who routes through a marketplace, who re-evaluates
     (switch draw, first month, a first option newly possible, a family no longer allowed), their new split,
     and each agent's use added to its stratum's `usage` (float64; stratum = 2 x `stratum` + routes through a
@@ -424,15 +425,19 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
     families, only without workloads) the part in each use. `changes` (agents x 2 families), `slot` (agents, all
     -1), `new` (tiers x families), `new_by_use` (uses x families), `options`, `area`, `option` (as in
     work_split), `changed_agents` (agents) and `total` (2 families) are work areas. Each agent's families started
-    this month are counted in `started` (agents) and dated in `adopted_month` (`_take_split`)."""
+    this month are counted in `started` (agents) and dated in `adopted_month` (`_take_split`).
+
+    One call takes the agents start to stop (their workload draws, `agents[11]`, start at row `agents[12]`), so
+    the model draws them a block at a time; `n_changed` carries the changes count from the previous block, and
+    is returned. The sums are cleared at the first block and the neighbours' sums updated after the last."""
     complete = peers[2]
     n, n_families = work.shape
     n_cells = routing_by_cell.size
     workloads_per_use = agents[8]
-    n_changed = 0
-    usage[:] = 0.0
-    market_by_use[:] = 0.0
-    for i in range(n):
+    if start == 0:
+        usage[:] = 0.0
+        market_by_use[:] = 0.0
+    for i in range(start, stop):
         started[i] = 0
         c = cell[i]
         market = marketplace_propensity[i] < min(1.0, routing_by_cell[c])
@@ -455,10 +460,13 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
             _add_use(usage, 2 * stratum[i] + market, weight[i], work, tier_work, i)
             if market:
                 _add_use_by_use(market_by_use, c, weight[i], i, work, agents, use_work, choice)
+    if stop < n:
+        return n_changed
     if not complete and n_changed:
         pass_on_changes(changes, slot, peers[0], graph_indptr, graph_indices, total)
     for k in range(n_changed):
         slot[changed_agents[k]] = -1
+    return n_changed
 
 
 @_inline

@@ -31,6 +31,7 @@ from sim.core.shocks import Shock, effective_parameters, regional_price_factors
 
 HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
 HF_GROWTH_END = parse_month("2026-01")  # last month of the calibration data: no growth figure beyond it
+DRAW_BLOCK = 16_384  # agents whose monthly workload draws are held at once (kernels.choose takes a block a call)
 CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
 
 
@@ -119,7 +120,10 @@ class DiffusionModel(mesa.Model):
         slots = self.workloads_per_use.max(initial=0)
         self.workload_family = np.full((n, len(USES), slots), -1, np.int16)
         self.workload_slack = workload_slack(pop.use_slack, slots, slack_rng)
-        self._workload_draws = np.zeros(self.workload_family.shape, np.float32)
+        # This month's draws for a block of agents at a time (a million agents' would take 120 MB); the stream's
+        # state at the start of the month is kept, so `workload_draws` can draw them all again.
+        self._workload_draws = np.zeros((min(n, DRAW_BLOCK), len(USES), slots), np.float32)
+        self._workload_month_state: dict | None = None
         # Each agent's split by use (OR10, OR11 read marketplace tokens per use): the workloads' families keep it;
         # without workloads the split of each use is kept here (agents x uses x families; empty with workloads).
         self.use_work = np.zeros((0 if slots else n, len(USES), n_families), np.float32)
@@ -291,13 +295,22 @@ class DiffusionModel(mesa.Model):
         return np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
                           + headline * p["awareness_release"])
 
-    def _agent_arrays(self) -> tuple:
-        """Per-agent attributes the choice reads, in kernels.utility's and kernels.work_split's order."""
+    def _agent_arrays(self, draws: np.ndarray | None = None, first_row: int = 0) -> tuple:
+        """Per-agent attributes the choice reads, in kernels.utility's and kernels.work_split's order; the workload
+        draws (`draws`, default the step's block) start at agent `first_row`."""
         pop = self.population
         weighs_origin = pop.regulated | (pop.is_firm & self.base_params["firm_origin_trust"])  # ODD 7.4, trust
         return (pop.region, pop.price_weight, self.log_selfhost_discount, pop.licence_friction, pop.open_need,
                 weighs_origin, pop.use_slack, pop.use_mix.astype(np.float32), self.workloads_per_use,
-                self.workload_slack, self.workload_family, self._workload_draws)
+                self.workload_slack, self.workload_family, self._workload_draws if draws is None else draws,
+                first_row)
+
+    def workload_draws(self) -> np.ndarray:
+        """This month's workload draws (agents x uses x workload slots), drawn again from the stream's state at the
+        start of the month: the step holds only a block of them at a time."""
+        rng = np.random.Generator(type(self._workload_rng.bit_generator)())
+        rng.bit_generator.state = self._workload_month_state
+        return rng.random(self.workload_family.shape, dtype=np.float32)
 
     def _choice_terms(self) -> tuple:
         """This month's per-family and per-region terms of the utility and the rule's constants, in
@@ -342,7 +355,7 @@ class DiffusionModel(mesa.Model):
         share, its part on each cheaper tier) x families."""
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), len(TIERS), len(self.families)), np.float32)
-        agents = self._agent_arrays()
+        agents = self._agent_arrays(self.workload_draws())
         agents = agents[:10] + (self.workload_family.copy(),) + agents[11:]
         by_use = np.empty((len(rows), len(USES), len(self.families)), np.float32)
         kernels.work_splits(rows, np.ascontiguousarray(options), agents, self._choice_terms(),
@@ -378,16 +391,23 @@ class DiffusionModel(mesa.Model):
         allowed_by_cell = np.concatenate([self.availability.reshape(-1, n_families),
                                           self.marketplace_availability.reshape(-1, n_families)])
         switch_draws = self._switch_rng.random(len(self.work))
-        # One draw per workload slot and month for every agent, so the stream stays aligned across scenarios.
-        self._workload_rng.random(out=self._workload_draws, dtype=np.float32)
         new, area, option, options, total, new_by_use = self._choice_work_areas()
-        kernels.choose(self.work, self.tier_work, self.use_work, self.aware, self.active, self.uses_marketplace,
-                       self._changes, self._slot, self._usage_by_stratum, self._market_use_by_cell, self.cell,
-                       self._stratum, pop.weight, pop.is_firm, pop.marketplace_propensity, self.graph.indptr,
-                       self.graph.indices, self._agent_arrays(), self._choice_terms(), self._peers(), switch_draws,
-                       self.month == self.start_month, bool(p["choice"]), routing.ravel(), allowed_by_cell,
-                       p["switch_rate_firm"], p["switch_rate_developer"], new, new_by_use, options, area, option,
-                       self._changed_agents, total, self.adopted_month, self.month, self._started)
+        agents, terms, peers = self._agent_arrays()[:11], self._choice_terms(), self._peers()
+        # One draw per workload slot and month for every agent, so the stream stays aligned across scenarios;
+        # drawn a block of agents at a time, in order (the same numbers as in one call).
+        self._workload_month_state = self._workload_rng.bit_generator.state
+        n, n_changed = len(self.work), 0
+        for start in range(0, max(n, 1), DRAW_BLOCK):
+            stop = min(start + DRAW_BLOCK, n)
+            draws = self._workload_rng.random(out=self._workload_draws[:stop - start], dtype=np.float32)
+            n_changed = kernels.choose(
+                self.work, self.tier_work, self.use_work, self.aware, self.active, self.uses_marketplace,
+                self._changes, self._slot, self._usage_by_stratum, self._market_use_by_cell, self.cell, self._stratum,
+                pop.weight, pop.is_firm, pop.marketplace_propensity, self.graph.indptr, self.graph.indices,
+                agents + (draws, start), terms, peers, switch_draws, self.month == self.start_month, bool(p["choice"]),
+                routing.ravel(), allowed_by_cell, p["switch_rate_firm"], p["switch_rate_developer"], new, new_by_use,
+                options, area, option, self._changed_agents, total, self.adopted_month, self.month, self._started,
+                start, stop, n_changed)
         # The demand weight of this month's new (marketplace agent, family) pairs: what retention (OR14) is
         # measured against.
         self.new_pairs_weight[self.month] = float((pop.weight * self.uses_marketplace) @ self._started)
