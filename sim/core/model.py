@@ -104,7 +104,7 @@ class DiffusionModel(mesa.Model):
         self._started = np.zeros(n, np.int32)  # families each agent began using this month (kernels.choose)
         # Use by stratum of each family, then of each family's cheaper tiers in TIERS order (docs/ODD.md 7.9).
         self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), len(TIERS) * n_families))
-        self._awareness_draws = np.empty((n, n_families), np.float32)
+        self._awareness_draws = np.empty((min(n, DRAW_BLOCK), n_families), np.float32)  # a block's (_spread_awareness)
         self.uses_marketplace = np.zeros(n, dtype=bool)
         # Retention (OR14): month in which each agent began using each family (-1: not using it), and the
         # demand weight of each month's new (marketplace agent, family) pairs.
@@ -272,19 +272,23 @@ class DiffusionModel(mesa.Model):
 
     def _spread_awareness(self) -> None:
         p = self.params
-        # Draw for every agent and family each month, so the stream stays aligned across scenarios.
-        draws = self._awareness_rng.random(self._awareness_draws.shape, dtype=np.float32, out=self._awareness_draws)
-        if self.representative:  # the aggregate twin knows every released family
-            self.aware[:] = self.released
-            return
-        if self.month == self.start_month:
-            self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
-            return
-        external = self.external_awareness()
-        complete = self.base_params["network"] == "complete"
+        first, complete = self.month == self.start_month, self.base_params["network"] == "complete"
+        keep_external = (1 - self.external_awareness()).astype(np.float32)
         mean_use = self._population_means()[0] if complete else np.zeros(len(self.families), np.float32)
-        kernels.spread_awareness(self.aware, draws, self.released, self._neighbour_sums, self.inverse_degree,
-                                 mean_use, complete, (1 - external).astype(np.float32), p["awareness_internal"])
+        # Draw for every agent and family each month, so the stream stays aligned across scenarios: a block of
+        # agents at a time, in order (the same numbers as in one call).
+        for start in range(0, len(self.aware), DRAW_BLOCK):
+            rows = slice(start, start + DRAW_BLOCK)
+            aware = self.aware[rows]
+            draws = self._awareness_rng.random(out=self._awareness_draws[:len(aware)], dtype=np.float32)
+            if self.representative:  # the aggregate twin knows every released family
+                aware[:] = self.released
+            elif first:
+                aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
+            else:
+                kernels.spread_awareness(aware, draws, self.released, self._neighbour_sums[rows],
+                                         self.inverse_degree[rows], mean_use, complete, keep_external,
+                                         p["awareness_internal"])
 
     def external_awareness(self) -> np.ndarray:
         """Each family's monthly chance of reaching an unaware agent from outside its neighbours: steady media
