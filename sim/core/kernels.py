@@ -380,7 +380,7 @@ def _even_split(new, options):
 @_inline
 def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed, adopted_month, month):
     """Agent i adopts its new split (`new`: tiers x families): its cheaper tiers' parts go to `tier_work`, and a
-    changed split is recorded in the compact `changes` table (uses f, share on f) for the neighbours' sums, and in
+    changed split is recorded in the compact `changes` tables (uses f, share on f) for the neighbours' sums, and in
     `adopted_month` (this `month` for each family it starts using, -1 for each it stops: retention, OR14).
     Returns whether it is active, the number of changed agents so far and the number of families it started."""
     n_families = work.shape[1]
@@ -400,8 +400,8 @@ def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_change
                 started += 1
             elif was and not now:
                 adopted_month[i, f] = -1
-            changes[n_changed, f] = np.float32(now) - np.float32(was)
-            changes[n_changed, n_families + f] = new[0, f] - work[i, f]
+            changes[0][n_changed, f] = np.int8(now) - np.int8(was)
+            changes[1][n_changed, f] = new[0, f] - work[i, f]
             work[i, f] = new[0, f]
         slot[i] = n_changed
         changed_agents[n_changed] = i
@@ -422,9 +422,9 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
     uses x families, float64; `_add_use_by_use`). Then the neighbours' sums take the changes
     (`pass_on_changes`), so every agent chooses on last month's peers. `tier_work` (agents x cheaper tiers x
     families) takes the part of each share on each of the family's cheaper tiers; `use_work` (agents x uses x
-    families, only without workloads) the part in each use. `changes` (agents x 2 families), `slot` (agents, all
-    -1), `new` (tiers x families), `new_by_use` (uses x families), `options`, `area`, `option` (as in
-    work_split), `changed_agents` (agents) and `total` (2 families) are work areas. Each agent's families started
+    families, only without workloads) the part in each use. `changes` (int8 and float32 tables, agents x
+    families), `slot` (agents, all -1), `new` (tiers x families), `new_by_use` (uses x families), `options`,
+    `area`, `option` (as in work_split), `changed_agents` (agents) and `total` (2 families) are work areas. Each agent's families started
     this month are counted in `started` (agents) and dated in `adopted_month` (`_take_split`).
 
     One call takes the agents start to stop (their workload draws, `agents[11]`, start at row `agents[12]`), so
@@ -472,10 +472,13 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
 @_inline
 def pass_on_changes(changes, slot, neighbour_sums, graph_indptr, graph_indices, total):
     """Each agent's sums over its neighbours of [uses f, share of work on f] take its changed neighbours'
-    changes (`changes[slot[j]]` for neighbour j, if `slot[j]` >= 0), summed in neighbour order before they are
-    added, as the sparse product graph @ changes does. Reading each agent's own neighbours (a gather) keeps the
-    writes in order, and the changes sit in a compact table: that is what makes it cheap at scale."""
-    width = changes.shape[1]  # `total` is a work area of that width
+    changes (row `slot[j]` of the `changes` tables, uses f then share on f, for neighbour j, if `slot[j]` >= 0),
+    summed in neighbour order before they are added, as the sparse product graph @ changes does. Reading each
+    agent's own neighbours (a gather) keeps the writes in order, and the changes sit in compact tables: that is
+    what makes it cheap at scale."""
+    uses, shares = changes
+    n_families = uses.shape[1]
+    width = 2 * n_families  # `total` is a work area of that width
     for t in range(neighbour_sums.shape[0]):
         any_changed = False
         for k in range(graph_indptr[t], graph_indptr[t + 1]):
@@ -485,8 +488,9 @@ def pass_on_changes(changes, slot, neighbour_sums, graph_indptr, graph_indices, 
             if not any_changed:
                 any_changed = True
                 total[:] = 0.0
-            for f in range(width):
-                total[f] += changes[s, f]
+            for f in range(n_families):
+                total[f] += np.float32(uses[s, f])
+                total[n_families + f] += shares[s, f]
         if any_changed:
             for f in range(width):
                 neighbour_sums[t, f] += total[f]

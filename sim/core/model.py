@@ -85,10 +85,10 @@ class DiffusionModel(mesa.Model):
                                    self.base_params["homophily_segment"], net_rng)
         self.graph.sort_indices()  # kernels.pass_on_changes sums each agent's neighbours in index order
         self.inverse_degree = (1 / np.maximum(np.asarray(self.graph.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
-        self.cell = pop.region * len(SEGMENTS) + pop.segment
+        self.cell = (pop.region * len(SEGMENTS) + pop.segment).astype(np.int32)
         # Stratum of an agent: (region, segment, builder); the step sums use by stratum and by whether the agent
         # routes through a marketplace, and every group the observation model needs is a sum of strata.
-        self._stratum = self.cell * 2 + pop.is_builder
+        self._stratum = (self.cell * 2 + pop.is_builder).astype(np.int32)
         self._builders_weight = float(pop.weight[pop.is_builder].sum())
         self.log_selfhost_discount = np.log(np.minimum(1.0, pop.selfhost_factor))  # <= 0: cheaper to self-host
         assert n_families <= kernels.PAIRWISE_BLOCK, "kernels.row_sum sums rows of at most PAIRWISE_BLOCK families"
@@ -98,9 +98,10 @@ class DiffusionModel(mesa.Model):
         self.tier_work = np.zeros((n, len(TIERS) - 1, n_families), np.float32)
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
-        self._changes = np.zeros((n, 2 * n_families), np.float32)  # kernels.choose's work areas
+        # kernels.choose's work areas: the changed agents' changes of [uses f (-1, 0, 1), share of work on f]
+        self._changes = (np.zeros((n, n_families), np.int8), np.zeros((n, n_families), np.float32))
         self._slot = np.full(n, -1, np.int32)
-        self._changed_agents = np.zeros(n, np.int64)
+        self._changed_agents = np.zeros(n, np.int32)
         self._started = np.zeros(n, np.int32)  # families each agent began using this month (kernels.choose)
         # Use by stratum of each family, then of each family's cheaper tiers in TIERS order (docs/ODD.md 7.9).
         self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), len(TIERS) * n_families))
@@ -108,15 +109,16 @@ class DiffusionModel(mesa.Model):
         self.uses_marketplace = np.zeros(n, dtype=bool)
         # Retention (OR14): month in which each agent began using each family (-1: not using it), and the
         # demand weight of each month's new (marketplace agent, family) pairs.
-        self.adopted_month = np.full((n, n_families), -1, np.int32)
+        assert self.end_month < np.iinfo(np.int16).max, "adopted_month keeps months as int16"
+        self.adopted_month = np.full((n, n_families), -1, np.int16)
         self.new_pairs_weight: dict[int, float] = {}
 
     def _init_workloads(self, slack_rng: np.random.Generator) -> None:
         """Workloads (docs/ODD.md 7.4): per agent and use, how many, and the family each runs on (-1: none yet)."""
         pop, scale = self.population, self.base_params["workload_scale"]
         n, n_families = len(pop), len(self.families)
-        self.workloads_per_use = (np.maximum(1, np.rint(pop.workloads * scale)).astype(np.int64) if scale > 0
-                                  else np.zeros(n, np.int64))
+        self.workloads_per_use = (np.maximum(1, np.rint(pop.workloads * scale)).astype(np.int16) if scale > 0
+                                  else np.zeros(n, np.int16))
         slots = self.workloads_per_use.max(initial=0)
         self.workload_family = np.full((n, len(USES), slots), -1, np.int16)
         self.workload_slack = workload_slack(pop.use_slack, slots, slack_rng)
