@@ -31,7 +31,7 @@ from sim.core.shocks import Shock, effective_parameters, regional_price_factors
 
 HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
 HF_GROWTH_END = parse_month("2026-01")  # last month of the calibration data: no growth figure beyond it
-DRAW_BLOCK = 16_384  # agents whose monthly workload draws are held at once (kernels.choose takes a block a call)
+DRAW_BLOCK = 16_384  # agents whose monthly random draws (awareness, workloads) are held at once
 CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
 
 
