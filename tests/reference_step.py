@@ -127,6 +127,7 @@ def workload_split(model, rows: np.ndarray, options: np.ndarray) -> tuple[np.nda
     p, pop = model.params, model.population
     base, per_use_utility = family_utilities(model, rows)
     per_use = model.workloads_per_use[rows]
+    draws = model.workload_draws()
     shares = np.zeros((len(TIERS),) + base.shape, np.float32)
     by_use = np.zeros((len(USES),) + base.shape, np.float32)
     for k in range(len(USES)):
@@ -135,7 +136,7 @@ def workload_split(model, rows: np.ndarray, options: np.ndarray) -> tuple[np.nda
             utility_of_use, tier_share = per_use_utility(model.workload_slack[rows, k, j, None])
             probability = logit_shares(utility_of_use, options, 0.0)
             chosen = habit_choice(probability, model.workload_family[rows, k, j, None], p["switching_cost"],
-                                  model._workload_draws[rows, k, j, None])[:, 0]
+                                  draws[rows, k, j, None])[:, 0]
             chosen[j >= per_use] = -1
             model.workload_family[rows, k, j] = chosen
             placed = np.flatnonzero(chosen >= 0)
@@ -175,7 +176,8 @@ def choose(model) -> None:
     model.uses_marketplace = pop.marketplace_propensity < np.minimum(1.0, routing)
     switch_rate = np.where(pop.is_firm, p["switch_rate_firm"], p["switch_rate_developer"])
     due = (model._switch_rng.random(len(model.work)) < switch_rate) | (model.month == model.start_month)
-    model._workload_rng.random(out=model._workload_draws, dtype=np.float32)
+    model._workload_month_state = model._workload_rng.bit_generator.state  # model.workload_draws() reads them
+    model._workload_rng.random(model.workload_family.shape, dtype=np.float32)
     used = model.work > 0
     allowed = model.available()
     options = model.aware & allowed
@@ -195,7 +197,7 @@ def choose(model) -> None:
             model.use_work[rows] = by_use
     model.work[rows] = shares
     model.active[rows] = shares.any(axis=1)
-    model._record_adoptions(used, model.work > 0)
+    record_adoptions(model, used, model.work > 0)
     model._neighbour_sums[:] = np.asarray(model.graph @ np.hstack([model.work > 0, model.work]), np.float32)
     model.usage = usage_by_group(model)
 
@@ -242,3 +244,13 @@ def split_by_use(model) -> np.ndarray:
     else:
         split = model.use_work.astype(float)
     return split * model.active[:, None, None]
+
+
+def record_adoptions(model, used: np.ndarray, uses: np.ndarray) -> None:
+    """Date each (agent, family) pair that starts, forget those that end, and record the demand weight of this
+    month's new pairs among marketplace agents (retention, OR14)."""
+    started = uses & ~used
+    model.adopted_month[started] = model.month
+    model.adopted_month[used & ~uses] = -1
+    model.new_pairs_weight[model.month] = float((model.population.weight * model.uses_marketplace)
+                                                @ started.sum(axis=1))

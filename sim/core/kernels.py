@@ -226,7 +226,8 @@ def work_split(i, options, agents, terms, peers, area, option, out, by_use):
     for j in range(n_options):
         f = option[j]
         base[f] = base[f] - quality_per_point * gap[f]
-    workloads_per_use, workload_slack, workload_family, workload_draws = agents[8], agents[9], agents[10], agents[11]
+    workloads_per_use, workload_slack, workload_family = agents[8], agents[9], agents[10]
+    workload_draws, first_draw_row = agents[11], agents[12]
     n_workloads = workloads_per_use[i]
     if n_workloads > 0:  # workloads (docs/ODD.md 7.4): each on one family, by the logit with a switching cost
         for k in range(use_slack.shape[1]):
@@ -236,7 +237,7 @@ def work_split(i, options, agents, terms, peers, area, option, out, by_use):
                               tier_share)
                 logit_split(per_use, option, n_options, np.float32(0.0), split)
                 chosen = habit_choice(split, option, n_options, workload_family[i, k, w], switching_bonus,
-                                      workload_draws[i, k, w])
+                                      workload_draws[i - first_draw_row, k, w])
                 workload_family[i, k, w] = chosen
                 if chosen >= 0:
                     out[0, chosen] += share
@@ -314,9 +315,13 @@ def work_splits(rows, options, agents, terms, peers, out, by_use, area, option):
 
 @_inline
 def _add_use(usage, s, weight, work, tier_work, i):
-    """Agent i's use of each family, then of each family's cheaper tiers (tier by tier), added to stratum s."""
+    """Agent i's use of each family, then of each family's cheaper tiers (tier by tier), added to stratum s. A
+    family it does not use is skipped: its tiers' parts are parts of its share, and adding +0.0 to a sum of
+    non-negative terms changes no bit."""
     n_cheaper, n_families = tier_work.shape[1], work.shape[1]
     for f in range(n_families):
+        if work[i, f] == 0:
+            continue
         usage[s, f] += weight * work[i, f]
         for t in range(n_cheaper):
             usage[s, (t + 1) * n_families + f] += weight * tier_work[i, t, f]
@@ -373,13 +378,15 @@ def _even_split(new, options):
 
 
 @_inline
-def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed):
+def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed, adopted_month, month):
     """Agent i adopts its new split (`new`: tiers x families): its cheaper tiers' parts go to `tier_work`, and a
-    changed split is recorded in the compact `changes` table (uses f, share on f) for the neighbours' sums.
-    Returns whether it is active and the number of changed agents so far."""
+    changed split is recorded in the compact `changes` tables (uses f, share on f) for the neighbours' sums, and in
+    `adopted_month` (this `month` for each family it starts using, -1 for each it stops: retention, OR14).
+    Returns whether it is active, the number of changed agents so far and the number of families it started."""
     n_families = work.shape[1]
     changed = False
     now_active = False
+    started = 0
     for f in range(n_families):
         changed |= new[0, f] != work[i, f]
         now_active |= new[0, f] != 0
@@ -387,20 +394,27 @@ def _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_change
             tier_work[i, t - 1, f] = new[t, f]
     if changed:
         for f in range(n_families):
-            changes[n_changed, f] = np.float32(new[0, f] > 0) - np.float32(work[i, f] > 0)
-            changes[n_changed, n_families + f] = new[0, f] - work[i, f]
+            was, now = work[i, f] > 0, new[0, f] > 0
+            if now and not was:
+                adopted_month[i, f] = month
+                started += 1
+            elif was and not now:
+                adopted_month[i, f] = -1
+            changes[0][n_changed, f] = np.int8(now) - np.int8(was)
+            changes[1][n_changed, f] = new[0, f] - work[i, f]
             work[i, f] = new[0, f]
         slot[i] = n_changed
         changed_agents[n_changed] = i
         n_changed += 1
-    return now_active, n_changed
+    return now_active, n_changed, started
 
 
 @_compile
 def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, slot, usage, market_by_use, cell,
            stratum, weight, is_firm, marketplace_propensity, graph_indptr, graph_indices, agents, terms, peers,
            switch_draws, first_month, choice, routing_by_cell, allowed_by_cell, switch_rate_firm,
-           switch_rate_developer, new, new_by_use, options, area, option, changed_agents, total):
+           switch_rate_developer, new, new_by_use, options, area, option, changed_agents, total, adopted_month, month,
+           started, start, stop, n_changed):
     """The month's choices in one pass over the agents: who routes through a marketplace, who re-evaluates
     (switch draw, first month, a first option newly possible, a family no longer allowed), their new split,
     and each agent's use added to its stratum's `usage` (float64; stratum = 2 x `stratum` + routes through a
@@ -408,17 +422,23 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
     uses x families, float64; `_add_use_by_use`). Then the neighbours' sums take the changes
     (`pass_on_changes`), so every agent chooses on last month's peers. `tier_work` (agents x cheaper tiers x
     families) takes the part of each share on each of the family's cheaper tiers; `use_work` (agents x uses x
-    families, only without workloads) the part in each use. `changes` (agents x 2 families), `slot` (agents, all
-    -1), `new` (tiers x families), `new_by_use` (uses x families), `options`, `area`, `option` (as in
-    work_split), `changed_agents` (agents) and `total` (2 families) are work areas."""
+    families, only without workloads) the part in each use. `changes` (int8 and float32 tables, agents x
+    families), `slot` (agents, all -1), `new` (tiers x families), `new_by_use` (uses x families), `options`,
+    `area`, `option` (as in work_split), `changed_agents` (agents) and `total` (2 families) are work areas. Each agent's families started
+    this month are counted in `started` (agents) and dated in `adopted_month` (`_take_split`).
+
+    One call takes the agents start to stop (their workload draws, `agents[11]`, start at row `agents[12]`), so
+    the model draws them a block at a time; `n_changed` carries the changes count from the previous block, and
+    is returned. The sums are cleared at the first block and the neighbours' sums updated after the last."""
     complete = peers[2]
     n, n_families = work.shape
     n_cells = routing_by_cell.size
     workloads_per_use = agents[8]
-    n_changed = 0
-    usage[:] = 0.0
-    market_by_use[:] = 0.0
-    for i in range(n):
+    if start == 0:
+        usage[:] = 0.0
+        market_by_use[:] = 0.0
+    for i in range(start, stop):
+        started[i] = 0
         c = cell[i]
         market = marketplace_propensity[i] < min(1.0, routing_by_cell[c])
         uses_marketplace[i] = market
@@ -434,24 +454,31 @@ def choose(work, tier_work, use_work, aware, active, uses_marketplace, changes, 
                             use_work[i, k, f] = new_by_use[k, f]
             else:  # everyone splits evenly over what they know
                 _even_split(new, options)
-            active[i], n_changed = _take_split(i, new, work, tier_work, changes, slot, changed_agents, n_changed)
+            active[i], n_changed, started[i] = _take_split(i, new, work, tier_work, changes, slot, changed_agents,
+                                                           n_changed, adopted_month, month)
         if active[i]:
             _add_use(usage, 2 * stratum[i] + market, weight[i], work, tier_work, i)
             if market:
                 _add_use_by_use(market_by_use, c, weight[i], i, work, agents, use_work, choice)
+    if stop < n:
+        return n_changed
     if not complete and n_changed:
         pass_on_changes(changes, slot, peers[0], graph_indptr, graph_indices, total)
     for k in range(n_changed):
         slot[changed_agents[k]] = -1
+    return n_changed
 
 
 @_inline
 def pass_on_changes(changes, slot, neighbour_sums, graph_indptr, graph_indices, total):
     """Each agent's sums over its neighbours of [uses f, share of work on f] take its changed neighbours'
-    changes (`changes[slot[j]]` for neighbour j, if `slot[j]` >= 0), summed in neighbour order before they are
-    added, as the sparse product graph @ changes does. Reading each agent's own neighbours (a gather) keeps the
-    writes in order, and the changes sit in a compact table: that is what makes it cheap at scale."""
-    width = changes.shape[1]  # `total` is a work area of that width
+    changes (row `slot[j]` of the `changes` tables, uses f then share on f, for neighbour j, if `slot[j]` >= 0),
+    summed in neighbour order before they are added, as the sparse product graph @ changes does. Reading each
+    agent's own neighbours (a gather) keeps the writes in order, and the changes sit in compact tables: that is
+    what makes it cheap at scale."""
+    uses, shares = changes
+    n_families = uses.shape[1]
+    width = 2 * n_families  # `total` is a work area of that width
     for t in range(neighbour_sums.shape[0]):
         any_changed = False
         for k in range(graph_indptr[t], graph_indptr[t + 1]):
@@ -461,8 +488,9 @@ def pass_on_changes(changes, slot, neighbour_sums, graph_indptr, graph_indices, 
             if not any_changed:
                 any_changed = True
                 total[:] = 0.0
-            for f in range(width):
-                total[f] += changes[s, f]
+            for f in range(n_families):
+                total[f] += np.float32(uses[s, f])
+                total[n_families + f] += shares[s, f]
         if any_changed:
             for f in range(width):
                 neighbour_sums[t, f] += total[f]
@@ -478,3 +506,17 @@ def usage_by_stratum(work, tier_work, use_work, active, uses_marketplace, cell, 
         _add_use(usage, 2 * stratum[i] + uses_marketplace[i], weight[i], work, tier_work, i)
         if active[i] and uses_marketplace[i]:
             _add_use_by_use(market_by_use, cell[i], weight[i], i, work, agents, use_work, choice)
+
+
+@_compile
+def pairs_adopted_in(adopted_month, work, months, out):
+    """For each of `months` (row of `out`) and each agent, how many families it uses that it began using in that
+    month (retention, OR14: the (agent, family) pairs of a cohort still in use)."""
+    n, n_families = work.shape
+    for i in range(n):
+        for k in range(months.size):
+            out[k, i] = 0
+        for f in range(n_families):
+            if work[i, f] > 0:
+                for k in range(months.size):
+                    out[k, i] += adopted_month[i, f] == months[k]

@@ -31,6 +31,7 @@ from sim.core.shocks import Shock, effective_parameters, regional_price_factors
 
 HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
 HF_GROWTH_END = parse_month("2026-01")  # last month of the calibration data: no growth figure beyond it
+DRAW_BLOCK = 16_384  # agents whose monthly random draws (awareness, workloads) are held at once
 CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
 
 
@@ -84,10 +85,10 @@ class DiffusionModel(mesa.Model):
                                    self.base_params["homophily_segment"], net_rng)
         self.graph.sort_indices()  # kernels.pass_on_changes sums each agent's neighbours in index order
         self.inverse_degree = (1 / np.maximum(np.asarray(self.graph.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
-        self.cell = pop.region * len(SEGMENTS) + pop.segment
+        self.cell = (pop.region * len(SEGMENTS) + pop.segment).astype(np.int32)
         # Stratum of an agent: (region, segment, builder); the step sums use by stratum and by whether the agent
         # routes through a marketplace, and every group the observation model needs is a sum of strata.
-        self._stratum = self.cell * 2 + pop.is_builder
+        self._stratum = (self.cell * 2 + pop.is_builder).astype(np.int32)
         self._builders_weight = float(pop.weight[pop.is_builder].sum())
         self.log_selfhost_discount = np.log(np.minimum(1.0, pop.selfhost_factor))  # <= 0: cheaper to self-host
         assert n_families <= kernels.PAIRWISE_BLOCK, "kernels.row_sum sums rows of at most PAIRWISE_BLOCK families"
@@ -97,28 +98,34 @@ class DiffusionModel(mesa.Model):
         self.tier_work = np.zeros((n, len(TIERS) - 1, n_families), np.float32)
         self.active = np.zeros(n, dtype=bool)  # uses at least one family
         self._neighbour_sums = np.zeros((n, 2 * n_families), np.float32)  # graph @ [uses f, work share on f]
-        self._changes = np.zeros((n, 2 * n_families), np.float32)  # kernels.choose's work areas
+        # kernels.choose's work areas: the changed agents' changes of [uses f (-1, 0, 1), share of work on f]
+        self._changes = (np.zeros((n, n_families), np.int8), np.zeros((n, n_families), np.float32))
         self._slot = np.full(n, -1, np.int32)
-        self._changed_agents = np.zeros(n, np.int64)
+        self._changed_agents = np.zeros(n, np.int32)
+        self._started = np.zeros(n, np.int32)  # families each agent began using this month (kernels.choose)
         # Use by stratum of each family, then of each family's cheaper tiers in TIERS order (docs/ODD.md 7.9).
         self._usage_by_stratum = np.zeros((4 * len(REGIONS) * len(SEGMENTS), len(TIERS) * n_families))
-        self._awareness_draws = np.empty((n, n_families), np.float32)
+        self._awareness_draws = np.empty((min(n, DRAW_BLOCK), n_families), np.float32)  # a block's (_spread_awareness)
         self.uses_marketplace = np.zeros(n, dtype=bool)
         # Retention (OR14): month in which each agent began using each family (-1: not using it), and the
         # demand weight of each month's new (marketplace agent, family) pairs.
-        self.adopted_month = np.full((n, n_families), -1, np.int32)
+        assert self.end_month < np.iinfo(np.int16).max, "adopted_month keeps months as int16"
+        self.adopted_month = np.full((n, n_families), -1, np.int16)
         self.new_pairs_weight: dict[int, float] = {}
 
     def _init_workloads(self, slack_rng: np.random.Generator) -> None:
         """Workloads (docs/ODD.md 7.4): per agent and use, how many, and the family each runs on (-1: none yet)."""
         pop, scale = self.population, self.base_params["workload_scale"]
         n, n_families = len(pop), len(self.families)
-        self.workloads_per_use = (np.maximum(1, np.rint(pop.workloads * scale)).astype(np.int64) if scale > 0
-                                  else np.zeros(n, np.int64))
+        self.workloads_per_use = (np.maximum(1, np.rint(pop.workloads * scale)).astype(np.int16) if scale > 0
+                                  else np.zeros(n, np.int16))
         slots = self.workloads_per_use.max(initial=0)
         self.workload_family = np.full((n, len(USES), slots), -1, np.int16)
         self.workload_slack = workload_slack(pop.use_slack, slots, slack_rng)
-        self._workload_draws = np.zeros(self.workload_family.shape, np.float32)
+        # This month's draws for a block of agents at a time (a million agents' would take 120 MB); the stream's
+        # state at the start of the month is kept, so `workload_draws` can draw them all again.
+        self._workload_draws = np.zeros((min(n, DRAW_BLOCK), len(USES), slots), np.float32)
+        self._workload_month_state: dict | None = None
         # Each agent's split by use (OR10, OR11 read marketplace tokens per use): the workloads' families keep it;
         # without workloads the split of each use is kept here (agents x uses x families; empty with workloads).
         self.use_work = np.zeros((0 if slots else n, len(USES), n_families), np.float32)
@@ -267,19 +274,23 @@ class DiffusionModel(mesa.Model):
 
     def _spread_awareness(self) -> None:
         p = self.params
-        # Draw for every agent and family each month, so the stream stays aligned across scenarios.
-        draws = self._awareness_rng.random(self._awareness_draws.shape, dtype=np.float32, out=self._awareness_draws)
-        if self.representative:  # the aggregate twin knows every released family
-            self.aware[:] = self.released
-            return
-        if self.month == self.start_month:
-            self.aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
-            return
-        external = self.external_awareness()
-        complete = self.base_params["network"] == "complete"
+        first, complete = self.month == self.start_month, self.base_params["network"] == "complete"
+        keep_external = (1 - self.external_awareness()).astype(np.float32)
         mean_use = self._population_means()[0] if complete else np.zeros(len(self.families), np.float32)
-        kernels.spread_awareness(self.aware, draws, self.released, self._neighbour_sums, self.inverse_degree,
-                                 mean_use, complete, (1 - external).astype(np.float32), p["awareness_internal"])
+        # Draw for every agent and family each month, so the stream stays aligned across scenarios: a block of
+        # agents at a time, in order (the same numbers as in one call).
+        for start in range(0, len(self.aware), DRAW_BLOCK):
+            rows = slice(start, start + DRAW_BLOCK)
+            aware = self.aware[rows]
+            draws = self._awareness_rng.random(out=self._awareness_draws[:len(aware)], dtype=np.float32)
+            if self.representative:  # the aggregate twin knows every released family
+                aware[:] = self.released
+            elif first:
+                aware[:, self.released] = draws[:, self.released] < p["initial_awareness"]
+            else:
+                kernels.spread_awareness(aware, draws, self.released, self._neighbour_sums[rows],
+                                         self.inverse_degree[rows], mean_use, complete, keep_external,
+                                         p["awareness_internal"])
 
     def external_awareness(self) -> np.ndarray:
         """Each family's monthly chance of reaching an unaware agent from outside its neighbours: steady media
@@ -290,13 +301,22 @@ class DiffusionModel(mesa.Model):
         return np.minimum(1.0, np.exp(-gap / CAPABILITY_SCALE) * p["awareness_external"]
                           + headline * p["awareness_release"])
 
-    def _agent_arrays(self) -> tuple:
-        """Per-agent attributes the choice reads, in kernels.utility's and kernels.work_split's order."""
+    def _agent_arrays(self, draws: np.ndarray | None = None, first_row: int = 0) -> tuple:
+        """Per-agent attributes the choice reads, in kernels.utility's and kernels.work_split's order; the workload
+        draws (`draws`, default the step's block) start at agent `first_row`."""
         pop = self.population
         weighs_origin = pop.regulated | (pop.is_firm & self.base_params["firm_origin_trust"])  # ODD 7.4, trust
         return (pop.region, pop.price_weight, self.log_selfhost_discount, pop.licence_friction, pop.open_need,
                 weighs_origin, pop.use_slack, pop.use_mix.astype(np.float32), self.workloads_per_use,
-                self.workload_slack, self.workload_family, self._workload_draws)
+                self.workload_slack, self.workload_family, self._workload_draws if draws is None else draws,
+                first_row)
+
+    def workload_draws(self) -> np.ndarray:
+        """This month's workload draws (agents x uses x workload slots), drawn again from the stream's state at the
+        start of the month: the step holds only a block of them at a time."""
+        rng = np.random.Generator(type(self._workload_rng.bit_generator)())
+        rng.bit_generator.state = self._workload_month_state
+        return rng.random(self.workload_family.shape, dtype=np.float32)
 
     def _choice_terms(self) -> tuple:
         """This month's per-family and per-region terms of the utility and the rule's constants, in
@@ -341,7 +361,7 @@ class DiffusionModel(mesa.Model):
         share, its part on each cheaper tier) x families."""
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), len(TIERS), len(self.families)), np.float32)
-        agents = self._agent_arrays()
+        agents = self._agent_arrays(self.workload_draws())
         agents = agents[:10] + (self.workload_family.copy(),) + agents[11:]
         by_use = np.empty((len(rows), len(USES), len(self.families)), np.float32)
         kernels.work_splits(rows, np.ascontiguousarray(options), agents, self._choice_terms(),
@@ -355,14 +375,6 @@ class DiffusionModel(mesa.Model):
         return (np.empty((len(TIERS), n_families), np.float32), np.empty((3 + len(TIERS), n_families), np.float32),
                 np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32),
                 np.empty((len(USES), n_families), np.float32))
-
-    def _record_adoptions(self, used: np.ndarray, uses: np.ndarray) -> None:
-        """Date each (agent, family) pair that starts, forget those that end, and record the demand weight of this
-        month's new pairs among marketplace agents: what cohort retention (OR14) is measured against."""
-        started = uses & ~used
-        self.adopted_month[started] = self.month
-        self.adopted_month[used & ~uses] = -1
-        self.new_pairs_weight[self.month] = float((self.population.weight * self.uses_marketplace) @ started.sum(axis=1))
 
     def trust_matrix(self) -> np.ndarray:
         """Utility penalty by (region, origin of the model): for Chinese models a shared level plus a regional offset
@@ -385,18 +397,26 @@ class DiffusionModel(mesa.Model):
         allowed_by_cell = np.concatenate([self.availability.reshape(-1, n_families),
                                           self.marketplace_availability.reshape(-1, n_families)])
         switch_draws = self._switch_rng.random(len(self.work))
-        # One draw per workload slot and month for every agent, so the stream stays aligned across scenarios.
-        self._workload_rng.random(out=self._workload_draws, dtype=np.float32)
-        used = self.work > 0
         new, area, option, options, total, new_by_use = self._choice_work_areas()
-        kernels.choose(self.work, self.tier_work, self.use_work, self.aware, self.active, self.uses_marketplace,
-                       self._changes, self._slot, self._usage_by_stratum, self._market_use_by_cell, self.cell,
-                       self._stratum, pop.weight, pop.is_firm, pop.marketplace_propensity, self.graph.indptr,
-                       self.graph.indices, self._agent_arrays(), self._choice_terms(), self._peers(), switch_draws,
-                       self.month == self.start_month, bool(p["choice"]), routing.ravel(), allowed_by_cell,
-                       p["switch_rate_firm"], p["switch_rate_developer"], new, new_by_use, options, area, option,
-                       self._changed_agents, total)
-        self._record_adoptions(used, self.work > 0)
+        agents, terms, peers = self._agent_arrays()[:11], self._choice_terms(), self._peers()
+        # One draw per workload slot and month for every agent, so the stream stays aligned across scenarios;
+        # drawn a block of agents at a time, in order (the same numbers as in one call).
+        self._workload_month_state = self._workload_rng.bit_generator.state
+        n, n_changed = len(self.work), 0
+        for start in range(0, max(n, 1), DRAW_BLOCK):
+            stop = min(start + DRAW_BLOCK, n)
+            draws = self._workload_rng.random(out=self._workload_draws[:stop - start], dtype=np.float32)
+            n_changed = kernels.choose(
+                self.work, self.tier_work, self.use_work, self.aware, self.active, self.uses_marketplace,
+                self._changes, self._slot, self._usage_by_stratum, self._market_use_by_cell, self.cell, self._stratum,
+                pop.weight, pop.is_firm, pop.marketplace_propensity, self.graph.indptr, self.graph.indices,
+                agents + (draws, start), terms, peers, switch_draws, self.month == self.start_month, bool(p["choice"]),
+                routing.ravel(), allowed_by_cell, p["switch_rate_firm"], p["switch_rate_developer"], new, new_by_use,
+                options, area, option, self._changed_agents, total, self.adopted_month, self.month, self._started,
+                start, stop, n_changed)
+        # The demand weight of this month's new (marketplace agent, family) pairs: what retention (OR14) is
+        # measured against.
+        self.new_pairs_weight[self.month] = float((pop.weight * self.uses_marketplace) @ self._started)
         self.usage = self._usage_from_strata()
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:

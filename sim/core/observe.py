@@ -12,6 +12,7 @@ import functools
 
 import numpy as np
 
+from sim.core import kernels
 from sim.core.catalogue import ORIGINS, TIERS, families
 from sim.core.population import REGIONS, SEGMENT_NAMES, USES
 
@@ -174,10 +175,12 @@ def _multihoming(model) -> dict[str, float]:
            "ent_top_family_share": _share(float(weight @ work[large].max(axis=1, initial=0.0)), active)}
     open_tokens = model.usage["marketplace"][model.is_open]
     out["or_top_open_family_share"] = _share(open_tokens.max(initial=0.0), open_tokens.sum())
-    for lag in RETENTION_LAGS:
-        kept = (model.adopted_month == model.month - lag) & (work > 0)
-        still = float((pop.weight * model.uses_marketplace) @ kept.sum(axis=1))
-        out[f"or_retention_{lag}m"] = _share(still, model.new_pairs_weight.get(model.month - lag, 0.0))
+    cohorts = np.array([model.month - lag for lag in RETENTION_LAGS])
+    kept = np.empty((len(cohorts), len(work)), np.int32)
+    kernels.pairs_adopted_in(model.adopted_month, work, cohorts, kept)
+    for lag, cohort, pairs in zip(RETENTION_LAGS, cohorts, kept):
+        still = float((pop.weight * model.uses_marketplace) @ pairs)
+        out[f"or_retention_{lag}m"] = _share(still, model.new_pairs_weight.get(int(cohort), 0.0))
     return out
 
 
