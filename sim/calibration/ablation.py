@@ -65,6 +65,8 @@ MECHANISMS = (
               "the continuous logit split instead of workloads (ENT4: multi-homing); no habit to act on"),
     Mechanism("price tiers", (("price_tiers", False),), (),
               "one bundle per family at its flagship's price (NY2/OR13: closed tokens on cheap tiers)"),
+    Mechanism("origin trust weighed by firms", (("firm_origin_trust", False),), (),
+              "only regulated firms weigh a model's origin more than developers (ENT1/ENT2: US enterprise open share)"),
 )
 
 
