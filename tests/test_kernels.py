@@ -6,6 +6,7 @@ the kernels use the C library's float32 exp where NumPy uses its own SIMD exp (t
 about 4 in 10 arguments), and sum groups in float64 where NumPy's float32 matrix product rounds per block."""
 
 import copy
+import math
 import types
 
 import numpy as np
@@ -113,3 +114,19 @@ def test_logit_split_is_a_softmax_over_the_options_without_slivers():
     np.testing.assert_allclose(shares, expected, rtol=0, atol=SHARE_BOUND)
     assert (shares[1] == 0).all() and shares[2, 3] == 1.0 and (shares[3] == 0).all()
     assert np.allclose(shares[0][options[0]], 1 / options[0].sum())
+
+
+def test_weighted_totals_do_not_depend_on_the_blas_thread_count():
+    """The observables' demand-weighted sums (observe.weighted_total) give the same bits with one BLAS thread or
+    several; a plain `weight @ values` does not on a multi-core machine (its threads split the sum)."""
+    from threadpoolctl import threadpool_limits
+
+    from sim.core.observe import weighted_total
+
+    rng = np.random.default_rng(3)
+    weight, used = rng.random(1_000_003), rng.random(1_000_003) > 0.3
+    with threadpool_limits(limits=1):
+        one = weighted_total(weight, used)
+    with threadpool_limits(limits=4):
+        several = weighted_total(weight, used)
+    assert one == several and one == pytest.approx(math.fsum(weight[used]), rel=1e-12)

@@ -262,7 +262,8 @@ class DiffusionModel(mesa.Model):
         """Under complete mixing, the demand-weighted population means of [uses family f (0/1), share of work on
         f] that stand in for every agent's neighbour means (float32, as the step keeps them)."""
         weight = self.population.weight
-        mean = weight @ np.hstack([self.work > 0, self.work]) / weight.sum()
+        # einsum, not `@`: BLAS threads would change the last bits (observe.weighted_total)
+        mean = np.einsum("i,ij->j", weight, np.hstack([self.work > 0, self.work])) / weight.sum()
         return np.split(mean.astype(np.float32), 2)
 
     def _peers(self) -> tuple:
@@ -416,7 +417,7 @@ class DiffusionModel(mesa.Model):
                 start, stop, n_changed)
         # The demand weight of this month's new (marketplace agent, family) pairs: what retention (OR14) is
         # measured against.
-        self.new_pairs_weight[self.month] = float((pop.weight * self.uses_marketplace) @ self._started)
+        self.new_pairs_weight[self.month] = observe.weighted_total(pop.weight * self.uses_marketplace, self._started)
         self.usage = self._usage_from_strata()
 
     def _usage_by_group(self) -> dict[str, np.ndarray]:

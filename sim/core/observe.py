@@ -21,6 +21,12 @@ LARGE_FIRMS = ("enterprise", "regulated_enterprise")  # ENT4's "large enterprise
 RETENTION_LAGS = (1, 5)  # months after adoption at which OR14 reports cohort retention
 
 
+def weighted_total(weight: np.ndarray, values: np.ndarray) -> float:
+    """sum_i weight_i x values_i in a fixed order. `weight @ values` goes to BLAS, whose threads split the sum by
+    their number, so its last bits would depend on the machine's thread settings, not only on the seed."""
+    return float(np.einsum("i,i->", weight, values, dtype=np.float64, casting="unsafe"))
+
+
 def slug(family: str) -> str:
     """Family name as used in metric names: 'gpt-oss' -> 'gpt_oss', 'Qwen' -> 'qwen'."""
     return family.lower().replace("-", "_")
@@ -169,17 +175,18 @@ def _multihoming(model) -> dict[str, float]:
     large = np.flatnonzero((pop.region == REGIONS.index("north_america"))
                            & np.isin(pop.segment, [SEGMENT_NAMES.index(s) for s in LARGE_FIRMS]))
     families_used = (work[large] > 0).sum(axis=1)
-    weight, active = pop.weight[large], float(pop.weight[large] @ (families_used > 0))
-    out = {"ent_multihoming_3plus": _share(float(weight @ (families_used >= 3)), active),
-           "ent_multihoming_5plus": _share(float(weight @ (families_used >= 5)), active),
-           "ent_top_family_share": _share(float(weight @ work[large].max(axis=1, initial=0.0)), active)}
+    weight = pop.weight[large]
+    active = weighted_total(weight, families_used > 0)
+    out = {"ent_multihoming_3plus": _share(weighted_total(weight, families_used >= 3), active),
+           "ent_multihoming_5plus": _share(weighted_total(weight, families_used >= 5), active),
+           "ent_top_family_share": _share(weighted_total(weight, work[large].max(axis=1, initial=0.0)), active)}
     open_tokens = model.usage["marketplace"][model.is_open]
     out["or_top_open_family_share"] = _share(open_tokens.max(initial=0.0), open_tokens.sum())
     cohorts = np.array([model.month - lag for lag in RETENTION_LAGS])
     kept = np.empty((len(cohorts), len(work)), np.int32)
     kernels.pairs_adopted_in(model.adopted_month, work, cohorts, kept)
     for lag, cohort, pairs in zip(RETENTION_LAGS, cohorts, kept):
-        still = float((pop.weight * model.uses_marketplace) @ pairs)
+        still = weighted_total(pop.weight * model.uses_marketplace, pairs)
         out[f"or_retention_{lag}m"] = _share(still, model.new_pairs_weight.get(int(cohort), 0.0))
     return out
 
