@@ -1,19 +1,38 @@
-"""How long the default calibration should take: CPU seconds per model run at the calibration settings, and the
-projected wall time of each stage on N cores (default 2). Prints figures; asserts nothing.
+"""How long the default calibration should take: CPU seconds per model run at the calibration settings (and per
+run to 2030-12, as the uncertainty stage makes them), and the projected wall time of each stage on N cores
+(default 2). Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/bench_calibration.py [--cores 2] [--runs 6]
+    .venv/bin/python benchmarks/bench_calibration.py [--cores 2] [--runs 6] [--overhead FILE]
 
 CPU time (not wall time) is measured so the projection holds for a quiet machine even when this one is busy.
-The projection counts model runs only (stage budgets are upper bounds: ABC may stop earlier; every fit includes
-its history-matching waves; recovery runs are counted at the fit's agent count, so they are underestimated when
-recovery.n_agents is larger); emulator fitting, bookkeeping and process start-up add a little.
+Runs per stage are the budgets' upper bounds (ABC may stop earlier; every fit includes its history-matching
+waves; recovery runs are counted at the fit's agent count, so they are underestimated when recovery.n_agents is
+larger). Work other than model runs (emulator fits, NROY screening, bookkeeping) is added per stage from
+EMULATOR_CPU_SECONDS and SERIAL_SECONDS, measured with benchmarks/profile_calibration.py (see there).
 """
 
 import argparse
 import time
 
 from sim.calibration.calibration_config import CONFIG_TOML, load_config
+from sim.calibration.uncertainty import SOBOL_SAMPLES, group_of
+from sim.core.calendar import parse_month
+from sim.inputs.targets import TARGETS_TOML, load_targets
 from sim.running.runner import run_member
+
+# CPU seconds to fit one target's emulator on a wave's runs (~600), measured with profile_calibration.py on a
+# quiet core (2,000 agents).
+EMULATOR_CPU_SECONDS = 1.5
+SCREEN_CPU_SECONDS = 15.0  # screening 50,000 candidates through one wave's emulators (CPU s, measured as above)
+
+
+def cpu_per_run(kwargs: dict, runs: int) -> tuple[float, float]:
+    """(CPU, wall) seconds per run of `kwargs` on seeds 0 .. runs-1, after one warm-up run."""
+    run_member(kwargs, 0)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for seed in range(runs):
+        run_member(kwargs, seed)
+    return (time.process_time() - cpu) / runs, (time.perf_counter() - wall) / runs
 
 
 def main() -> None:
@@ -23,31 +42,44 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     config = load_config(CONFIG_TOML, quick=args.quick)
-    kwargs = {"n_agents": config.run.n_agents, "end": config.run.end}
-    run_member(kwargs, 0)  # warm caches (catalogue, imports)
-    cpu, wall = time.process_time(), time.perf_counter()
-    for seed in range(args.runs):
-        run_member(kwargs, seed)
-    per_run = (time.process_time() - cpu) / args.runs
-    per_run_wall = (time.perf_counter() - wall) / args.runs
+    per_run, per_run_wall = cpu_per_run({"n_agents": config.run.n_agents, "end": config.run.end}, args.runs)
+    per_projection, _ = cpu_per_run({"n_agents": 2000, "end": "2030-12"}, max(2, args.runs // 3))
     seeds = len(config.run.seeds)
     hm = config.history
-    waves = hm.waves * (hm.runs * seeds + hm.noise_points * max(0, hm.noise_seeds - seeds))  # history matching
-    stages = {
-        "fit (upper bound)": waves + config.fit.max_simulations * seeds,
-        "predictive": config.draws,
-        "out_of_sample (upper bound)": waves + config.oos.max_simulations * seeds + config.oos_draws,
-        "recovery (upper bound)": config.recovery_replicates * (
-            waves + config.recovery.max_simulations * len(config.recovery_seeds)),
+    wave = hm.runs * seeds + hm.noise_points * max(0, hm.noise_seeds - seeds)
+    targets = [t for t in load_targets(TARGETS_TOML, missing_ok=False) if t.fit]
+    fitted = len(targets)  # one emulator per fitted target and wave
+    in_sample = sum(parse_month(t.end) <= parse_month(config.cutoff) for t in targets)
+    stages = {  # name: (model runs, other CPU seconds)
+        "fit (upper bound)": (hm.waves * wave + config.fit.max_simulations * seeds,
+                              hm.waves * (fitted * EMULATOR_CPU_SECONDS + SCREEN_CPU_SECONDS)),
+        "predictive + prior predictive": (2 * config.draws, 0.0),
+        "out_of_sample (upper bound)": ((hm.waves - 1) * wave + config.oos.max_simulations * seeds
+                                        + config.oos_draws, hm.waves * (in_sample * EMULATOR_CPU_SECONDS
+                                                                        + SCREEN_CPU_SECONDS)),
+        "recovery (upper bound)": (config.recovery_replicates * (
+            config.recovery.max_simulations * len(config.recovery_seeds) + 10 + (config.recovery_history_waves - 1)
+            * wave), config.recovery_replicates * config.recovery_history_waves
+            * (fitted * EMULATOR_CPU_SECONDS + SCREEN_CPU_SECONDS)),
+        "hindcast (upper bound)": (len(config.hindcast_cutoffs) * (
+            config.hindcast.max_simulations + config.hindcast_draws
+            + 0.6 * (config.twin.max_simulations if config.twin else 0)), 0.0),  # a twin run ~0.6 of a model run
     }
+    if config.ablation is not None:
+        stages["ablation (upper bound)"] = (9 * (config.ablation.max_simulations + config.ablation_draws), 0.0)
     print(f"model run at {config.run.n_agents} agents to {config.run.end}: {per_run:.3f} s CPU "
-          f"({per_run_wall:.3f} s wall on this machine now)")
+          f"({per_run_wall:.3f} s wall on this machine now); to 2030-12 at 2,000 agents: {per_projection:.3f} s CPU")
     total = 0.0
-    for name, runs in stages.items():
-        seconds = runs * per_run / args.cores
+    for name, (runs, other) in stages.items():
+        seconds = (runs * per_run + other) / args.cores
         total += seconds
-        print(f"{name:30s} {runs:6d} runs  ~{seconds / 60:5.1f} min on {args.cores} cores")
-    print(f"{'total':30s} {'':6s}       ~{total / 60:5.1f} min on {args.cores} cores")
+        print(f"{name:32s} {runs:7.0f} runs  ~{seconds / 60:5.1f} min on {args.cores} cores")
+    groups = len({group_of(p.name) for p in config.priors}) + 2  # + projection assumptions and the seed
+    design = SOBOL_SAMPLES * (groups + 2)
+    seconds = design * per_projection / args.cores
+    total += seconds
+    print(f"{'uncertainty':32s} {design:7d} runs to 2030-12  ~{seconds / 60:5.1f} min on {args.cores} cores")
+    print(f"{'total':32s} {'':7s}       ~{total / 60:5.1f} min on {args.cores} cores")
 
 
 if __name__ == "__main__":

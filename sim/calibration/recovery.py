@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -49,18 +49,30 @@ def synthetic_targets(targets: list[Target], frame: pd.DataFrame) -> list[Target
 NOISE_FLOOR_QUANTILE = 0.9  # the recovery fit keeps epsilon where the truth itself stays accepted 9 times in 10
 
 
-def noise_floor(truth: dict[str, Any], targets: list[Target], run: RunSettings, data_seeds: Iterable[int],
-                metrics: list[str]) -> float:
-    """The distance, on the fit's seeds, between the model at `truth` and data it generated itself on other seeds,
-    at its NOISE_FLOOR_QUANTILE over the data seeds: what path noise (lock-in) alone costs. A fit that pushes
-    epsilon below it starts to reject the truth itself (measured at one known set with one fit seed: 0.86
-    tolerance units at 1,000 agents, 0.38 at 4,000), so a recovery fit never goes below it."""
-    runs = [run_once(truth, run, seed, metrics) for seed in run.seeds]
+def noise_floor(targets: list[Target], fit_runs: list[pd.DataFrame], data_runs: list[pd.DataFrame]) -> float:
+    """The distance between the model at a known set (its `fit_runs`, on the fit's seeds) and data it generated
+    itself on other seeds (`data_runs`), at its NOISE_FLOOR_QUANTILE over the data runs: what path noise (lock-in)
+    alone costs. A fit that pushes epsilon below it starts to reject the truth itself (measured at one known set
+    with one fit seed: 0.86 tolerance units at 1,000 agents, 0.38 at 4,000), so a recovery fit never goes below it."""
     distances = []
-    for seed in data_seeds:
-        synthetic = synthetic_targets(targets, run_once(truth, run, seed, metrics))
-        distances.append(np.mean([seed_distance(synthetic, [t.statistic_of(f) for t in synthetic]) for f in runs]))
+    for frame in data_runs:
+        synthetic = synthetic_targets(targets, frame)
+        distances.append(np.mean([seed_distance(synthetic, [t.statistic_of(f) for t in synthetic])
+                                  for f in fit_runs]))
     return float(np.quantile(distances, NOISE_FLOOR_QUANTILE))
+
+
+def truth_runs(truth: dict[str, Any], run: RunSettings, seeds: list[int], metrics: list[str],
+               executor: Executor) -> list[pd.DataFrame]:
+    """Runs of the known set on each of `seeds`, in order: in the executor's workers, so the parent
+    does not run them one by one while the workers idle (each run is seeded by its seed alone, so the result does
+    not depend on the number of workers)."""
+    return executor.gather(_truth_run, [(truth, run, seed, metrics) for seed in seeds])
+
+
+def _truth_run(job) -> pd.DataFrame:
+    """Worker: one run of a known set (run_once on a job tuple)."""
+    return run_once(*job)
 
 
 def recovery_table(truth: dict[str, float], result: AbcResult, priors: tuple[Prior, ...]) -> pd.DataFrame:
@@ -95,8 +107,10 @@ def recover(label: str, truths: list[dict[str, Any]], targets: list[Target], con
     tables, generations = [], []
     for r, truth in enumerate(truths):
         data_seed = config.recovery_data_seed + RECOVERY_DATA_SEED_STRIDE * r
-        synthetic = synthetic_targets(targets, run_once(truth, run, data_seed, metrics))
-        floor = noise_floor(truth, targets, run, range(data_seed + 1, data_seed + 1 + NOISE_FLOOR_SEEDS), metrics)
+        floor_seeds = list(range(data_seed + 1, data_seed + 1 + NOISE_FLOOR_SEEDS))
+        frames = truth_runs(truth, run, [data_seed, *run.seeds, *floor_seeds], metrics, executor)  # one batch
+        synthetic = synthetic_targets(targets, frames[0])
+        floor = noise_floor(targets, frames[1:1 + len(run.seeds)], frames[1 + len(run.seeds):])
         floored = replace(budget, min_epsilon=max(budget.min_epsilon, floor))
         key = hashlib.sha256(json.dumps([truth, data_seed, run.__dict__], sort_keys=True, default=list).encode())
         result = fit_stage(f"{label}-{r}-{key.hexdigest()[:10]}", synthetic, config, floored, run, cache, executor,
