@@ -20,10 +20,14 @@ from sim.core.calendar import parse_month
 from sim.inputs.targets import TARGETS_TOML, load_targets
 from sim.running.runner import run_member
 
-# CPU seconds to fit one target's emulator on a wave's runs (~600), measured with profile_calibration.py on a
-# quiet core (2,000 agents).
-EMULATOR_CPU_SECONDS = 1.5
-SCREEN_CPU_SECONDS = 15.0  # screening 50,000 candidates through one wave's emulators (CPU s, measured as above)
+# CPU seconds besides the model runs, measured with one thread (OMP_NUM_THREADS=1) on 2026-12-02:
+# one target's emulator on a wave's ~600 runs: three boosted fits on 400 runs, 0.45 s each (one fit on 600 runs:
+# 0.67 s); screening 50,000 candidates: one boosted prediction 0.75 s, x 3 fold models x ~7 targets evaluated per
+# point before two exceed the cutoff; the statistics of one simulated set for ~40 figures (profile_calibration.py
+# --quick: _statistics 1.1 s for 30 sets).
+EMULATOR_CPU_SECONDS = 1.35
+SCREEN_CPU_SECONDS = 15.0
+STATISTICS_CPU_SECONDS = 0.037
 
 
 def cpu_per_run(kwargs: dict, runs: int) -> tuple[float, float]:
@@ -43,6 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(CONFIG_TOML, quick=args.quick)
     per_run, per_run_wall = cpu_per_run({"n_agents": config.run.n_agents, "end": config.run.end}, args.runs)
+    per_set = per_run + STATISTICS_CPU_SECONDS
     per_projection, _ = cpu_per_run({"n_agents": 2000, "end": "2030-12"}, max(2, args.runs // 3))
     seeds = len(config.run.seeds)
     hm = config.history
@@ -68,10 +73,10 @@ def main() -> None:
     if config.ablation is not None:
         stages["ablation (upper bound)"] = (9 * (config.ablation.max_simulations + config.ablation_draws), 0.0)
     print(f"model run at {config.run.n_agents} agents to {config.run.end}: {per_run:.3f} s CPU "
-          f"({per_run_wall:.3f} s wall on this machine now); to 2030-12 at 2,000 agents: {per_projection:.3f} s CPU")
+          f"({per_run_wall:.3f} s wall on this machine now), {per_set:.3f} s with its statistics; to 2030-12 at 2,000 agents: {per_projection:.3f} s CPU")
     total = 0.0
     for name, (runs, other) in stages.items():
-        seconds = (runs * per_run + other) / args.cores
+        seconds = (runs * per_set + other) / args.cores
         total += seconds
         print(f"{name:32s} {runs:7.0f} runs  ~{seconds / 60:5.1f} min on {args.cores} cores")
     groups = len({group_of(p.name) for p in config.priors}) + 2  # + projection assumptions and the seed
