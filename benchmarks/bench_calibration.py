@@ -12,7 +12,11 @@ EMULATOR_CPU_SECONDS and SERIAL_SECONDS, measured with benchmarks/profile_calibr
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's sim package, whatever the current directory
 
 from sim.calibration.calibration_config import CONFIG_TOML, load_config
 from sim.calibration.uncertainty import SOBOL_SAMPLES, group_of

@@ -8,10 +8,13 @@ asserts nothing. Use --quick or a scaled-down --config, never the full default (
 """
 
 import argparse
+import sys
 import collections
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's sim package, whatever the current directory
 
 from sim.calibration import calibrate as calibration
 from sim.running.executor import Executor
