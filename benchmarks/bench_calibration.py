@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's sim package, whatever the current directory
 
+from sim.calibration.ablation import MECHANISMS
+from sim.calibration.calibrate import BEST_CANDIDATES, BEST_SEEDS
 from sim.calibration.calibration_config import CONFIG_TOML, load_config
 from sim.calibration.uncertainty import SOBOL_SAMPLES, group_of
 from sim.core.calendar import parse_month
@@ -62,7 +64,7 @@ def main() -> None:
     stages = {  # name: (model runs, other CPU seconds)
         "fit (upper bound)": (hm.waves * wave + config.fit.max_simulations * seeds,
                               hm.waves * (fitted * EMULATOR_CPU_SECONDS + SCREEN_CPU_SECONDS)),
-        "predictive + prior predictive": (2 * config.draws, 0.0),
+        "predictive, prior predictive, best set": (2 * config.draws + BEST_CANDIDATES * BEST_SEEDS, 0.0),
         "out_of_sample (upper bound)": ((hm.waves - 1) * wave + config.oos.max_simulations * seeds
                                         + config.oos_draws, hm.waves * (in_sample * EMULATOR_CPU_SECONDS
                                                                         + SCREEN_CPU_SECONDS)),
@@ -75,7 +77,8 @@ def main() -> None:
             + 0.6 * (config.twin.max_simulations if config.twin else 0)), 0.0),  # a twin run ~0.6 of a model run
     }
     if config.ablation is not None:
-        stages["ablation (upper bound)"] = (9 * (config.ablation.max_simulations + config.ablation_draws), 0.0)
+        stages["ablation (upper bound)"] = ((1 + len(MECHANISMS)) * (config.ablation.max_simulations  # + reference
+                                                                     + config.ablation_draws), 0.0)
     print(f"model run at {config.run.n_agents} agents to {config.run.end}: {per_run:.3f} s CPU "
           f"({per_run_wall:.3f} s wall on this machine now), {per_set:.3f} s with its statistics; to 2030-12 at 2,000 agents: {per_projection:.3f} s CPU")
     total = 0.0

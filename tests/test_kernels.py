@@ -130,3 +130,29 @@ def test_weighted_totals_do_not_depend_on_the_blas_thread_count():
     with threadpool_limits(limits=4):
         several = weighted_total(weight, used)
     assert one == several and one == pytest.approx(math.fsum(weight[used]), rel=1e-12)
+
+
+@pytest.mark.parametrize("setting", [{}, {"network": "complete"}, {"workload_scale": 0.0}],
+                         ids=["default", "complete_mixing", "continuous_split"])
+def test_draws_a_block_at_a_time_equal_one_block(monkeypatch, setting):
+    """Awareness and workload draws are made a block of agents at a time (model.DRAW_BLOCK, 16,384; every other
+    test runs fewer agents, so one block): blocks of 7 over 301 agents (a short last block) give the same
+    outputs and state as one block, including the month's draws as workload_draws() redraws them."""
+    import pandas as pd
+
+    import sim.core.model as model_module
+
+    def run():
+        model = DiffusionModel(n_agents=301, rng=4, end="2023-09", **setting)
+        while model.running:
+            model.step()
+        return (model.datacollector.get_model_vars_dataframe(), model.work.copy(), model.adopted_month.copy(),
+                model.workload_draws().copy())
+
+    whole = run()
+    monkeypatch.setattr(model_module, "DRAW_BLOCK", 7)
+    blocks = run()
+    assert DiffusionModel(n_agents=301, rng=4)._workload_draws.shape[0] == 7  # the blocks are in use
+    pd.testing.assert_frame_equal(whole[0], blocks[0], check_exact=True)
+    for a, b in zip(whole[1:], blocks[1:]):
+        np.testing.assert_array_equal(a, b)

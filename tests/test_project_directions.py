@@ -37,10 +37,16 @@ def ensembles(tmp_path_factory):
     return result
 
 
+NEGLIGIBLE = 0.002  # a paired difference in a 2030 share this small is a tie: paired runs that re-draw nothing but
+# the agents' paths differ by 0.000-0.002 (docs/ODD.md 7.11, the constants screen's noise runs)
+
+
 def effect(ensembles, scenario, *metrics):
-    """Paired differences from baseline, summed over the given metrics, one per member."""
+    """Paired differences from baseline, summed over the given metrics, one per member; a difference within
+    NEGLIGIBLE of zero is a tie (0), which the sign test leaves out."""
     cols = [metric_names().index(m) for m in metrics]
-    return (ensembles[scenario][:, cols] - ensembles["baseline"][:, cols]).sum(axis=1)
+    diffs = (ensembles[scenario][:, cols] - ensembles["baseline"][:, cols]).sum(axis=1)
+    return np.where(np.abs(diffs) <= NEGLIGIBLE, 0.0, diffs)
 
 
 def relative_effect(ensembles, scenario, metric):
@@ -50,16 +56,12 @@ def relative_effect(ensembles, scenario, metric):
     return (ensembles[scenario][:, col] - base) / np.maximum(base, 1e-6)
 
 
-NEGLIGIBLE = 0.005  # a paired difference this small is a tie: paired runs that re-draw nothing but the agents'
-# paths differ by 0.000-0.002 in a 2030 share (docs/ODD.md 7.11, the screen's noise runs)
-
-
 def clearly_negative(diffs):
     """Negative in clearly more members than chance allows (one-sided sign test at 5% over the members whose
-    difference is not negligible: ties, |difference| <= NEGLIGIBLE, carry no sign) and on average. A sign test, not mean + 2 standard errors: paired effects are skewed (a
-    member where Chinese models are marginal barely moves, one where they are big moves by tens of points), so a
-    t-like bound can miss an effect that has the same sign in every member."""
-    nonzero = diffs[np.abs(diffs) > NEGLIGIBLE]
+    difference is not 0: ties carry no sign) and on average. A sign test, not mean + 2 standard errors: paired
+    effects are skewed (a member where Chinese models are marginal barely moves, one where they are big moves by
+    tens of points), so a t-like bound can miss an effect that has the same sign in every member."""
+    nonzero = diffs[diffs != 0]
     if len(nonzero) == 0:
         return False
     test = binomtest(int((nonzero < 0).sum()), len(nonzero), 0.5, alternative="greater")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,6 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.calibration.simulator import needed_metrics, run_once  # noqa: E402
 from sim.core.model import DiffusionModel  # noqa: E402
 from sim.core.observe import slug  # noqa: E402
 from sim.core.parameters import PROJECTION_ASSUMPTIONS  # noqa: E402
