@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from sim.calibration.calibration_config import Prior, RunSettings, prior_draws
-from sim.calibration.simulator import needed_metrics, run_once, seed_distance
+from sim.calibration.simulator import needed_metrics, run_job, seed_distance
 from sim.core.calendar import parse_month
 from sim.running.executor import Executor
 from sim.running.store import atomic_write
@@ -37,10 +37,11 @@ def prior_particles(priors: tuple[Prior, ...], draws: int, seed: int) -> pd.Data
 PRIOR_STREAM = 11  # seed sequence (seed, PRIOR_STREAM) of the prior-predictive draws
 
 
-def _predictive_job(job):
-    """Worker: one posterior draw run once on its own seed."""
-    params, run, seed, metrics = job
-    return run_once(params, run, seed, metrics)
+def draw_jobs(particles: pd.DataFrame, priors: tuple[Prior, ...], index: np.ndarray, seed_base: int,
+              run: RunSettings, metrics: list[str]) -> list[tuple]:
+    """One run_job tuple per drawn row `index[j]`, on seed seed_base + j."""
+    names = [p.name for p in priors]
+    return [({n: particles.iloc[i][n] for n in names}, run, seed_base + j, metrics) for j, i in enumerate(index)]
 
 
 def predictive_runs(
@@ -49,8 +50,7 @@ def predictive_runs(
 ) -> tuple[np.ndarray, list[pd.DataFrame]]:
     """Run `draws` posterior draws once each with fresh seeds; cached in chunks so an interruption loses little."""
     index = resample(particles["weight"].to_numpy(), draws, seed)
-    names = [p.name for p in priors]
-    jobs = [({n: particles.iloc[i][n] for n in names}, run, seed_base + j, metrics) for j, i in enumerate(index)]
+    jobs = draw_jobs(particles, priors, index, seed_base, run, metrics)
     folder = cache / f"{label}-runs"
     folder.mkdir(parents=True, exist_ok=True)
     chunk = 50
@@ -64,7 +64,7 @@ def predictive_runs(
             frames += [g.drop(columns="draw").set_index("date") for _, g in stacked.groupby("draw", sort=True)]
             bar.update(len(part))
             continue
-        got = executor.gather(_predictive_job, part, bar)
+        got = executor.gather(run_job, part, bar)
         stacked = pd.concat([f.assign(draw=start + j).reset_index() for j, f in enumerate(got)])
         atomic_write(path, stacked.to_parquet)
         frames += got
@@ -80,9 +80,8 @@ def best_candidates(particles: pd.DataFrame, priors: tuple[Prior, ...], fitted: 
     set; the mean over fresh seeds does not (best_row chooses on it)."""
     rows = np.argsort(particles["distance"].to_numpy(), kind="stable")[:candidates]
     index = np.repeat(rows, seeds)
-    names = [p.name for p in priors]
-    jobs = [({n: particles.iloc[i][n] for n in names}, run, seed_base + j, needed_metrics(fitted)) for j, i in enumerate(index)]
-    frames = solved_per_draw(fitted, priors, particles, index, executor.gather(_predictive_job, jobs))
+    jobs = draw_jobs(particles, priors, index, seed_base, run, needed_metrics(fitted))
+    frames = solved_per_draw(fitted, priors, particles, index, executor.gather(run_job, jobs))
     stats = target_statistics(fitted, frames).to_numpy(float)
     distance = pd.Series([seed_distance(fitted, row) for row in stats]).groupby(index).agg(["mean", "std"])
     return pd.DataFrame({"row": rows, "fit_distance": particles["distance"].to_numpy()[rows],

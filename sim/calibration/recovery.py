@@ -16,7 +16,7 @@ import pandas as pd
 from sim.calibration.abc_smc import AbcResult, fit_stage
 from sim.calibration.calibration_config import (NOISE_FLOOR_SEEDS, RECOVERY_DATA_SEED_STRIDE, Budget, Config, Prior,
                                                 RunSettings)
-from sim.calibration.simulator import needed_metrics, run_once, seed_distance
+from sim.calibration.simulator import needed_metrics, run_job, seed_distance
 from sim.core.calendar import month_label, parse_month
 from sim.running.executor import Executor
 from sim.statistics import weighted_quantiles
@@ -67,12 +67,7 @@ def truth_runs(truth: dict[str, Any], run: RunSettings, seeds: list[int], metric
     """Runs of the known set on each of `seeds`, in order: in the executor's workers, so the parent
     does not run them one by one while the workers idle (each run is seeded by its seed alone, so the result does
     not depend on the number of workers)."""
-    return executor.gather(_truth_run, [(truth, run, seed, metrics) for seed in seeds])
-
-
-def _truth_run(job) -> pd.DataFrame:
-    """Worker: one run of a known set (run_once on a job tuple)."""
-    return run_once(*job)
+    return executor.gather(run_job, [(truth, run, seed, metrics) for seed in seeds])
 
 
 def recovery_table(truth: dict[str, float], result: AbcResult, priors: tuple[Prior, ...]) -> pd.DataFrame:

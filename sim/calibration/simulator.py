@@ -28,6 +28,11 @@ def run_once(params: dict[str, Any], run: RunSettings, seed: int, metrics: list[
     return run_member({**params, **dict(run.fixed), "n_agents": run.n_agents, "end": run.end}, seed)[metrics]
 
 
+def run_job(job: tuple) -> pd.DataFrame:
+    """Worker: run_once on a (params, run, seed, metrics) tuple, the form the executors map over."""
+    return run_once(*job)
+
+
 class Simulator:
     """A point of the unit cube (one coordinate per prior) -> each target's statistic on each calibration seed.
 
