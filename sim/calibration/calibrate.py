@@ -49,8 +49,8 @@ from sim.running.store import atomic_write, model_fingerprint
 from sim.inputs.targets import TARGETS_TOML, Target, load_targets
 
 METHOD_VERSION = 7  # bump when the fitting procedure changes, so cached stages are not reused (7: boosted emulators
-#                    averaged over 3 cross-fitted
-#                    folds; recovery's noise-floor runs in the executor; 6: recovery shares the first wave's runs)
+#                    averaged over 3 cross-fitted folds, recovery's noise-floor runs in the executor; 6: recovery
+#                    shares the first wave's runs)
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
 PRIOR_SEED_OFFSET = 30 * 100_000  # prior-predictive seeds start at predictive.seed_base + this (above every stage's)
 BEST_SEED_OFFSET = 35 * 100_000  # the best-set candidates' fresh seeds start at predictive.seed_base + this
