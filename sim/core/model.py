@@ -62,7 +62,7 @@ class DiffusionModel(mesa.Model):
         self._init_monthly_state()
         self._space = None
 
-        self.datacollector = mesa.DataCollector(model_reporters=observe.model_reporters())
+        self.datacollector = observe.ObservationCollector(model_reporters=observe.model_reporters())
         self._advance()
         self.datacollector.collect(self)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+import mesa
 import numpy as np
 
 from sim.core import kernels
@@ -198,6 +199,19 @@ def report(model, name: str) -> float:
 
 def report_date(model) -> str:
     return model.date
+
+
+class ObservationCollector(mesa.DataCollector):
+    """Mesa's DataCollector for `model_reporters()`: the same table, filled with the month's date and observations
+    as they are. Mesa's generic collect checks each reporter's kind and deep-copies each value (about a tenth of a
+    calibration run's time); these values are floats and a string, immutable, so copying them changes nothing."""
+
+    def collect(self, model):
+        if hasattr(self, "_collection_steps"):
+            self._collection_steps.append(model.time)
+        observations = model.observations
+        for name, values in self.model_vars.items():
+            values.append(model.date if name == "date" else observations[name])
 
 
 def model_reporters() -> dict:
