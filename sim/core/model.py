@@ -189,6 +189,11 @@ class DiffusionModel(mesa.Model):
         return self._space
 
     @functools.cached_property
+    def large_north_american_firms(self) -> np.ndarray:
+        """The agents ENT4 surveys (observe.large_north_american_firms), found once: the population is fixed."""
+        return observe.large_north_american_firms(self.population)
+
+    @functools.cached_property
     def users(self) -> list:
         """Developers and firms in index order, as Mesa agents that read their own row of the model's arrays;
         created on first use, because a million Python agent objects cost gigabytes the step never needs."""

@@ -28,6 +28,7 @@ def weighted_total(weight: np.ndarray, values: np.ndarray) -> float:
     return float(np.einsum("i,i->", weight, values, dtype=np.float64, casting="unsafe"))
 
 
+@functools.cache  # called for every family in every month's measurement
 def slug(family: str) -> str:
     """Family name as used in metric names: 'gpt-oss' -> 'gpt_oss', 'Qwen' -> 'qwen'."""
     return family.lower().replace("-", "_")
@@ -173,8 +174,7 @@ def _multihoming(model) -> dict[str, float]:
     their top family. OR8: the top open family's share of open-weight marketplace tokens. OR14: of the (marketplace
     agent, family) pairs that began 1 and 5 months ago, the demand-weighted share still in use."""
     pop, work = model.population, model.work
-    large = np.flatnonzero((pop.region == REGIONS.index("north_america"))
-                           & np.isin(pop.segment, [SEGMENT_NAMES.index(s) for s in LARGE_FIRMS]))
+    large = model.large_north_american_firms
     families_used = (work[large] > 0).sum(axis=1)
     weight = pop.weight[large]
     active = weighted_total(weight, families_used > 0)
@@ -190,6 +190,12 @@ def _multihoming(model) -> dict[str, float]:
         still = weighted_total(pop.weight * model.uses_marketplace, pairs)
         out[f"or_retention_{lag}m"] = _share(still, model.new_pairs_weight.get(int(cohort), 0.0))
     return out
+
+
+def large_north_american_firms(pop) -> np.ndarray:
+    """Indices of the agents ENT4 surveys: North American large firms (`_multihoming`)."""
+    return np.flatnonzero((pop.region == REGIONS.index("north_america"))
+                          & np.isin(pop.segment, [SEGMENT_NAMES.index(s) for s in LARGE_FIRMS]))
 
 
 def report(model, name: str) -> float:
