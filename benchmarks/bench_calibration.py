@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's sim package, whatever the current directory
 
 from sim.calibration.ablation import MECHANISMS
@@ -34,6 +36,15 @@ from sim.running.runner import run_member
 EMULATOR_CPU_SECONDS = 1.35
 SCREEN_CPU_SECONDS = 15.0
 STATISTICS_CPU_SECONDS = 0.037
+POSTERIOR_CSV = Path(__file__).resolve().parents[1] / "calibration" / "posterior.csv"
+
+
+def posterior_set(row: int = 0) -> dict:
+    """A parameter set of the adopted posterior (calibration/posterior.csv): the fit runs sets like it, whose
+    higher re-evaluation rates make a run slower than at the defaults; empty when there is no posterior."""
+    if not POSTERIOR_CSV.exists():
+        return {}
+    return pd.read_csv(POSTERIOR_CSV).drop(columns="weight").iloc[row].to_dict()
 
 
 def cpu_per_run(kwargs: dict, runs: int) -> tuple[float, float]:
@@ -53,6 +64,8 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(CONFIG_TOML, quick=args.quick)
     per_run, per_run_wall = cpu_per_run({"n_agents": config.run.n_agents, "end": config.run.end}, args.runs)
+    per_posterior_run, _ = cpu_per_run({"n_agents": config.run.n_agents, "end": config.run.end, **posterior_set()},
+                                       args.runs)
     per_set = per_run + STATISTICS_CPU_SECONDS
     per_projection, _ = cpu_per_run({"n_agents": 2000, "end": "2030-12"}, max(2, args.runs // 3))
     seeds = len(config.run.seeds)
@@ -81,6 +94,8 @@ def main() -> None:
                                                                      + config.ablation_draws), 0.0)
     print(f"model run at {config.run.n_agents} agents to {config.run.end}: {per_run:.3f} s CPU "
           f"({per_run_wall:.3f} s wall on this machine now), {per_set:.3f} s with its statistics; to 2030-12 at 2,000 agents: {per_projection:.3f} s CPU")
+    print(f"the same run at the posterior's first set: {per_posterior_run:.3f} s CPU (the stages below assume the "
+          "defaults' time)")
     total = 0.0
     for name, (runs, other) in stages.items():
         seconds = (runs * per_set + other) / args.cores
