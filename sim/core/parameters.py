@@ -118,7 +118,9 @@ _TABLE = [
     Parameter("firm_origin_trust", True, doc="every firm (SME, enterprise, regulated) weighs origin trust "
               "regulated_trust_multiplier times as much as a developer (procurement, security and compliance "
               "review; ENT5; docs/ODD.md 7.4); false: regulated firms only, the former model (for ablations)",
-              source="structural", kind=bool),
+              source="ASSUMPTION: ENT5 shows security and regulatory concern is general among organisations, not "
+              "how much it weighs on origin; range: unregulated firms weigh it 1x (false) to the multiplier (true)",
+              kind=bool),
     _p("min_share", 0.05, 0.0, 0.3, "without workloads (workload_scale 0): a family below this share of an "
        "agent's work is dropped (multi-homing over a few families, cf. ENT4)"),
     _p("workload_scale", 1.0, 0.0, 3.0, "multiplies each segment's workloads per use (sim/core/population.py: "
