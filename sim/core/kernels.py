@@ -42,6 +42,44 @@ _compile = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy
 _inline = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", _nrt=False, inline="always")
 
 
+# splitmix64's constants (Steele, Lea and Flood 2014), for the task-fit hash (task_fit_normal)
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_TO_UNIT = 2.0 ** -53  # a 53-bit integer to [0, 1)
+WORKLOAD_STRIDE = 1 << 16  # task-fit key of workload w of use k: k * WORKLOAD_STRIDE + w, whatever the slot count
+
+
+@_inline
+def splitmix64(x):
+    """splitmix64's output function on the uint64 `x` (after adding the golden gamma): a bijection whose bits are
+    well mixed, so hashing a counter gives independent-looking numbers without a stream."""
+    z = x + _GOLDEN_GAMMA
+    z = (z ^ (z >> np.uint64(30))) * _MIX_1
+    z = (z ^ (z >> np.uint64(27))) * _MIX_2
+    return z ^ (z >> np.uint64(31))
+
+
+@_inline
+def task_fit_normal(key, agent, workload, family):
+    """A standard normal fixed by (run key, agent index, workload key, family) (docs/ODD.md 7.4, task-specific
+    capability): the hash of the counters gives two uniforms, Box-Muller one normal (float64). Drawn where it is
+    used, so no agents x workloads x families array is stored and no stream is touched."""
+    h = splitmix64(key ^ np.uint64(agent))
+    h = splitmix64(h ^ np.uint64(workload))
+    h = splitmix64(h ^ np.uint64(family))
+    u1 = np.float64((h >> np.uint64(11)) + np.uint64(1)) * _TO_UNIT  # (0, 1]: log is finite
+    u2 = np.float64(splitmix64(h) >> np.uint64(11)) * _TO_UNIT
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@_compile
+def task_fit_normals(key, agents, workloads, families, out):
+    """`task_fit_normal` for each (agents[j], workloads[j], families[j]) (tests and the reference)."""
+    for j in range(out.size):
+        out[j] = task_fit_normal(key, agents[j], workloads[j], families[j])
+
+
 @_inline
 def row_sum(row):
     """Sum of a float32 row in NumPy's pairwise order (numpy add.reduce on a contiguous row of < 128 items)."""
@@ -160,12 +198,14 @@ def utility(i, agents, terms, peer_share, family, n_listed, out):
 
 
 @_inline
-def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, tier_share):
+def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, tier_share, fit, has_fit):
     """Agent i's utility of each option for one use whose capability need leaves `slack` ECI points below the
     frontier: the family's `base` utility less the shortfall below the need, for each tier the family offers,
     combined over its tiers by a log-sum (docs/ODD.md 7.9); and each cheaper tier's share of the family in this use
     (`tier_share`, cheaper tier x family). A family offering only its flagship has the flagship's utility and
-    cheaper tiers' shares 0. Each cheaper tier's utility is kept in `tier_share` until the log-sum is known."""
+    cheaper tiers' shares 0. Each cheaper tier's utility is kept in `tier_share` until the log-sum is known. With
+    `has_fit`, the workload sees each family's capability (all its tiers) `fit[f]` ECI points higher (task-specific
+    capability, docs/ODD.md 7.4): in the quality term and in the shortfall."""
     gap, quality_per_point, capability_per_point = terms[10], terms[11], terms[12]
     tier_log_price, tier_gap, tier_offered = terms[15], terms[16], terms[17]
     region, price_weight = agents[0], agents[1]
@@ -174,15 +214,19 @@ def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, tie
     n_cheaper = tier_gap.shape[1]
     for j in range(n_options):
         f = option[j]
-        flagship = base[f] - max(gap[f] - slack, np.float32(0.0)) * capability_per_point
+        base_f, slack_f = base[f], slack
+        if has_fit:
+            base_f = base_f + quality_per_point * fit[f]
+            slack_f = slack_f + fit[f]
+        flagship = base_f - max(gap[f] - slack_f, np.float32(0.0)) * capability_per_point
         top = flagship
         offers_more = False
         for t in range(n_cheaper):
             tier_share[t, f] = 0.0
             if tier_offered[f, t]:
-                u = base[f] + price_term * tier_log_price[r, f, t]
+                u = base_f + price_term * tier_log_price[r, f, t]
                 u -= quality_per_point * (tier_gap[f, t] - gap[f])
-                u -= max(tier_gap[f, t] - slack, np.float32(0.0)) * capability_per_point
+                u -= max(tier_gap[f, t] - slack_f, np.float32(0.0)) * capability_per_point
                 tier_share[t, f] = u
                 top = max(top, u)
                 offers_more = True
@@ -204,7 +248,7 @@ def work_split(i, options, agents, terms, peers, area, option, out, by_use):
     """Agent i's split of work over its `options` (a row of booleans) into out[0], and the part of it on each
     family's cheaper tiers into out[1:] (TIERS order): a logit choice per use (coding, chat/roleplay, agents; its
     capability need decides which families and tiers serve it), weighted by the agent's use mix; the part of the
-    split in each use into `by_use` (uses x families). `area` is a (3 + tiers, families) float32 and `option` a
+    split in each use into `by_use` (uses x families). `area` is a (4 + tiers, families) float32 and `option` a
     (families,) integer work area."""
     n_tiers, n_families = out.shape
     n_options = 0
@@ -220,7 +264,7 @@ def work_split(i, options, agents, terms, peers, area, option, out, by_use):
         return
     use_slack, use_mix = agents[6], agents[7]
     gap, quality_per_point, min_share, switching_bonus = terms[10], terms[11], terms[13], terms[14]
-    peer_share, base, per_use, split, tier_share = area[0], area[1], area[2], area[3], area[4:]
+    peer_share, base, per_use, split, fit, tier_share = area[0], area[1], area[2], area[3], area[4], area[5:]
     peer_shares(i, peers, option, n_options, peer_share)
     utility(i, agents, terms, peer_share, option, n_options, base)
     for j in range(n_options):
@@ -228,13 +272,20 @@ def work_split(i, options, agents, terms, peers, area, option, out, by_use):
         base[f] = base[f] - quality_per_point * gap[f]
     workloads_per_use, workload_slack, workload_family = agents[8], agents[9], agents[10]
     workload_draws, first_draw_row = agents[11], agents[12]
+    task_fit_sd, task_fit_key = terms[18], terms[19]
+    has_fit = task_fit_sd > 0
     n_workloads = workloads_per_use[i]
     if n_workloads > 0:  # workloads (docs/ODD.md 7.4): each on one family, by the logit with a switching cost
         for k in range(use_slack.shape[1]):
             share = use_mix[i, k] / np.float32(n_workloads)
             for w in range(n_workloads):
+                if has_fit:  # the workload's persistent fit to each family (task-specific capability)
+                    for j in range(n_options):
+                        f = option[j]
+                        fit[f] = np.float32(task_fit_sd * task_fit_normal(task_fit_key, i, k * WORKLOAD_STRIDE + w,
+                                                                          f))
                 use_utilities(i, agents, terms, base, workload_slack[i, k, w], option, n_options, per_use,
-                              tier_share)
+                              tier_share, fit, has_fit)
                 logit_split(per_use, option, n_options, np.float32(0.0), split)
                 chosen = habit_choice(split, option, n_options, workload_family[i, k, w], switching_bonus,
                                       workload_draws[i - first_draw_row, k, w])
@@ -247,7 +298,7 @@ def work_split(i, options, agents, terms, peers, area, option, out, by_use):
         return
     for k in range(use_slack.shape[1]):
         mix = use_mix[i, k]
-        use_utilities(i, agents, terms, base, use_slack[i, k], option, n_options, per_use, tier_share)
+        use_utilities(i, agents, terms, base, use_slack[i, k], option, n_options, per_use, tier_share, fit, False)
         logit_split(per_use, option, n_options, min_share, split)
         for j in range(n_options):
             f = option[j]

@@ -32,6 +32,7 @@ from sim.core.shocks import Shock, effective_parameters, regional_price_factors
 HF_REFERENCE_MONTH = parse_month("2025-01")  # month in which `hf_growth` leaves the scales unchanged
 HF_GROWTH_END = parse_month("2026-01")  # last month of the calibration data: no growth figure beyond it
 DRAW_BLOCK = 16_384  # agents whose monthly random draws (awareness, workloads) are held at once
+TASK_FIT_SPAWN_KEY = 2**31  # the task-fit key's seed sequence: a child index the model's spawn() never reaches
 CAPABILITY_SCALE = 5.0  # ECI points of shortfall below an agent's need that cost one unit of `capability_weight`
 
 
@@ -59,6 +60,10 @@ class DiffusionModel(mesa.Model):
         self._init_supply(streams[5:5 + n_families])
         self._init_demand(pop_rng, net_rng)
         self._init_workloads(slack_rng)
+        # Key of the task-fit hash (kernels.task_fit_normal): from the run's seed, not a draw from any stream.
+        seed = self.rng.bit_generator.seed_seq
+        self.task_fit_key = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, TASK_FIT_SPAWN_KEY)
+                                                   ).generate_state(1, np.uint64)[0]
         self._init_monthly_state()
         self._space = None
 
@@ -340,7 +345,8 @@ class DiffusionModel(mesa.Model):
                 p["licence_weight"], p["openness_weight"], p["regulated_trust_multiplier"],
                 np.float32(p["peer_weight"]), gap, np.float32(p["quality_weight"] / CAPABILITY_SCALE),
                 np.float32(p["capability_weight"] / CAPABILITY_SCALE), np.float32(p["min_share"]),
-                np.float32(np.exp(p["switching_cost"])), tier_log_price, tier_gap, self.tier_offered)
+                np.float32(np.exp(p["switching_cost"])), tier_log_price, tier_gap, self.tier_offered,
+                np.float32(p["task_fit_sd"]), self.task_fit_key)
 
     def utility(self, rows: np.ndarray) -> np.ndarray:
         """Utility of each family for the agents in `rows`, all terms but capability (kernels.utility); the
@@ -378,7 +384,7 @@ class DiffusionModel(mesa.Model):
         """Small work areas for the kernels (they allocate nothing): new split, the split's work area and option
         list (kernels.work_split), options, the neighbour gather's row, and the new split's part in each use."""
         n_families = len(self.families)
-        return (np.empty((len(TIERS), n_families), np.float32), np.empty((3 + len(TIERS), n_families), np.float32),
+        return (np.empty((len(TIERS), n_families), np.float32), np.empty((4 + len(TIERS), n_families), np.float32),
                 np.empty(n_families, np.int64), np.empty(n_families, bool), np.empty(2 * n_families, np.float32),
                 np.empty((len(USES), n_families), np.float32))
 

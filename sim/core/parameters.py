@@ -131,6 +131,11 @@ _TABLE = [
        "re-evaluated (habit, integration work); 0 = none. ASSUMPTION, range from OR14 (month-1 churn 60-70%, "
        "early cohorts keep ~40% at month 5) and OR12 vs the NBER elasticity (a 10% cut raises usage 0.5-0.7% in "
        "the short run against about -1.1 across providers); needs workloads (docs/ODD.md 7.4)"),
+    _p("task_fit_sd", 0.0, 0.0, 8.0, "standard deviation (ECI points) of a workload's persistent fit to a family: "
+       "each workload sees a family's capability as its ECI plus a normal deviation fixed per agent, workload and "
+       "family (task-specific capability; needs workloads; docs/ODD.md 7.4). Catalogue: benchmarks' pooled residual "
+       "sd against ECI 3.1 (90% bootstrap 2.65-3.33; tools/task_fit_estimate.py), an upper end as it includes "
+       "measurement noise. ASSUMPTION: range 1.5-3.3 (half the estimate to its upper bound)"),
     # --- demand: awareness and switching (calibrated) ------------------------------------------------------
     _p("awareness_external", 0.05, 0.0, 0.3, "monthly chance to learn of a released family from media (Bass p)",
        behavioural=True),
