@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from sim.core.agents import LICENCE_PENALTY
+from sim.core import kernels
 from sim.core.catalogue import TIERS
 from sim.core.model import CAPABILITY_SCALE
 from sim.core.population import REGION_MARKETPLACE, REGIONS, SEGMENTS, USES
@@ -97,9 +98,34 @@ def habit_choice(probabilities: np.ndarray, current: np.ndarray, switching_cost:
     return chosen
 
 
+_SPLITMIX = tuple(np.uint64(c) for c in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's output function on a uint64 array (wrapping arithmetic)."""
+    gamma, mix_1, mix_2 = _SPLITMIX
+    z = x + gamma
+    z = (z ^ (z >> np.uint64(30))) * mix_1
+    z = (z ^ (z >> np.uint64(27))) * mix_2
+    return z ^ (z >> np.uint64(31))
+
+
+def task_fit_normals(key, agent, workload, family) -> np.ndarray:
+    """Standard normals fixed by (run key, agent, workload key, family), broadcast: three splitmix64 rounds give
+    two 53-bit uniforms, Box-Muller one normal (docs/ODD.md 7.4, task-specific capability)."""
+    as_key = [np.asarray(x).astype(np.uint64) for x in (agent, workload, family)]
+    h = splitmix64(np.uint64(key) ^ as_key[0])
+    h = splitmix64(h ^ as_key[1])
+    h = splitmix64(h ^ as_key[2])
+    u1 = ((h >> np.uint64(11)) + np.uint64(1)).astype(np.float64) * 2.0 ** -53
+    u2 = (splitmix64(h) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
 def family_utilities(model, rows: np.ndarray):
     """Each family's utility before the capability need of a use (flagship tier), and a function of a use's
-    slack (rows x 1) giving the nested-logit log-sum over the tiers each family offers (tiers not offered left out)
+    slack (rows x 1) and optionally a workload's task fit (rows x families, ECI points added to each family's
+    capability) giving the nested-logit log-sum over the tiers each family offers (tiers not offered left out)
     and each tier's share of its family (rows x tier x family)."""
     p, pop = model.params, model.population
     gap = (model.frontier - model.tier_capability).astype(np.float32)  # family x tier
@@ -108,12 +134,20 @@ def family_utilities(model, rows: np.ndarray):
     base = utility(model, rows) - quality * gap[:, 0]
     log_price = np.log(model.tier_price_by_region / model.price_by_region[..., None]).astype(np.float32)
     price_term = (-p["price_sensitivity"] * pop.price_weight[rows]).astype(np.float32)
-    tier_base = (base[:, None, :] + price_term[:, None, None] * log_price[pop.region[rows]].transpose(0, 2, 1)
-                 - quality * (gap.T - gap[:, 0]))  # rows x tier x family
+
+    def tier_utilities(family_base: np.ndarray) -> np.ndarray:  # rows x tier x family
+        return (family_base[:, None, :] + price_term[:, None, None]
+                * log_price[pop.region[rows]].transpose(0, 2, 1) - quality * (gap.T - gap[:, 0]))
+
+    tier_base = tier_utilities(base)
     offered = np.vstack([np.ones(len(model.families), bool), model.tier_offered.T])  # tier x family
 
-    def per_use(slack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        tiers = tier_base - np.maximum(gap.T - slack[:, :, None], np.float32(0.0)) * capability
+    def per_use(slack: np.ndarray, fit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if fit is None:
+            tiers = tier_base - np.maximum(gap.T - slack[:, :, None], np.float32(0.0)) * capability
+        else:
+            tiers = (tier_utilities(base + quality * fit)
+                     - np.maximum(gap.T - (slack[:, :, None] + fit[:, None, :]), np.float32(0.0)) * capability)
         log_sum = logsumexp(tiers, axis=1, b=offered[None]).astype(np.float32)
         return log_sum, np.where(offered, np.exp(tiers - log_sum[:, None]), np.float32(0.0)).astype(np.float32)
 
@@ -133,7 +167,12 @@ def workload_split(model, rows: np.ndarray, options: np.ndarray) -> tuple[np.nda
     for k in range(len(USES)):
         weight = pop.use_mix[rows, k].astype(np.float32) / per_use.astype(np.float32)
         for j in range(model.workload_family.shape[2]):
-            utility_of_use, tier_share = per_use_utility(model.workload_slack[rows, k, j, None])
+            fit = None
+            if p["task_fit_sd"] > 0:
+                normals = task_fit_normals(model.task_fit_key, rows[:, None], k * kernels.WORKLOAD_STRIDE + j,
+                                           np.arange(base.shape[1])[None, :])
+                fit = (np.float64(np.float32(p["task_fit_sd"])) * normals).astype(np.float32)
+            utility_of_use, tier_share = per_use_utility(model.workload_slack[rows, k, j, None], fit)
             probability = logit_shares(utility_of_use, options, 0.0)
             chosen = habit_choice(probability, model.workload_family[rows, k, j, None], p["switching_cost"],
                                   draws[rows, k, j, None])[:, 0]

@@ -25,6 +25,7 @@ CONFIGS = {
     "continuous_split": {"workload_scale": 0.0},
     "complete": {"network": "complete"},
     "no_choice": {"choice": False},
+    "task_fit": {"task_fit_sd": 3.1},
     "bans": load_scenario(ROOT / "scenarios" / "security_bans.toml").model_kwargs(),
 }
 

@@ -5,6 +5,7 @@
     .venv/bin/python tools/construct_effects.py price-response FAMILY [--seeds 20] [--agents 2000]
     .venv/bin/python tools/construct_effects.py tiers [--seeds 4] [--agents 2000]
     .venv/bin/python tools/construct_effects.py firm-trust [--seeds 20] [--agents 2000]
+    .venv/bin/python tools/construct_effects.py task-fit [--seeds 10] [--agents 2000] [--spread-seeds 20]
 
 switches: paired seeds at the hand-set defaults, each construct switched off in turn (the former ecosystem, the
 former open/closed price declines 0.4/0.3, central values instead of draws), 2023-01..2030-12.
@@ -17,7 +18,11 @@ calibration/best.toml on paired seeds, 2023-01..2026-01, observation scales solv
 move, median over seeds and share of seeds hitting, and the CPU time per run.
 firm-trust: origin trust weighed by every firm (`firm_origin_trust`, default) against regulated firms only (the
 former model; docs/ODD.md 7.4), same design as tiers.
+task-fit: task-specific capability (`task_fit_sd`, docs/ODD.md 7.4) off and at the catalogue's estimate, same design
+as tiers at calibration/best.toml and at the two heaviest rows of calibration/posterior.csv; then the 2030-12 spread
+of the Chinese and open-weight marketplace shares at best.toml with the assumption draws on, off against on.
 """
+
 
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ from sim.core.parameters import PROJECTION_ASSUMPTIONS  # noqa: E402
 from sim.running.runner import run_member  # noqa: E402
 from sim.inputs.scenario import load_scenario  # noqa: E402
 from sim.core.shocks import parse_shock  # noqa: E402
+from sim.inputs.posterior import load_posterior  # noqa: E402
 from sim.inputs.targets import load_targets, with_solved_scales  # noqa: E402
 
 SHARES = ("or_share_cn", "or_share_open")
@@ -132,11 +138,40 @@ TRUST_MODELS = {"regulated firms only (former)": {"firm_origin_trust": False}, "
 TRUST_METRICS = ("share_cn_north_america", "ent_spend_share_deepseek", "ent_spend_share_qwen", "ent_spend_share_llama")
 
 
-def compare(models: dict, figures: tuple, metrics: tuple, seeds: int, agents: int) -> None:
-    """Each setting of `models` at calibration/best.toml on paired seeds, 2023-01..2026-01, observation scales
-    solved per setting: median over seeds (share of seeds hitting) of each figure, 2025 medians of `metrics`, and
-    the CPU time per run."""
+TASK_FIT_FIGURES = ("OR2", "OR3", "OR4", "OR5", "OR8b", "OR14a", "ENT1", "ENT2", "ENT4")
+TASK_FIT_MODELS = {"task fit off": {"task_fit_sd": 0.0}, "task fit 3.1 ECI": {"task_fit_sd": 3.1}}
+TASK_FIT_METRICS = ("or_top_open_family_share", "ent_multihoming_3plus", "ent_multihoming_5plus",
+                    "ent_top_family_share")
+
+
+def task_fit(seeds: int, agents: int, spread_seeds: int) -> None:
+    """The task-fit measurement of the module's docstring, printed."""
     kwargs, shocks = _best()
+    posterior = load_posterior()
+    heaviest = posterior.sort_values("weight", ascending=False).drop(columns="weight").head(2)
+    for label, fitted in [("best.toml", {})] + [(f"posterior row {k}", row.to_dict())
+                                                  for k, row in heaviest.iterrows()]:
+        print(f"--- {label}")
+        compare(TASK_FIT_MODELS, TASK_FIT_FIGURES, TASK_FIT_METRICS, seeds, agents,
+                base=({**kwargs, **fitted}, shocks))
+    for label, setting in TASK_FIT_MODELS.items():
+        values = {metric: [] for metric in SHARES}
+        for seed in range(spread_seeds):
+            model = DiffusionModel(rng=seed, shocks=shocks, **{**kwargs, "n_agents": agents, **setting})
+            while model.running:
+                model.step()
+            for metric in SHARES:
+                values[metric].append(model.observations[metric])
+        for metric, v in values.items():
+            print(f"{label}, {metric} 2030-12 ({spread_seeds} seeds, draws on): {_interval(v)}")
+
+
+def compare(models: dict, figures: tuple, metrics: tuple, seeds: int, agents: int, base: tuple | None = None) -> None:
+    """Each setting of `models` at `base` (keyword arguments, shocks; default calibration/best.toml) on paired
+    seeds, 2023-01..2026-01, observation scales solved per setting: median over seeds (share of seeds hitting) of
+    each figure, 2025 medians of `metrics`, the largest monthly move of the median open-weight marketplace share,
+    and the CPU time per run."""
+    kwargs, shocks = base or _best()
     targets = load_targets(missing_ok=False)
     fitted, shown = [t for t in targets if t.fit], [t for t in targets if t.id in figures]
     rows = {}
@@ -157,6 +192,8 @@ def compare(models: dict, figures: tuple, metrics: tuple, seeds: int, agents: in
             row[t.id] = f"{t.format(np.nanmedian(values))} ({np.mean([t.hit(v) for v in values]):.0%} hit)"
         for metric in metrics:
             row[f"{metric} 2025"] = f"{np.nanmedian([f.loc['2025-01':'2025-11', metric].mean() for f in frames]):.3g}"
+        median_open = pd.concat([f["or_share_open"] for f in frames], axis=1).median(axis=1)
+        row["largest monthly move of the median open share"] = f"{median_open.diff().abs().max():.3f}"
         row["CPU s per run (median; the first includes compilation)"] = f"{np.median(cpu[1:] or cpu):.2f}"
         rows[label] = row
     print(pd.DataFrame(rows).to_string())
@@ -164,10 +201,12 @@ def compare(models: dict, figures: tuple, metrics: tuple, seeds: int, agents: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("switches", "assumptions", "price-response", "tiers", "firm-trust"))
+    parser.add_argument("what", choices=("switches", "assumptions", "price-response", "tiers", "firm-trust",
+                                                   "task-fit"))
     parser.add_argument("family", nargs="?", default="DeepSeek")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--agents", type=int, default=None)
+    parser.add_argument("--spread-seeds", type=int, default=20)
     a = parser.parse_args()
     if a.what == "switches":
         switches(a.seeds or 20, a.agents or 1000)
@@ -175,6 +214,8 @@ def main() -> None:
         assumptions(a.seeds or 40, a.agents or 1000)
     elif a.what == "tiers":
         compare(TIER_MODELS, TIER_FIGURES, TIER_METRICS, a.seeds or 4, a.agents or 2000)
+    elif a.what == "task-fit":
+        task_fit(a.seeds or 10, a.agents or 2000, a.spread_seeds)
     elif a.what == "firm-trust":
         compare(TRUST_MODELS, TRUST_FIGURES, TRUST_METRICS, a.seeds or 20, a.agents or 2000)
     else:
