@@ -30,7 +30,7 @@ def _scenario(name: str) -> dict:
 def cases() -> dict[str, tuple[dict, int]]:
     """Name -> (model keyword arguments, seed). Covers the default path, the branches a kernel could miss
     (complete mixing, no choice, marketplace home share, the continuous split without workloads), scenarios
-    with bans, price cuts and releases, the two- and one-tier settings and the former origin trust."""
+    with bans, price cuts and releases, the two- and one-tier settings, the former origin trust and task-specific capability on."""
     return {
         "defaults_seed0": (dict(SMALL), 0),
         "defaults_seed1": (dict(SMALL), 1),
@@ -46,6 +46,8 @@ def cases() -> dict[str, tuple[dict, int]]:
         "one_tier": ({**SMALL, "price_tiers": False, "firm_origin_trust": False}, 0),
         # The former origin trust (docs/ODD.md 7.4): only regulated firms weigh it more than developers.
         "regulated_origin_trust": ({**SMALL, "firm_origin_trust": False}, 0),
+        # Task-specific capability switched on (docs/ODD.md 7.4; off by default): the hash-drawn fits in the kernel.
+        "task_fit": ({**SMALL, "task_fit_sd": 3.1, "end": "2026-12"}, 9),
     }
 
 
