@@ -19,7 +19,8 @@ move, median over seeds and share of seeds hitting, and the CPU time per run.
 firm-trust: origin trust weighed by every firm (`firm_origin_trust`, default) against regulated firms only (the
 former model; docs/ODD.md 7.4), same design as tiers.
 task-fit: task-specific capability (`task_fit_sd`, docs/ODD.md 7.4) off and at the catalogue's estimate, same design
-as tiers at calibration/best.toml and at the two heaviest rows of calibration/posterior.csv; then the 2030-12 spread
+as tiers at calibration/best.toml and at the two heaviest rows of calibration/posterior.csv (the first two when
+the weights are equal); then the 2030-12 spread
 of the Chinese and open-weight marketplace shares at best.toml with the assumption draws on, off against on.
 """
 
@@ -148,7 +149,7 @@ def task_fit(seeds: int, agents: int, spread_seeds: int) -> None:
     """The task-fit measurement of the module's docstring, printed."""
     kwargs, shocks = _best()
     posterior = load_posterior()
-    heaviest = posterior.sort_values("weight", ascending=False).drop(columns="weight").head(2)
+    heaviest = posterior.sort_values("weight", ascending=False, kind="stable").drop(columns="weight").head(2)
     for label, fitted in [("best.toml", {})] + [(f"posterior row {k}", row.to_dict())
                                                   for k, row in heaviest.iterrows()]:
         print(f"--- {label}")
