@@ -30,7 +30,8 @@ def _scenario(name: str) -> dict:
 def cases() -> dict[str, tuple[dict, int]]:
     """Name -> (model keyword arguments, seed). Covers the default path, the branches a kernel could miss
     (complete mixing, no choice, marketplace home share, the continuous split without workloads), scenarios
-    with bans, price cuts and releases, the two- and one-tier settings, the former origin trust and task-specific capability on."""
+    with bans, price cuts and releases, the two- and one-tier settings, the former origin trust and task-specific
+    capability on."""
     return {
         "defaults_seed0": (dict(SMALL), 0),
         "defaults_seed1": (dict(SMALL), 1),
