@@ -7,8 +7,9 @@ Each other benchmark in the release catalogue (sim/core/data/model-catalogue.csv
 Analysis index v3, LMArena Elo of 2025-08-04 and of 2025-11, MMLU-Pro, GPQA Diamond) is mapped onto the ECI scale by
 a least-squares line on the releases rated on both; the residuals are where that benchmark's task ranks a release
 above or below its general capability. Their pooled standard deviation (each benchmark's residual sum of squares
-over its degrees of freedom, pooled) is the estimate, with a bootstrap interval over releases. Residuals mix task-specific fit with measurement noise in both
-scores, so the estimate is an upper end for the persistent task fit a workload sees.
+over its degrees of freedom, pooled) is the estimate, with a bootstrap interval over releases. Residuals mix
+task-specific fit with measurement noise in both scores, so the estimate is an upper end for the persistent task fit
+a workload sees.
 """
 
 from __future__ import annotations
