@@ -124,8 +124,8 @@ def task_fit_normals(key, agent, workload, family) -> np.ndarray:
 
 def family_utilities(model, rows: np.ndarray):
     """Each family's utility before the capability need of a use (flagship tier), and a function of a use's
-    slack (rows x 1) and optionally a workload's task fit (rows x families, ECI points added to each family's
-    capability) giving the nested-logit log-sum over the tiers each family offers (tiers not offered left out)
+    slack (rows x 1) and optionally a workload's task fit (rows x families, ECI points added to the capability of
+    each of the family's tiers) giving the nested-logit log-sum over the tiers each family offers (tiers not offered left out)
     and each tier's share of its family (rows x tier x family)."""
     p, pop = model.params, model.population
     gap = (model.frontier - model.tier_capability).astype(np.float32)  # family x tier
@@ -135,21 +135,16 @@ def family_utilities(model, rows: np.ndarray):
     log_price = np.log(model.tier_price_by_region / model.price_by_region[..., None]).astype(np.float32)
     price_term = (-p["price_sensitivity"] * pop.price_weight[rows]).astype(np.float32)
 
-    def tier_utilities(family_base: np.ndarray) -> np.ndarray:  # rows x tier x family
-        return (family_base[:, None, :] + price_term[:, None, None]
-                * log_price[pop.region[rows]].transpose(0, 2, 1) - quality * (gap.T - gap[:, 0]))
-
-    tier_base = tier_utilities(base)
+    tier_base = (base[:, None, :] + price_term[:, None, None] * log_price[pop.region[rows]].transpose(0, 2, 1)
+                 - quality * (gap.T - gap[:, 0]))  # rows x tier x family
     offered = np.vstack([np.ones(len(model.families), bool), model.tier_offered.T])  # tier x family
 
     def per_use(slack: np.ndarray, fit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        if fit is None:
-            tiers = tier_base - np.maximum(gap.T - slack[:, :, None], np.float32(0.0)) * capability
-        else:
-            tiers = (tier_utilities(base + quality * fit)
-                     - np.maximum(gap.T - (slack[:, :, None] + fit[:, None, :]), np.float32(0.0)) * capability)
+        seen_slack = slack[:, :, None] if fit is None else slack[:, :, None] + fit[:, None, :]
+        tiers = tier_base - np.maximum(gap.T - seen_slack, np.float32(0.0)) * capability
         log_sum = logsumexp(tiers, axis=1, b=offered[None]).astype(np.float32)
-        return log_sum, np.where(offered, np.exp(tiers - log_sum[:, None]), np.float32(0.0)).astype(np.float32)
+        shares = np.where(offered, np.exp(tiers - log_sum[:, None]), np.float32(0.0)).astype(np.float32)
+        return (log_sum if fit is None else log_sum + quality * fit), shares  # quality: the same for every tier
 
     return base, per_use
 

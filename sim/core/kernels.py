@@ -205,7 +205,8 @@ def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, tie
     (`tier_share`, cheaper tier x family). A family offering only its flagship has the flagship's utility and
     cheaper tiers' shares 0. Each cheaper tier's utility is kept in `tier_share` until the log-sum is known. With
     `has_fit`, the workload sees each family's capability (all its tiers) `fit[f]` ECI points higher (task-specific
-    capability, docs/ODD.md 7.4): in the quality term and in the shortfall."""
+    capability, docs/ODD.md 7.4): its slack is larger by fit[f] in the shortfall, and the quality term, the same for
+    every tier of the family, is added to the log-sum afterwards (the tiers' shares do not depend on it)."""
     gap, quality_per_point, capability_per_point = terms[10], terms[11], terms[12]
     tier_log_price, tier_gap, tier_offered = terms[15], terms[16], terms[17]
     region, price_weight = agents[0], agents[1]
@@ -214,30 +215,30 @@ def use_utilities(i, agents, terms, base, slack, option, n_options, per_use, tie
     n_cheaper = tier_gap.shape[1]
     for j in range(n_options):
         f = option[j]
-        base_f, slack_f = base[f], slack
-        if has_fit:
-            base_f = base_f + quality_per_point * fit[f]
-            slack_f = slack_f + fit[f]
-        flagship = base_f - max(gap[f] - slack_f, np.float32(0.0)) * capability_per_point
+        slack_f = slack + fit[f] if has_fit else slack
+        quality_fit = quality_per_point * fit[f] if has_fit else np.float32(0.0)
+        flagship = base[f] - max(gap[f] - slack_f, np.float32(0.0)) * capability_per_point
         top = flagship
         offers_more = False
         for t in range(n_cheaper):
             tier_share[t, f] = 0.0
             if tier_offered[f, t]:
-                u = base_f + price_term * tier_log_price[r, f, t]
+                u = base[f] + price_term * tier_log_price[r, f, t]
                 u -= quality_per_point * (tier_gap[f, t] - gap[f])
                 u -= max(tier_gap[f, t] - slack_f, np.float32(0.0)) * capability_per_point
                 tier_share[t, f] = u
                 top = max(top, u)
                 offers_more = True
         if not offers_more:
-            per_use[f] = flagship
+            per_use[f] = flagship + quality_fit if has_fit else flagship
             continue
         total = math.exp(flagship - top)
         for t in range(n_cheaper):
             if tier_offered[f, t]:
                 total += math.exp(tier_share[t, f] - top)
         per_use[f] = top + math.log(total)
+        if has_fit:
+            per_use[f] += quality_fit
         for t in range(n_cheaper):
             if tier_offered[f, t]:
                 tier_share[t, f] = math.exp(tier_share[t, f] - top) / total
