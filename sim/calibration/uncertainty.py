@@ -4,9 +4,11 @@ Two analyses of the baseline's 2030 headline outputs under the calibration poste
 
 * **Variance decomposition** (grouped Sobol indices, SALib). The factors are groups of parameters, each group
   drawn as a block from the posterior (a group keeps its posterior row: correlations inside a group are kept,
-  those between groups are not, which is what makes the indices defined), the projection assumptions drawn from
-  their documented ranges, and the model's own randomness (the seed). First-order index S1: share of the output's
-  variance the group explains alone; total index ST: including its interactions.
+  those between groups are not, which is what makes the indices defined), the projection assumptions in small
+  named groups, each drawn from its documented ranges, and the model's own randomness (the seed). First-order
+  index S1: share of the output's variance the group explains alone; total index ST: including its interactions.
+  Saltelli's design costs N x (groups + 2) runs, so the fitted groups that explained ~0 of the headline outputs
+  (ST <= 0.01 each in the calibration of 2026-12-01) share one group, which pays for naming the assumptions.
 * **Value of information.** For each candidate figure (an observable at a future month, observed with a named
   error), the expected 90%-interval width of the output once the figure is known: regress the output on the
   noisy figure over independent posterior runs (cross-validated, so the fit does not flatter itself), and
@@ -15,6 +17,8 @@ Two analyses of the baseline's 2030 headline outputs under the calibration poste
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,18 +30,30 @@ from tqdm import tqdm
 
 from sim.running.store import atomic_write
 
-# Parameter groups, by name or prefix; a fitted parameter matching none falls in "other".
+# Fitted parameter groups, by name or prefix (a rule ending in "_"); a fitted parameter matching none falls in
+# OTHER_FITTED: awareness, switching, marketplace routing, Hugging Face observation and anything added later, which
+# explained ST <= 0.01 each of the 2030 headline outputs when they were groups of their own.
 GROUP_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("price and capability", ("price_sensitivity", "capability_weight", "quality_weight")),
     ("licence and openness", ("licence_weight", "openness_weight")),
     ("trust by origin", ("trust_",)),
     ("ecosystem and peers", ("ecosystem_weight", "peer_weight")),
-    ("awareness", ("awareness_", "headline_gap")),
-    ("switching and marketplace", ("switch_rate_", "marketplace_")),
-    ("Hugging Face observation", ("downloads_scale", "derivatives_scale", "hf_growth", "sizes_exponent")),
 )
+OTHER_FITTED = "other fitted parameters"
+# Projection assumptions (a `drawn` range in sim/core/parameters.py), grouped by what they move: the price declines
+# (the relative price of open and closed families), the Chinese labs' lag (the Chinese share's main lever), the
+# other labs' lags, and the frontier's pace and spread. An assumption in none gets a group of its own, so a new one
+# is reported, not hidden.
+ASSUMPTION_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("price declines (assumption)", ("price_decline_closed", "price_decline_open")),
+    ("Chinese lag (assumption)", ("cn_lag_months",)),
+    ("other labs' lags (assumption)", ("frontier_lag_months", "us_open_lag_months", "eu_lag_months")),
+    ("frontier pace and spread (assumption)", ("frontier_growth", "capability_noise", "release_pace")),
+)
+# Reach only Hugging Face observables (docs/ODD.md 7.8), not the headline outputs: not factors of the design (each
+# run draws them itself on the seed's stream), which saves N runs per group.
+OBSERVATION_ONLY_ASSUMPTIONS = ("hf_background_share", "hf_background_cn_us")
 RANDOMNESS = "model's own randomness (seed)"
-ASSUMPTIONS = "projection assumptions"
 SEED_SPACE = 2**31 - 1
 
 
@@ -45,7 +61,11 @@ def group_of(name: str) -> str:
     for group, rules in GROUP_RULES:
         if any(name == rule or (rule.endswith("_") and name.startswith(rule)) for rule in rules):
             return group
-    return "other"
+    return OTHER_FITTED
+
+
+def assumption_group_of(name: str) -> str:
+    return next((group for group, names in ASSUMPTION_GROUPS if name in names), f"{name} (assumption)")
 
 
 @dataclass(frozen=True)
@@ -63,7 +83,16 @@ class Factors:
 
     @property
     def groups(self) -> list[str]:
-        return self.fitted_groups + [ASSUMPTIONS] * len(self.assumptions) + [RANDOMNESS]
+        return self.fitted_groups + [assumption_group_of(n) for n in self.assumptions] + [RANDOMNESS]
+
+    def members(self) -> dict[str, list[str]]:
+        """Each group's parameters, for the report."""
+        members: dict[str, list[str]] = {}
+        for name in self.posterior.columns:
+            members.setdefault(group_of(name), []).append(name)
+        for name in self.assumptions:
+            members.setdefault(assumption_group_of(name), []).append(name)
+        return {**members, RANDOMNESS: ["seed"]}
 
     @property
     def names(self) -> list[str]:
@@ -107,14 +136,16 @@ def sobol_indices(factors: Factors, outputs: pd.DataFrame, seed: int) -> pd.Data
     """Grouped S1 and ST of each output column (rows in design order), with 95% confidence half-widths."""
     from SALib.analyze import sobol
 
-    groups = list(dict.fromkeys(factors.groups))
+    groups = list(dict.fromkeys(factors.groups))  # SALib's order: first appearance
+    members = factors.members()
     records = []
     for output in outputs.columns:
         values = outputs[output].to_numpy(float)
         res = sobol.analyze(factors.problem(), values, calc_second_order=False, conf_level=0.95, seed=seed)
         for j, group in enumerate(groups):
             records.append({"output": output, "group": group, "S1": res["S1"][j], "S1_conf": res["S1_conf"][j],
-                            "ST": res["ST"][j], "ST_conf": res["ST_conf"][j], "variance": float(np.var(values))})
+                            "ST": res["ST"][j], "ST_conf": res["ST_conf"][j], "variance": float(np.var(values)),
+                            "members": ", ".join(members[group])})
     return pd.DataFrame(records)
 
 
@@ -232,10 +263,18 @@ def candidate_errors(targets) -> dict[str, float]:
 
 
 # --- the calibration stage -------------------------------------------------------------------------------------------
-SOBOL_SAMPLES = 128  # N of Saltelli's design: N x (groups + 2) runs to 2030-12 (1,536 with 10 groups, at 2,000 agents)
+SOBOL_SAMPLES = 128  # N of Saltelli's design: N x (groups + 2) runs to 2030-12 (1,536 with 10 groups: 5 fitted, 4
+# of assumptions and the seed, at 2,000 agents)
 SOBOL_SAMPLES_QUICK = 4
 POSTERIOR_SAMPLE = 1000  # equal-weight rows the group factors pick from
 PROJECTION_AGENTS = 2000  # as `odsim project`
+
+
+def design_key(factors: Factors, n: int, agents: int, columns: list[str]) -> str:
+    """Short digest of what the stored runs depend on besides the calibration (which names the parent folder)."""
+    described = json.dumps({"names": factors.names, "groups": factors.groups, "n": n, "agents": agents,
+                            "columns": columns, "seed_base": factors.seed_base})
+    return "design-" + hashlib.sha256(described.encode()).hexdigest()[:12]
 
 
 def uncertainty_stage(particles: pd.DataFrame, prior_names: list[str], targets, executor, seed: int,
@@ -247,15 +286,18 @@ def uncertainty_stage(particles: pd.DataFrame, prior_names: list[str], targets, 
     from sim.core.parameters import PARAMETERS, PROJECTION_ASSUMPTIONS
 
     sample = equal_weight_sample(particles, prior_names, POSTERIOR_SAMPLE, seed)
-    assumptions = {name: PARAMETERS[name].drawn for name in PROJECTION_ASSUMPTIONS}
+    assumptions = {name: PARAMETERS[name].drawn for name in PROJECTION_ASSUMPTIONS
+                   if name not in OBSERVATION_ONLY_ASSUMPTIONS}
     factors = Factors(sample, assumptions, seed_base=seed % 1_000_000 * 1000)
     errors = candidate_errors(targets)
     agents = quick_agents if quick else PROJECTION_AGENTS
-    if folder is not None:
+    n = SOBOL_SAMPLES_QUICK if quick else SOBOL_SAMPLES
+    columns = list(HEADLINE_OUTPUTS) + list(errors)
+    if folder is not None:  # one folder per design: a changed grouping never reads another design's chunks
+        folder = folder / design_key(factors, n, agents, columns)
         folder.mkdir(parents=True, exist_ok=True)
-    evaluate = model_evaluator(executor, agents, list(HEADLINE_OUTPUTS) + list(errors), folder, progress)
-    indices, voi = decompose(factors, evaluate, list(HEADLINE_OUTPUTS), errors,
-                             SOBOL_SAMPLES_QUICK if quick else SOBOL_SAMPLES, seed)
+    evaluate = model_evaluator(executor, agents, columns, folder, progress)
+    indices, voi = decompose(factors, evaluate, list(HEADLINE_OUTPUTS), errors, n, seed)
     return {"uncertainty_indices": indices, "value_of_information": voi}
 
 
@@ -263,15 +305,19 @@ def markdown(indices: pd.DataFrame, voi: pd.DataFrame) -> list[str]:
     """The report's section on where the 2030 uncertainty comes from."""
     lines = ["## Where the 2030 uncertainty comes from", "",
              "Grouped Sobol indices (SALib, Saltelli design) of the baseline's 2030-12 headline outputs, "
-             f"{PROJECTION_AGENTS:,} agents: each parameter group drawn as a block from the posterior, the projection "
-             "assumptions (lags, price declines, release pace) from their documented ranges, and the seed, which "
-             "also draws the imputed capabilities. S1: share of the output's variance the group explains alone; "
-             "ST: with its interactions (95% confidence half-widths). sim/calibration/uncertainty.py.", ""]
+             f"{PROJECTION_AGENTS:,} agents: each fitted parameter group drawn as a block from the posterior, each "
+             "group of projection assumptions from its documented ranges, and the seed, which also draws the imputed "
+             "capabilities and the Hugging Face background (observation only, it moves no share). S1: share of the "
+             "output's variance the group explains alone; ST: with its interactions (95% confidence half-widths). "
+             "sim/calibration/uncertainty.py; docs/ODD.md 7.12 measures the assumptions one at a time.", ""]
     for output, part in indices.groupby("output", sort=False):
         sd = float(np.sqrt(part.variance.iloc[0]))
-        lines += [f"**{output}** (standard deviation {sd:.3f})", "", "| group | S1 | ST |", "|---|---|---|"]
+        lines += [f"**{output}** (standard deviation {sd:.3f})", "", "| group | S1 | ST | parameters |",
+                  "|---|---|---|---|"]
         for _, r in part.sort_values("ST", ascending=False).iterrows():
-            lines.append(f"| {r.group} | {r.S1:.2f} ± {r.S1_conf:.2f} | {r.ST:.2f} ± {r.ST_conf:.2f} |")
+            members = r.get("members", "")  # tables written before the groups were named have none
+            lines.append(f"| {r.group} | {r.S1:.2f} ± {r.S1_conf:.2f} | {r.ST:.2f} ± {r.ST_conf:.2f} | "
+                         f"{members if isinstance(members, str) else ''} |")
         lines.append("")
     lines += ["**Value of information.** Expected 90% interval width of each output once a candidate figure is "
               "published, observed with the tolerance of the published figure it repeats (cross-validated cubic "
