@@ -4,12 +4,13 @@ workers run under a forkserver, so their CPU time is not this process's children
 cost the same in both samplers, and wall time on a quiet machine.)
 
     .venv/bin/python benchmarks/bench_abc_moves.py [--checkout PATH] [--tag NAME] [--agents 1000]
-        [--population 100] [--budget 1200] [--samplers 3] [--floor] [--cache DIR]
+        [--population 100] [--budget 1200] [--samplers 3] [--keep F] [--move-failure F] [--floor] [--cache DIR]
 
 `--checkout` chooses whose sim package runs (e.g. main's, to compare the sampler there with this one): both share
 one history-matching wave (cached in --cache; its code and seed are the same in both), so the fits differ only
-in the sampler. Each sampler seed is a run_abc stream. `--floor` also measures the noise floor at the best set of
-the first fit (recovery.noise_floor over FLOOR_SEEDS data seeds), the figure epsilon is compared against.
+in the sampler. Each sampler seed is a run_abc stream. `--keep` and `--move-failure` try other values of those
+constants. `--floor` also measures the noise floor at the best set of the first fit (recovery.noise_floor_at over
+FLOOR_SEEDS data seeds), the figure epsilon is compared against.
 """
 
 import argparse
@@ -32,10 +33,13 @@ def main() -> None:
     parser.add_argument("--samplers", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--floor", action="store_true")
+    parser.add_argument("--keep", type=float, help="try another abc_smc.KEEP_FRACTION")
+    parser.add_argument("--move-failure", type=float, help="try another abc_smc.MOVE_FAILURE")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/bench-abc-moves"))
     args = parser.parse_args()
     sys.path.insert(0, str(args.checkout.resolve()))
 
+    import sim.calibration.abc_smc as abc_smc
     from sim.calibration.abc_smc import SHARED_FIRST_WAVE, run_abc
     from sim.calibration.calibration_config import CONFIG_TOML, Budget, load_config
     from sim.calibration.history_matching import history_match
@@ -43,6 +47,8 @@ def main() -> None:
     from sim.inputs.targets import TARGETS_TOML, load_targets
     from sim.running.executor import Executor
 
+    abc_smc.KEEP_FRACTION = args.keep or abc_smc.KEEP_FRACTION  # both read in this process, when a generation starts
+    abc_smc.MOVE_FAILURE = args.move_failure or abc_smc.MOVE_FAILURE
     config = load_config(CONFIG_TOML)
     config = replace(config, history=replace(config.history, waves=1, runs=300, noise_points=10, candidates=20000))
     targets = [t for t in load_targets(TARGETS_TOML, missing_ok=False) if t.fit]
@@ -50,7 +56,8 @@ def main() -> None:
     budget = Budget(args.population, 15, 0.3, args.budget, 0.04)
     cache = args.cache / f"{args.agents}-{args.population}"
     print(f"# {args.tag}: sim from {args.checkout}; {args.agents} agents, population {args.population}, "
-          f"ABC budget {args.budget} sets after one history-matching wave of {config.history.runs}")
+          f"ABC budget {args.budget} sets after one history-matching wave of {config.history.runs}; "
+          f"keep fraction {abc_smc.KEEP_FRACTION}, move failure {abc_smc.MOVE_FAILURE}")
     with Executor(args.workers) as executor:
         matched = history_match("bench-hm", Simulator(config.priors, targets, run), config.history,
                                 args.population, config.seed, 0, cache, executor, progress=False,
