@@ -3,6 +3,7 @@ parameters are recovered, at the calibrated rate, from data the model generated;
 resumes to exactly the result of an uninterrupted one (whatever the number of workers); and `odsim calibrate
 --quick` writes a posterior that `odsim run` then uses."""
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -151,6 +152,9 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
     prior_hits = pd.read_csv(out / "data" / "summary_fit.csv").prior_hit_rate  # the prior predictive, per target
     assert prior_hits.between(0, 1).all() and prior_hits.nunique() > 1
     assert "| prior runs hitting | informative |" in report and "Informative targets" in report
+    # the fit's own noise floor, at the best set, beside its epsilon (recovery.noise_floor_at)
+    summary = json.loads((out / "data" / "summary.json").read_text())
+    assert 0.05 < summary["fit_noise_floor"] < 5 and "epsilon / floor" in report
     # --report regenerates the report from data/ alone.
     (out / "report.md").unlink()
     assert main(["calibrate", "--report", "--config", str(config), "--out", str(out)]) == 0

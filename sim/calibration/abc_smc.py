@@ -27,6 +27,8 @@ from sim.inputs.targets import Target, nan_mean
 INITIAL_EPSILON = 1e9  # recorded as generation 0's epsilon: it accepts every prior draw
 KEEP_FRACTION = 0.5  # share of particles kept each generation; epsilon is the largest kept distance
 MOVE_FAILURE = 0.1  # moves per replenished particle are chosen so that it stays put with this probability
+TARGET_ACCEPTANCE = 0.25  # the proposal scale is adapted each generation toward this acceptance rate of the moves
+MAX_SCALE_STEP = 4.0  # the scale changes by at most this factor from one generation to the next
 SHARED_FIRST_WAVE = "hm-shared"  # cache folder of history matching's first-wave runs, shared by every fit
 
 
@@ -38,6 +40,7 @@ class Generation(NamedTuple):
     simulations: int  # parameter sets simulated in this generation
     accepted: int  # its population
     acceptance: float  # acceptance rate of its moves
+    scale: float  # proposal covariance of its moves / covariance of the kept particles (0: no moves)
 
 
 class MoveJob(NamedTuple):
@@ -108,7 +111,8 @@ def run_abc(
 
     Generation 0 simulates `population` prior draws. Each later generation drops the worse half of the particles
     (epsilon becomes the largest distance kept), refills it with copies of kept particles and moves each copy by
-    random-walk Metropolis steps that stay within epsilon (proposal covariance: twice that of the kept particles). All
+    random-walk Metropolis steps that stay within epsilon (proposal covariance: that of the kept particles times a
+    scale adapted toward TARGET_ACCEPTANCE, see `proposal_scale`). All
     particles keep equal weight, so the posterior does not degenerate the way importance weights do with 20
     parameters and a population of a few hundred (pyabc's ABC-SMC, measured here: an effective sample size of 3
     out of 200). Stops after `generations`, before epsilon would fall below `min_epsilon`, when
@@ -135,6 +139,7 @@ def run_abc(
                                        ).generate_state(n + 1)
         keep, epsilon = _survivors(state["distance"], n) if t > 0 else (np.arange(0), INITIAL_EPSILON)
         acceptance = history[-1].acceptance if history else 1.0
+        scale = proposal_scale(history, len(config.priors))
         stop = _stop_reason(history, epsilon if t > 0 else np.inf, acceptance, budget)
         if stop:
             done.write_text(json.dumps({"stopped": stop}))
@@ -143,14 +148,14 @@ def run_abc(
             jobs = _first_jobs(simulator, initial, n, seeds)
         else:
             moves = _moves_per_particle(t, acceptance, budget, sum(g.simulations for g in history), n - len(keep))
-            jobs = _move_jobs(simulator, state, keep, epsilon, moves, n, seeds)
+            jobs = _move_jobs(simulator, state, keep, epsilon, scale, moves, n, seeds)
         results = _run_generation(jobs, executor, f"{label} generation {t + 1}/{budget.generations}"
                                   + ("" if t == 0 else f" (eps {epsilon:.3g})"), progress, on_particle, t)
         state = _next_state(state, keep, results, first=t == 0)
         sims = n if t == 0 and initial is not None else int(sum(r[4] for r in results))  # initial: simulated once
         tried = sum(job.moves for job in jobs)
         acceptance = 1.0 if t == 0 else sum(r[3] for r in results) / max(1, tried)
-        history.append(Generation(t + 1, epsilon, sims, n, acceptance))
+        history.append(Generation(t + 1, epsilon, sims, n, acceptance, 0.0 if t == 0 else scale))
         atomic_write(folder / f"generation-{t:03d}.npz",
                      lambda tmp: np.savez(tmp, record=np.array(history[-1], float), **state))
     return _abc_result(state, history, config.priors, targets, json.loads(done.read_text())["stopped"])
@@ -192,14 +197,31 @@ def _moves_per_particle(t: int, acceptance: float, budget: Budget, simulations: 
     return min(moves, max(1, (budget.max_simulations - simulations) // max(1, refill)))
 
 
-def _move_jobs(simulator: Simulator, state: dict[str, np.ndarray], keep: np.ndarray, epsilon: float, moves: int,
-               n: int, seeds: np.ndarray) -> list[MoveJob]:
+def proposal_scale(history: list[Generation], d: int) -> float:
+    """The factor on the kept particles' covariance for the next generation's random walk.
+
+    The first moves use 2.38^2 / d, optimal for a random walk on a d-dimensional Gaussian (Roberts, Gelman & Gilks
+    1997; acceptance about 0.23); the former fixed factor 2 is 8 times too wide with 23 parameters, and its moves'
+    acceptance fell to 0.06 (calibration/report.md, run of 2026-12-02). Later generations correct the last scale by
+    the acceptance its moves had (a Robbins-Monro step on the log scale, at most MAX_SCALE_STEP either way), so the
+    scale follows the shape of the set within epsilon, which is not Gaussian. Deterministic: it depends only on
+    stored generations, so a resumed fit proposes exactly as an uninterrupted one."""
+    moved = [g for g in history if g.scale > 0]
+    if not moved:
+        return 2.38 ** 2 / d
+    last = moved[-1]
+    step = (last.acceptance - TARGET_ACCEPTANCE) / (TARGET_ACCEPTANCE * (1.0 - TARGET_ACCEPTANCE))
+    return float(last.scale * math.exp(np.clip(step, -math.log(MAX_SCALE_STEP), math.log(MAX_SCALE_STEP))))
+
+
+def _move_jobs(simulator: Simulator, state: dict[str, np.ndarray], keep: np.ndarray, epsilon: float, scale: float,
+               moves: int, n: int, seeds: np.ndarray) -> list[MoveJob]:
     """Copies of kept particles (drawn with the generation's last seed) to refill the population, each to be
-    moved with a proposal covariance twice that of the kept particles."""
+    moved with a proposal covariance `scale` times that of the kept particles."""
     d = state["u"].shape[1]
     kept_u = state["u"][keep]
     cov = np.cov(kept_u, rowvar=False) if d > 1 else np.atleast_2d(np.var(kept_u, ddof=1))
-    chol = np.linalg.cholesky(2.0 * cov + 1e-10 * np.eye(d))
+    chol = np.linalg.cholesky(scale * cov + 1e-10 * np.eye(d))
     parents = np.random.default_rng(seeds[-1]).choice(keep, size=n - len(keep))
     return [MoveJob(simulator, state["u"][j], state["stats"][j], epsilon, chol, moves, int(seeds[i]))
             for i, j in enumerate(parents)]

@@ -41,19 +41,22 @@ from sim.calibration.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, Bu
                                                 check_targets, load_config, prior_draws)
 from sim.calibration.predictive import (bands, best_candidates, best_row, predictive_runs, prior_particles,
                                         solved_per_draw, summarise, target_statistics)
-from sim.calibration.recovery import recover
+from sim.calibration.recovery import noise_floor_at, recover
 from sim.calibration.simulator import needed_metrics
 from sim.statistics import weighted_quantiles
 from sim.running.executor import Executor
 from sim.running.store import atomic_write, model_fingerprint
 from sim.inputs.targets import TARGETS_TOML, Target, load_targets
 
-METHOD_VERSION = 7  # bump when the fitting procedure changes, so cached stages are not reused (7: boosted emulators
+METHOD_VERSION = 8  # bump when the fitting procedure changes, so cached stages are not reused (8: the moves'
+#                    proposal scale starts at 2.38^2/d and adapts toward an acceptance of 0.25; 7: boosted emulators
 #                    averaged over 3 cross-fitted folds, recovery's noise-floor runs in the executor; 6: recovery
 #                    shares the first wave's runs)
 RECOVERY_TRUTHS_STREAM = 2  # the recovery's known sets come from the seed sequence (seed, 2)
 PRIOR_SEED_OFFSET = 30 * 100_000  # prior-predictive seeds start at predictive.seed_base + this (above every stage's)
 BEST_SEED_OFFSET = 35 * 100_000  # the best-set candidates' fresh seeds start at predictive.seed_base + this
+FLOOR_SEED_OFFSET = 40 * 100_000  # the fit's noise-floor runs at the best set start at predictive.seed_base + this
+FLOOR_DATA_SEEDS = 24  # data seeds of that noise floor: its 90% quantile rests on a few dozen runs
 BEST_CANDIDATES, BEST_SEEDS = 10, 8  # best.toml: the 10 sets closest to the data on their fit seed, 8 fresh seeds each
 STAGES = ("fit", "predictive", "oos", "baseline", "recovery", "hindcast", "ablation", "uncertainty")
 
@@ -170,6 +173,11 @@ def predictive_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: di
     data["best_candidates"] = run.timed("best", lambda: best_candidates(
         fit.particles, config.priors, run.fitted, BEST_CANDIDATES, BEST_SEEDS,
         config.predictive_seed_base + BEST_SEED_OFFSET, config.run, run.executor))
+    best = fit.particles.iloc[best_row(fit.particles, data["best_candidates"])]
+    summary["fit_noise_floor"] = run.timed("noise_floor", lambda: noise_floor_at(
+        {p.name: float(best[p.name]) for p in config.priors}, run.fitted, config.run,
+        config.predictive_seed_base + FLOOR_SEED_OFFSET, FLOOR_DATA_SEEDS, run.executor))
+    summary["fit_noise_floor_seeds"] = FLOOR_DATA_SEEDS
 
 
 def out_of_sample_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: dict) -> None:

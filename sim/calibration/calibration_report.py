@@ -209,6 +209,13 @@ def _run_section(summary: dict, particles: pd.DataFrame, generations: pd.DataFra
     lines += ["", f"Smallest distance on a fit seed {particles['distance'].min():.3f}; posterior median distance "
               f"{weighted_quantiles(particles['distance'], particles['weight'], [0.5])[0]:.3f} "
               "(1 = every target off by its tolerance, on average).", ""]
+    floor = summary.get("fit_noise_floor")
+    if floor is not None and len(generations) > 1:
+        epsilon = float(generations.epsilon.iloc[-1])
+        lines += [f"Noise floor of the fit {floor:.3f}: the 90% quantile of the distance between the model at the best "
+                  "set and data it generated itself on other seeds (recovery.noise_floor, "
+                  f"{summary.get('fit_noise_floor_seeds', '')} data seeds); epsilon / floor = {epsilon:.3f} / "
+                  f"{floor:.3f} = **{epsilon / floor:.2f}** (issue 19 asks for at most 1.5).", ""]
     if history is not None:
         lines += _history_section(history)
     return lines

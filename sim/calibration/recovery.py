@@ -62,6 +62,17 @@ def noise_floor(targets: list[Target], fit_runs: list[pd.DataFrame], data_runs: 
     return float(np.quantile(distances, NOISE_FLOOR_QUANTILE))
 
 
+def noise_floor_at(params: dict[str, Any], targets: list[Target], run: RunSettings, first_seed: int,
+                   data_seeds: int, executor: Executor) -> float:
+    """`noise_floor` at one parameter set (the fit's best): runs on len(run.seeds) fit seeds and `data_seeds`
+    data seeds, consecutive from `first_seed`. What epsilon can be compared with: a fit cannot be asked to come
+    closer to the figures than the model comes to its own output on other seeds."""
+    fit_seeds = len(run.seeds)
+    frames = truth_runs(params, run, list(range(first_seed, first_seed + fit_seeds + data_seeds)),
+                        needed_metrics(targets), executor)
+    return noise_floor(targets, frames[:fit_seeds], frames[fit_seeds:])
+
+
 def truth_runs(truth: dict[str, Any], run: RunSettings, seeds: list[int], metrics: list[str],
                executor: Executor) -> list[pd.DataFrame]:
     """Runs of the known set on each of `seeds`, in order: in the executor's workers, so the parent
