@@ -177,12 +177,15 @@ _TABLE = [
        drawn=(9.5, 14.0)),
     _p("frontier_shift", 0.0, -20.0, 40.0, "extra ECI points added to the closed frontier (scenario shocks)"),
     _p("frontier_lag_months", 1.0, 0.0, 12.0, "months US closed labs' new releases trail the frontier trend",
-       drawn=(0.0, 12.0)),
+       "catalogue: US closed flagships of 2024-2025 trail the trend by 2.6 months on average, each family's best "
+       "by 4.2 (90% quantile 8.7; docs/ODD.md 7.12); drawn 0-9", drawn=(0.0, 9.0)),
     _p("cn_lag_months", 7.0, 0.0, 36.0, "months Chinese labs' new releases trail the frontier",
        "CAP3: average Chinese lag 7 months (min 4, max 14); drawn in that range", drawn=(4.0, 14.0)),
     _p("us_open_lag_months", 9.0, 0.0, 36.0, "months US open-weight releases trail the frontier",
        drawn=(3.0, 18.0)),
-    _p("eu_lag_months", 9.0, 0.0, 36.0, "months European releases trail the frontier", drawn=(3.0, 18.0)),
+    _p("eu_lag_months", 9.0, 0.0, 36.0, "months European releases trail the frontier",
+       "catalogue: Mistral's rated flagships trail the trend by 7.9 and 12.2 months, its best by 26 in 2026-01; "
+       "CAP7: the open models in the global top 15 are all Chinese (docs/ODD.md 7.12); drawn 8-18", drawn=(8.0, 18.0)),
     _p("capability_noise", 3.9, 0.0, 8.0, "standard deviation (ECI) of a new release around its lab's trend",
        "catalogue: pooled within-family spread of releases around their family's trend, 3.9 ECI (90 releases, 13 "
        "families; docs/ODD.md 7.11); drawn 2.5-5, ASSUMPTION: the estimate's uncertainty", drawn=(2.5, 5.0)),
