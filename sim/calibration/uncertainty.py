@@ -8,7 +8,7 @@ Two analyses of the baseline's 2030 headline outputs under the calibration poste
   named groups, each drawn from its documented ranges, and the model's own randomness (the seed). First-order
   index S1: share of the output's variance the group explains alone; total index ST: including its interactions.
   Saltelli's design costs N x (groups + 2) runs, so the fitted groups that explained ~0 of the headline outputs
-  (ST <= 0.01 each in the calibration of 2026-12-01) share one group, which pays for naming the assumptions.
+  (ST <= 0.01 each in the calibration of 2026-12-02 00:50) share one group, which pays for naming the assumptions.
 * **Value of information.** For each candidate figure (an observable at a future month, observed with a named
   error), the expected 90%-interval width of the output once the figure is known: regress the output on the
   noisy figure over independent posterior runs (cross-validated, so the fit does not flatter itself), and
