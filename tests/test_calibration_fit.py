@@ -152,9 +152,14 @@ def test_quick_calibration_writes_posterior_used_by_run(tmp_path, monkeypatch):
     prior_hits = pd.read_csv(out / "data" / "summary_fit.csv").prior_hit_rate  # the prior predictive, per target
     assert prior_hits.between(0, 1).all() and prior_hits.nunique() > 1
     assert "| prior runs hitting | informative |" in report and "Informative targets" in report
-    # the fit's own noise floor, at the best set, beside its epsilon (recovery.noise_floor_at)
+    # the fit's own noise floor, at the best set, beside its epsilon, and its split: the same floor with the
+    # uncertain inputs at their central values is lower (the input draws add noise), per target in data/
     summary = json.loads((out / "data" / "summary.json").read_text())
     assert 0.05 < summary["fit_noise_floor"] < 5 and "epsilon / floor" in report
+    assert 0 < summary["fit_noise_floor_central_inputs"] < summary["fit_noise_floor"]
+    split = pd.read_csv(out / "data" / "noise_floor.csv")
+    assert list(split.columns) == ["target", "drawn", "central"] and (split.drawn >= 0).all()
+    assert "Where the floor comes from" in report and "| inputs drawn (as in the fit) |" in report
     # --report regenerates the report from data/ alone.
     (out / "report.md").unlink()
     assert main(["calibrate", "--report", "--config", str(config), "--out", str(out)]) == 0
@@ -243,3 +248,22 @@ def test_best_row_prefers_the_fresh_seeds_over_a_lucky_fit_seed():
     candidates = pd.DataFrame({"row": [1, 2], "fit_distance": [0.5, 0.7], "fresh_distance": [1.4, 1.1],
                                "fresh_distance_sd": 0.1, "fresh_seeds": 8})
     assert best_row(particles, candidates) == 2  # set 1 was lucky on its fit seed
+
+
+def test_noise_floor_is_the_quantile_of_the_fit_distance_to_self_generated_data():
+    """The floor, assembled from per-target discrepancies (recovery.floor_discrepancies, which the report splits
+    by target), equals its definition: the 90% quantile over data runs of the fit's mean distance (seed_distance)
+    between the fit runs and targets made from each data run."""
+    from sim.calibration.recovery import NOISE_FLOOR_QUANTILE, noise_floor
+    from sim.calibration.simulator import seed_distance
+
+    config = load_config()
+    targets = [t for t in load_targets(TARGETS_TOML) if t.fit]
+    run = replace(config.run, n_agents=1000)
+    frames = [run_once({}, run, seed, needed_metrics(targets)) for seed in range(5)]
+    fit, data = frames[:2], frames[2:]
+    per_data = [np.mean([seed_distance(s, [t.statistic_of(f) for t in s]) for f in fit])
+                for s in (synthetic_targets(targets, frame) for frame in data)]
+    assert np.isfinite(per_data).all() and len(set(per_data)) == len(per_data)  # not a trivial quantile
+    assert math.isclose(noise_floor(targets, fit, data), float(np.quantile(per_data, NOISE_FLOOR_QUANTILE)),
+                        rel_tol=1e-12)

@@ -41,7 +41,7 @@ from sim.calibration.calibration_config import (CALIBRATION_DIR, CONFIG_TOML, Bu
                                                 check_targets, load_config, prior_draws)
 from sim.calibration.predictive import (bands, best_candidates, best_row, predictive_runs, prior_particles,
                                         solved_per_draw, summarise, target_statistics)
-from sim.calibration.recovery import noise_floor_at, recover
+from sim.calibration.recovery import noise_floor_split, recover
 from sim.calibration.simulator import needed_metrics
 from sim.statistics import weighted_quantiles
 from sim.running.executor import Executor
@@ -174,9 +174,10 @@ def predictive_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: di
         fit.particles, config.priors, run.fitted, BEST_CANDIDATES, BEST_SEEDS,
         config.predictive_seed_base + BEST_SEED_OFFSET, config.run, run.executor))
     best = fit.particles.iloc[best_row(fit.particles, data["best_candidates"])]
-    summary["fit_noise_floor"] = run.timed("noise_floor", lambda: noise_floor_at(
+    floors, data["noise_floor"] = run.timed("noise_floor", lambda: noise_floor_split(
         {p.name: float(best[p.name]) for p in config.priors}, run.fitted, config.run,
-        config.predictive_seed_base + FLOOR_SEED_OFFSET, FLOOR_DATA_SEEDS, run.executor))
+        config.predictive_seed_base + FLOOR_SEED_OFFSET, FLOOR_DATA_SEEDS, run.executor, ("drawn", "central")))
+    summary["fit_noise_floor"], summary["fit_noise_floor_central_inputs"] = floors["drawn"], floors["central"]
     summary["fit_noise_floor_seeds"] = FLOOR_DATA_SEEDS
 
 

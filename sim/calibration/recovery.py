@@ -16,7 +16,7 @@ import pandas as pd
 from sim.calibration.abc_smc import AbcResult, fit_stage
 from sim.calibration.calibration_config import (NOISE_FLOOR_SEEDS, RECOVERY_DATA_SEED_STRIDE, Budget, Config, Prior,
                                                 RunSettings)
-from sim.calibration.simulator import needed_metrics, run_job, seed_distance
+from sim.calibration.simulator import DISCREPANCY_CAP, needed_metrics, run_job
 from sim.core.calendar import month_label, parse_month
 from sim.running.executor import Executor
 from sim.statistics import weighted_quantiles
@@ -49,28 +49,47 @@ def synthetic_targets(targets: list[Target], frame: pd.DataFrame) -> list[Target
 NOISE_FLOOR_QUANTILE = 0.9  # the recovery fit keeps epsilon where the truth itself stays accepted 9 times in 10
 
 
-def noise_floor(targets: list[Target], fit_runs: list[pd.DataFrame], data_runs: list[pd.DataFrame]) -> float:
-    """The distance between the model at a known set (its `fit_runs`, on the fit's seeds) and data it generated
-    itself on other seeds (`data_runs`), at its NOISE_FLOOR_QUANTILE over the data runs: what path noise (lock-in)
-    alone costs. A fit that pushes epsilon below it starts to reject the truth itself (measured at one known set
-    with one fit seed: 0.86 tolerance units at 1,000 agents, 0.38 at 4,000), so a recovery fit never goes below it."""
-    distances = []
+def floor_discrepancies(targets: list[Target], fit_runs: list[pd.DataFrame],
+                        data_runs: list[pd.DataFrame]) -> np.ndarray:
+    """Array (data runs, targets): each target's capped discrepancy (tolerance units, as in the fit's distance)
+    between data a run generated and the model on the fit's runs, averaged over the fit runs."""
+    rows = []
     for frame in data_runs:
         synthetic = synthetic_targets(targets, frame)
-        distances.append(np.mean([seed_distance(synthetic, [t.statistic_of(f) for t in synthetic])
-                                  for f in fit_runs]))
+        rows.append(np.mean([[min(t.discrepancy(t.statistic_of(f)), DISCREPANCY_CAP) for t in synthetic]
+                             for f in fit_runs], axis=0))
+    return np.array(rows)
+
+
+def noise_floor(targets: list[Target], fit_runs: list[pd.DataFrame], data_runs: list[pd.DataFrame]) -> float:
+    """The distance between the model at a known set (its `fit_runs`, on the fit's seeds) and data it generated
+    itself on other seeds (`data_runs`), at its NOISE_FLOOR_QUANTILE over the data runs: what the model's own
+    randomness costs (paths, and the uncertain inputs each run draws). A fit that pushes epsilon below it starts
+    to reject the truth itself, so a recovery fit never goes below it."""
+    weights = np.array([t.weight for t in targets], float)
+    distances = floor_discrepancies(targets, fit_runs, data_runs) @ weights / weights.sum()
     return float(np.quantile(distances, NOISE_FLOOR_QUANTILE))
 
 
-def noise_floor_at(params: dict[str, Any], targets: list[Target], run: RunSettings, first_seed: int,
-                   data_seeds: int, executor: Executor) -> float:
-    """`noise_floor` at one parameter set (the fit's best): runs on len(run.seeds) fit seeds and `data_seeds`
-    data seeds, consecutive from `first_seed`. What epsilon can be compared with: a fit cannot be asked to come
-    closer to the figures than the model comes to its own output on other seeds."""
+def noise_floor_split(params: dict[str, Any], targets: list[Target], run: RunSettings, first_seed: int,
+                      data_seeds: int, executor: Executor,
+                      variants: tuple[str, ...] = ("drawn",)) -> tuple[dict[str, float], pd.DataFrame]:
+    """The noise floor at one parameter set (the fit's best), on len(run.seeds) fit seeds and `data_seeds` data
+    seeds consecutive from `first_seed` (what epsilon can be compared with: a fit cannot be asked to come closer
+    to the figures than the model comes to its own output on other seeds), and where it comes from: per variant, "drawn" (every run draws its
+    uncertain inputs, as the fit's runs do) and "central" (the inputs at their central values: capabilities of
+    unrated releases, projection assumptions), the floor and each target's mean discrepancy over the data seeds.
+    The difference is what the input draws cost, the rest the paths' own randomness (agents' draws): two causes
+    with different cures (better input data; more agents)."""
     fit_seeds = len(run.seeds)
-    frames = truth_runs(params, run, list(range(first_seed, first_seed + fit_seeds + data_seeds)),
-                        needed_metrics(targets), executor)
-    return noise_floor(targets, frames[:fit_seeds], frames[fit_seeds:])
+    seeds = list(range(first_seed, first_seed + fit_seeds + data_seeds))
+    floors, table = {}, {"target": [t.id for t in targets]}
+    for variant in variants:
+        known = {**params, "draw_assumptions": variant == "drawn"}
+        frames = truth_runs(known, run, seeds, needed_metrics(targets), executor)
+        floors[variant] = noise_floor(targets, frames[:fit_seeds], frames[fit_seeds:])
+        table[variant] = floor_discrepancies(targets, frames[:fit_seeds], frames[fit_seeds:]).mean(axis=0)
+    return floors, pd.DataFrame(table)
 
 
 def truth_runs(truth: dict[str, Any], run: RunSettings, seeds: list[int], metrics: list[str],
