@@ -70,6 +70,7 @@ DELTA = LEVELS / (2 * (LEVELS - 1))  # SALib's Morris step in unit coordinates: 
 EXCLUDED = {
     "frontier_shift": "scenario knob: 0 in the baseline, moved only by scenario shocks",
     "price_decline_factor": "scenario knob: 1 in the baseline, moved only by scenario shocks",
+    "task_fit_sd": "construct switched off in the baseline (0; docs/ODD.md 7.4): an option, not a constant",
 }
 # Fitted parameters swept as references (over their posterior 90% interval): the two largest groups of the
 # calibration report's grouped Sobol indices (price and capability; trust by origin) and the drivers the issue-18
