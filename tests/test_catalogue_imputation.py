@@ -68,6 +68,8 @@ def test_a_hindcast_fits_the_imputation_lines_on_the_rows_released_by_its_cutoff
     full = {line.benchmark: line for line in benchmark_lines(_rows())}
     imputed = [r for r in releases(cutoff) if r.capability_from in BENCHMARKS]
     assert imputed and all(r.date <= cutoff for r in releases(cutoff))
+    # Missing is not zero, nor NaN, even before a lab has rated releases (Qwen-72B at 2024-01: its lag class's).
+    assert all(np.isfinite([r.capability, r.capability_sd]).all() for r in releases(cutoff))
     for release in imputed:
         assert release.capability_sd == lines[release.capability_from].loo_sd
         assert release.capability_sd != full[release.capability_from].loo_sd  # not the whole catalogue's line

@@ -197,15 +197,20 @@ def _frontier_line(months: np.ndarray, capability: np.ndarray) -> tuple[float, f
 
 def _lag_imputed(rows: list[dict], eci: np.ndarray, sd: np.ndarray, simulated: np.ndarray) -> None:
     """Fill rows with no capability figure in place, from the lab's lag: the closed-frontier trend at the row's date
-    plus the mean offset from it of the family's rated releases of the same openness; sd = the spread (standard
-    deviation) of those offsets. Missing capability is missing, not zero (a zero made such a family unusable)."""
+    plus the mean offset from it of the family's rated releases of the same openness (of its lag class's families
+    when the family has fewer than two yet, as at an early hindcast cutoff); sd = the spread (standard deviation) of
+    those offsets. Missing capability is missing, not zero (a zero made such a family unusable)."""
     months = np.array([month_index(r["release_date"][:7]) for r in rows], float)
     closed = simulated & (np.array([r["weights_open"] for r in rows]) == "no") & ~np.isnan(eci)
     slope, intercept = _frontier_line(months[closed], eci[closed])
     offset = eci - (intercept + slope * months)
+    lag_class = {f.name: f.lag_class for f in families()}
     for i in np.flatnonzero(np.isnan(eci) & simulated):
-        peers = [j for j, r in enumerate(rows) if simulated[j] and not np.isnan(eci[j])
-                 and r["family"] == rows[i]["family"] and r["weights_open"] == rows[i]["weights_open"]]
+        rated = [j for j, r in enumerate(rows) if simulated[j] and not np.isnan(eci[j])
+                 and r["weights_open"] == rows[i]["weights_open"]]
+        peers = [j for j in rated if rows[j]["family"] == rows[i]["family"]]
+        if len(peers) < 2:
+            peers = [j for j in rated if lag_class[rows[j]["family"]] == lag_class[rows[i]["family"]]]
         eci[i] = intercept + slope * months[i] + offset[peers].mean()
         sd[i] = offset[peers].std(ddof=1)
 
