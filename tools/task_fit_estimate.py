@@ -24,10 +24,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.core.catalogue import CATALOGUE_CSV  # noqa: E402  (the copy of shared/data/model-catalogue.csv)
-
-BENCHMARKS = ("aa_index_v3", "arena_elo_20250804", "arena_elo_2025_11", "mmlu_pro", "gpqa_diamond")
-MIN_PAIRS = 8  # a benchmark rated together with ECI on fewer releases gives no usable line
+# CATALOGUE_CSV: the copy of shared/data/model-catalogue.csv; the benchmarks and lines the imputation uses.
+from sim.core.catalogue import BENCHMARKS, CATALOGUE_CSV, MIN_PAIRS, benchmark_line  # noqa: E402
 
 
 def residuals_by_benchmark(table: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -58,7 +56,9 @@ def main() -> None:
     table = table[table["eci"].notna()].reset_index(drop=True)
     residuals = residuals_by_benchmark(table)
     for name, r in residuals.items():
-        print(f"{name:20s} releases {len(r):3d}  residual sd {np.sqrt(r @ r / (len(r) - 2)):5.2f} ECI")
+        both = table[["eci", name]].dropna()
+        line = benchmark_line(name, both[name].to_numpy(), both["eci"].to_numpy())
+        print(f"{name:20s} releases {line.pairs:3d}  residual sd {line.sd:5.2f} ECI, leave-one-out {line.loo_sd:5.2f}")
     estimate = pooled_sd(residuals)
     rng = np.random.default_rng(a.seed)
     boots = [pooled_sd(residuals_by_benchmark(table.iloc[rng.integers(0, len(table), len(table))]))

@@ -4,7 +4,7 @@ The CSV beside this module is a copy of the project's shared release catalogue (
 each with its public source). This module turns it into per-family release events on one capability scale,
 the Epoch Capabilities Index (ECI), which has the widest coverage (77 of 104 rows). Rows without an ECI get
 one from a least-squares line on another benchmark over the rows that have both, as the catalogue notes
-suggest. Rows with no capability figure at all are missing, not zero: they get the closed-frontier trend at their
+suggest: the benchmark of theirs whose line predicts ECI best out of sample. Rows with no capability figure at all are missing, not zero: they get the closed-frontier trend at their
 date plus their family's mean offset from it (its lab's lag), with the spread of that offset as uncertainty.
 Every release carries the standard deviation of its capability (0 when rated), so a run can draw it.
 """
@@ -12,7 +12,6 @@ Every release carries the standard deviation of its capability (0 when rated), s
 from __future__ import annotations
 
 import csv
-import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -94,7 +93,7 @@ class Release:
     price: float  # blended USD per 1M tokens, NaN if unknown
     licence: str  # licence class
     capability_sd: float = 0.0  # uncertainty of an imputed capability (ECI points); 0 when the ECI is rated
-    capability_from: str = "eci"  # "eci" (rated), "benchmark" (imputed from another benchmark) or "lag"
+    capability_from: str = "eci"  # "eci" (rated), the BENCHMARKS column it was imputed from, or "lag"
     tier: str = "standard"  # the family's line the release belongs to (release_tier, one of LINES)
 
 
@@ -128,19 +127,65 @@ def last_release_month() -> str:
     return max(r["release_date"][:7] for r in _rows())
 
 
-def _imputed_eci(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """ECI per row and its standard deviation: missing values filled from a linear fit on the Aug-2025 arena, then
-    AA v3, then Nov-2025 arena (sd = the fit's residual standard deviation)."""
+# The catalogue's other capability figures, each a candidate for filling a missing ECI (docs/ODD.md 6).
+BENCHMARKS = ("aa_index_v3", "arena_elo_20250804", "arena_elo_2025_11", "mmlu_pro", "gpqa_diamond")
+MIN_PAIRS = 8  # a benchmark rated together with ECI on fewer releases gives no usable line
+
+
+@dataclass(frozen=True)
+class BenchmarkLine:
+    """Least-squares line of ECI on one benchmark over the releases rated on both."""
+
+    benchmark: str
+    slope: float
+    intercept: float
+    pairs: int
+    sd: float  # in-sample residual standard deviation (residual sum of squares over n - 2)
+    loo_sd: float  # root mean square leave-one-out residual: the line's error on a release it was not fitted to
+
+
+def benchmark_line(benchmark: str, score: np.ndarray, eci: np.ndarray) -> BenchmarkLine:
+    """The line and its errors; leave-one-out residuals from the hat matrix (residual / (1 - leverage)), so a
+    line fitted on few releases is judged by how it predicts, not by how closely it fits its own points."""
+    design = np.column_stack([np.ones_like(score), score])
+    (intercept, slope), *_ = np.linalg.lstsq(design, eci)
+    residuals = eci - (intercept + slope * score)
+    leverage = np.einsum("ij,ji->i", design, np.linalg.pinv(design))
+    loo = residuals / (1.0 - leverage)
+    n = len(score)
+    return BenchmarkLine(benchmark, float(slope), float(intercept), n, float(np.sqrt(residuals @ residuals / (n - 2))),
+                         float(np.sqrt(loo @ loo / n)))
+
+
+def benchmark_lines(rows: list[dict]) -> list[BenchmarkLine]:
+    """The usable lines (at least MIN_PAIRS releases rated on both), most accurate out of sample first."""
+    eci = np.array([_float(r["eci"]) for r in rows])
+    lines = []
+    for name in BENCHMARKS:
+        score = np.array([_float(r[name]) for r in rows])
+        both = ~np.isnan(eci) & ~np.isnan(score)
+        if both.sum() >= MIN_PAIRS:
+            lines.append(benchmark_line(name, score[both], eci[both]))
+    return sorted(lines, key=lambda line: line.loo_sd)
+
+
+def _imputed_eci(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """ECI per row, its standard deviation and its source ("eci", or the benchmark it was imputed from, "" when
+    still missing): a missing ECI comes from the release's benchmark whose line predicts ECI best out of sample,
+    sd = that line's leave-one-out residual sd. One benchmark, not an average: the lines' errors are correlated
+    (0.27-0.84 on releases rated on both; benchmarks disagree by task), and a line on two benchmarks at once gains at
+    most 0.26 ECI points out of sample, less than the sds' own sampling error (docs/ODD.md 6)."""
     eci = np.array([_float(r["eci"]) for r in rows])
     sd = np.zeros(len(rows))
-    for column in ("arena_elo_20250804", "aa_index_v3", "arena_elo_2025_11"):
-        other = np.array([_float(r[column]) for r in rows])
-        both = ~np.isnan(eci) & ~np.isnan(other)
-        (slope, intercept), residuals = np.polyfit(other[both], eci[both], 1, full=True)[:2]
-        fill = np.isnan(eci) & ~np.isnan(other)
-        eci[fill] = intercept + slope * other[fill]
-        sd[fill] = math.sqrt(residuals[0] / (both.sum() - 2))
-    return eci, sd
+    source = ["eci" if r["eci"].strip() else "" for r in rows]
+    for line in benchmark_lines(rows):
+        score = np.array([_float(r[line.benchmark]) for r in rows])
+        fill = np.isnan(eci) & ~np.isnan(score)
+        eci[fill] = line.intercept + line.slope * score[fill]
+        sd[fill] = line.loo_sd
+        for i in np.flatnonzero(fill):
+            source[i] = line.benchmark
+    return eci, sd, source
 
 
 def _frontier_line(months: np.ndarray, capability: np.ndarray) -> tuple[float, float]:
@@ -152,15 +197,20 @@ def _frontier_line(months: np.ndarray, capability: np.ndarray) -> tuple[float, f
 
 def _lag_imputed(rows: list[dict], eci: np.ndarray, sd: np.ndarray, simulated: np.ndarray) -> None:
     """Fill rows with no capability figure in place, from the lab's lag: the closed-frontier trend at the row's date
-    plus the mean offset from it of the family's rated releases of the same openness; sd = the spread (standard
-    deviation) of those offsets. Missing capability is missing, not zero (a zero made such a family unusable)."""
+    plus the mean offset from it of the family's rated releases of the same openness (of its lag class's families
+    when the family has fewer than two yet, as at an early hindcast cutoff); sd = the spread (standard deviation) of
+    those offsets. Missing capability is missing, not zero (a zero made such a family unusable)."""
     months = np.array([month_index(r["release_date"][:7]) for r in rows], float)
     closed = simulated & (np.array([r["weights_open"] for r in rows]) == "no") & ~np.isnan(eci)
     slope, intercept = _frontier_line(months[closed], eci[closed])
     offset = eci - (intercept + slope * months)
+    lag_class = {f.name: f.lag_class for f in families()}
     for i in np.flatnonzero(np.isnan(eci) & simulated):
-        peers = [j for j, r in enumerate(rows) if simulated[j] and not np.isnan(eci[j])
-                 and r["family"] == rows[i]["family"] and r["weights_open"] == rows[i]["weights_open"]]
+        rated = [j for j, r in enumerate(rows) if simulated[j] and not np.isnan(eci[j])
+                 and r["weights_open"] == rows[i]["weights_open"]]
+        peers = [j for j in rated if rows[j]["family"] == rows[i]["family"]]
+        if len(peers) < 2:
+            peers = [j for j in rated if lag_class[rows[j]["family"]] == lag_class[rows[i]["family"]]]
         eci[i] = intercept + slope * months[i] + offset[peers].mean()
         sd[i] = offset[peers].std(ddof=1)
 
@@ -173,8 +223,7 @@ def releases(cutoff: str | None = None) -> tuple[Release, ...]:
     by_name = {f.name: f for f in families()}
     simulated = np.array([r["family"] in by_name and (r["weights_open"] == "yes") == by_name[r["family"]].open_weights
                           for r in rows])
-    eci, eci_sd = _imputed_eci(rows)
-    before_lag = eci.copy()
+    eci, eci_sd, source = _imputed_eci(rows)
     _lag_imputed(rows, eci, eci_sd, simulated)
     open_prices = [
         blended_price(_float(r["api_price_in_usd_per_mtok"]), _float(r["api_price_out_usd_per_mtok"]))
@@ -185,7 +234,7 @@ def releases(cutoff: str | None = None) -> tuple[Release, ...]:
     # catalogue, so they take the median first-party price of the priced open releases (a data-derived rule).
     open_fallback = float(np.median(open_prices))
     out = []
-    for row, capability, capability_sd, lag_filled, wanted in zip(rows, eci, eci_sd, before_lag, simulated):
+    for row, capability, capability_sd, capability_from, wanted in zip(rows, eci, eci_sd, source, simulated):
         if not wanted:
             continue
         open_weights = row["weights_open"] == "yes"
@@ -201,7 +250,7 @@ def releases(cutoff: str | None = None) -> tuple[Release, ...]:
                 price=float(price),
                 licence=licence_class(row["licence"], open_weights),
                 capability_sd=float(capability_sd),
-                capability_from="eci" if row["eci"].strip() else "lag" if math.isnan(lag_filled) else "benchmark",
+                capability_from=capability_from or "lag",
                 tier=release_tier(row["model"]),
             )
         )
