@@ -189,11 +189,13 @@ _TABLE = [
     _p("capability_noise", 3.9, 0.0, 8.0, "standard deviation (ECI) of a new release around its lab's trend",
        "catalogue: pooled within-family spread of releases around their family's trend, 3.9 ECI (90 releases, 13 "
        "families; docs/ODD.md 7.11); drawn 2.5-5, ASSUMPTION: the estimate's uncertainty", drawn=(2.5, 5.0)),
-    _p("price_decline_closed", 0.3, 0.0, 0.9, "yearly fractional fall of closed families' prices after 2026-01. "
-       "ASSUMPTION: the same range as open families (no figure says either side's prices fall faster)",
-       drawn=(0.1, 0.6)),
-    _p("price_decline_open", 0.3, 0.0, 0.9, "yearly fractional fall of open families' prices after 2026-01 "
-       "(ASSUMPTION, as price_decline_closed)", drawn=(0.1, 0.6)),
+    _p("price_decline_closed", 0.25, 0.0, 0.9, "yearly fractional fall of closed families' prices after 2026-01",
+       "catalogue (tools/price_decline_estimate.py, docs/ODD.md 7.12): list prices along a family's line fell 0.25 a "
+       "year, pooled over both sides (90% bootstrap -0.02 to 0.40 over families, -0.01 to 0.43 over releases); "
+       "closed lines 0.24, open 0.29, a gap the data cannot tell from zero, so both sides share one range: drawn "
+       "0-0.45, each side on its own (the gap's interval is wider than independent draws give)", drawn=(0.0, 0.45)),
+    _p("price_decline_open", 0.25, 0.0, 0.9, "yearly fractional fall of open families' prices after 2026-01",
+       "catalogue, as price_decline_closed: drawn 0-0.45", drawn=(0.0, 0.45)),
     _p("release_pace", 1.0, 0.1, 4.0, "multiplies every lab's 2024-2025 release rate after 2026-01 "
        "(ASSUMPTION: labs keep their recent pace within a factor 1.5 either way)", drawn=(2 / 3, 1.5)),
     _p("price_decline_factor", 1.0, 0.0, 3.0, "multiplies both yearly price declines after 2026-01 (scenario shocks)"),
