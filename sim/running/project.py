@@ -9,6 +9,12 @@ atomically and stamped with a fingerprint of everything that determines it (para
 model code and data). A rerun reuses every member whose fingerprint still matches and runs only the rest, so an
 interrupted suite resumes without redoing work, and a changed scenario file or model is never mixed with old runs.
 
+Member k of every scenario repeats member k's baseline until the scenario's first shock (the same seed, parameters
+and random streams, and no shock acts before its date), so one task per member runs the baseline and continues
+each scenario from a copy of the baseline's model at the month before its first shock (runner.run_branched):
+the shared months run once, and each result is the one its run alone would give. A scenario with settings of its
+own besides shocks, or a shock in the first month, runs alone.
+
 Per scenario, `<out>/<scenario>/` holds quantiles.csv, diff_vs_baseline.csv (date YYYY-MM, metric, mean, q05,
 q25, q50, q75, q95), regimes.csv (share of members ending in each regime), manifest.json and fan charts; each
 folder is replaced as a whole. `<out>/summary.md` and the cross-scenario charts cover the scenarios of this
