@@ -53,6 +53,7 @@ bench-sweep: setup
 bench-project: setup
 	$(PY) benchmarks/bench_projection_noise.py
 	$(PY) benchmarks/bench_projection_suite.py
+	$(PY) benchmarks/bench_projection_branching.py
 
 clean:
 	rm -rf $(VENV)

@@ -38,11 +38,12 @@ def session_cpu(sid: int) -> dict[int, float]:
     return found
 
 
-def timed_run(args: list[str]) -> tuple[float, float]:
-    """(wall, CPU) seconds of one `odsim` process and every process it starts (run in a session of its own and
-    sampled every 20 ms: workers are the forkserver's children, so the command's own rusage misses them)."""
+def timed_run(args: list[str], program: tuple[str, ...] = ("-m", "sim.cli")) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `odsim` process (or another Python `program`) and every process it starts (run in
+    a session of its own and sampled every 20 ms: workers are the forkserver's children, so the command's own
+    rusage misses them)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, *program, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     cpu: dict[int, float] = {}
     while proc.poll() is None:

@@ -9,6 +9,12 @@ atomically and stamped with a fingerprint of everything that determines it (para
 model code and data). A rerun reuses every member whose fingerprint still matches and runs only the rest, so an
 interrupted suite resumes without redoing work, and a changed scenario file or model is never mixed with old runs.
 
+Member k of every scenario repeats member k's baseline until the scenario's first shock (the same seed, parameters
+and random streams, and no shock acts before its date), so one task per member runs the baseline and continues
+each scenario from a copy of the baseline's model at the month before its first shock (runner.run_branched):
+the shared months run once, and each result is the one its run alone would give. A scenario with settings of its
+own besides shocks, or a shock in the first month, runs alone.
+
 Per scenario, `<out>/<scenario>/` holds quantiles.csv, diff_vs_baseline.csv (date YYYY-MM, metric, mean, q05,
 q25, q50, q75, q95), regimes.csv (share of members ending in each regime), manifest.json and fan charts; each
 folder is replaced as a whole. `<out>/summary.md` and the cross-scenario charts cover the scenarios of this
@@ -37,12 +43,14 @@ from tqdm import tqdm
 
 from sim.core import checks as check
 from sim import statistics
+from sim.core.calendar import parse_month
 from sim.core.checks import InputError
 from sim.core.observe import metric_names
+from sim.core.parameters import resolve
 from sim.running.executor import Executor
 from sim.core.population import REGIONS
 from sim.inputs.posterior import POSTERIOR_CSV, describe_source, parameter_sets, provenance
-from sim.running.runner import run_member
+from sim.running.runner import branch_month, run_branched
 from sim.inputs.scenario import SCENARIO_DIR, Scenario, load_scenarios, read as read_scenario
 from sim.running.store import atomic_write, model_fingerprint, replace_folder, software_provenance
 
@@ -213,22 +221,87 @@ def save_member(path: Path, fingerprint: str, dates: np.ndarray, values: np.ndar
                                             metrics=np.array(metric_names()), values=values))
 
 
-def run_job(job: tuple[dict[str, Any], int]) -> tuple[np.ndarray, np.ndarray]:
-    """One member (kwargs, seed) to 2030-12: (dates, values date x metric in metric_names() order)."""
-    frame = run_member(*job)
+def _table(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(dates, values date x metric in metric_names() order) of a run's table."""
     return frame.index.to_numpy(dtype=str), frame[metric_names()].to_numpy(dtype=float)
 
 
-def run_jobs(jobs: list[Job], out: Path, executor: Executor, progress: bool) -> int:
-    """Run the jobs with `executor`, checkpointing each as it finishes; on interruption, finished ones stay
-    saved. Returns the number run."""
+@dataclass(frozen=True)
+class Task:
+    """One worker task: a trunk run and the runs that branch from it (runner.run_branched). The trunk is member
+    k's baseline, whose months before a scenario's first shock every scenario with the same other settings
+    shares, or a scenario that cannot branch, run alone. `save_trunk`: the trunk's own result is wanted (else it
+    runs only as far as its branches need)."""
+    trunk: Job
+    save_trunk: bool
+    branches: tuple[tuple[Job, int], ...] = ()  # (job, branch month)
+
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs whose results the task returns, in order."""
+        return [self.trunk] * self.save_trunk + [job for job, _ in self.branches]
+
+    @property
+    def item(self) -> tuple:
+        """What a worker receives (run_task)."""
+        return (self.trunk.kwargs, self.trunk.seed, self.save_trunk,
+                [(job.kwargs["shocks"], month) for job, month in self.branches])
+
+
+def _branch_month(job: Job, trunk: Job) -> int | None:
+    """The month from which `job` may continue a copy of `trunk`'s model (runner.branch_month), or None when it
+    must run alone: another seed, or any setting but the shocks differs (parameters, agents, months)."""
+    settings = [_canonical({k: v for k, v in j.kwargs.items() if k != "shocks"}) for j in (job, trunk)]
+    if job.seed != trunk.seed or settings[0] != settings[1]:
+        return None
+    params = resolve({k: v for k, v in job.kwargs.items() if k != "shocks"})
+    return branch_month(job.kwargs["shocks"], trunk.kwargs["shocks"], parse_month(params["start"]),
+                        parse_month(params["end"]))
+
+
+def plan_tasks(jobs: list[Job], trunks: dict[int, Job]) -> list[Task]:
+    """Tasks that run `jobs`: per member, one task with its trunk (`trunks[member]`, run to the end only if it is
+    among `jobs`) and every job that can branch from it; jobs that cannot, each alone."""
+    wanted = {(j.scenario, j.member) for j in jobs}
+    by_member: dict[int, list[tuple[Job, int]]] = {}
+    tasks = []
+    for job in jobs:
+        trunk = trunks.get(job.member)
+        if trunk is not None and (job.scenario, job.member) == (trunk.scenario, trunk.member):
+            by_member.setdefault(job.member, [])
+            continue
+        month = None if trunk is None else _branch_month(job, trunk)
+        if month is None:
+            tasks.append(Task(job, True))
+        else:
+            by_member.setdefault(job.member, []).append((job, month))
+    for member, branches in by_member.items():
+        trunk = trunks[member]
+        tasks.append(Task(trunk, (trunk.scenario, trunk.member) in wanted, tuple(branches)))
+    return tasks
+
+
+def run_task(item: tuple) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A Task's item run (runner.run_branched): the (dates, values) of each of the task's jobs, in order."""
+    trunk, branches = run_branched(*item)
+    return [_table(frame) for frame in ([trunk] if trunk is not None else []) + branches]
+
+
+def run_jobs(jobs: list[Job], out: Path, executor: Executor, progress: bool,
+             trunks: dict[int, Job] | None = None) -> int:
+    """Run the jobs with `executor`, checkpointing each as its task finishes; on interruption, finished ones stay
+    saved. Jobs branch from their member's trunk in `trunks` (default: the baseline jobs among `jobs`) where
+    that gives the same run (plan_tasks). Returns the number run."""
+    if trunks is None:
+        trunks = {j.member: j for j in jobs if j.scenario == BASELINE}
+    tasks = plan_tasks(jobs, trunks)
     with tqdm(total=len(jobs), desc="projection members", unit="run", disable=not progress,
               dynamic_ncols=True) as bar:
-        for i, result in executor.unordered(run_job, [(job.kwargs, job.seed) for job in jobs]):
-            job = jobs[i]
-            save_member(member_path(out, job.scenario, job.member), job.fingerprint, *result)
-            bar.set_postfix_str(job.scenario, refresh=False)
-            bar.update()
+        for i, results in executor.unordered(run_task, [task.item for task in tasks]):
+            for job, result in zip(tasks[i].jobs, results):
+                save_member(member_path(out, job.scenario, job.member), job.fingerprint, *result)
+                bar.set_postfix_str(job.scenario, refresh=False)
+                bar.update()
     return len(jobs)
 
 
@@ -343,7 +416,7 @@ def project(
             if load_member(member_path(out, j.scenario, j.member), j.fingerprint) is None]
     total = sum(len(jobs) for jobs in plan.values())
     with Executor(workers, scheduler) as executor:  # a --scheduler that does not answer fails here, before any run
-        ran = run_jobs(todo, out, executor, progress)
+        ran = run_jobs(todo, out, executor, progress, {j.member: j for j in plan[BASELINE]})
         dates, baseline_stack = load_ensemble(out, plan[BASELINE])
         by_name = {s.name: s for s in scenarios}
         tasks = [(out, by_name[name], plan[name], baseline_stack, dates, agents, base_seed, plots, posterior)
