@@ -1,0 +1,202 @@
+"""What holds US firms off open-weight families in 2023-2024 (issue 18, ENT0-ENT2; docs/ODD.md 7.4).
+
+    .venv/bin/python tools/enterprise_diagnosis.py terms [--seeds 4] [--agents 2000] [--rows 1,2,3]
+    .venv/bin/python tools/enterprise_diagnosis.py switches [--seeds 10] [--agents 2000] [--rows 1,2,3]
+
+terms: at calibration/best.toml and the given rows of calibration/posterior.csv, the US firms' (North America;
+SME, enterprise, regulated enterprise) utility of Llama, Mistral and GPT in 2023-09 and 2024-06, term by term as
+sim/core/kernels.py adds them, demand-weighted over the firms and over each firm's uses (use mix) and workloads
+(the capability shortfall depends on the workload's need); with how many of those firms know each family and
+what share of their work it holds.
+switches: the same sets on paired seeds, 2023-01..2026-01, one term or rule switched off at a time; median over
+seeds of ENT0, ENT1, ENT2 (the workload-weighted statistic the targets use), of the same years' spend-weighted
+open share (open families' share of the firms' spend, tokens x tier price), and of OR4 and OR5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sim.core.agents import LICENCE_PENALTY  # noqa: E402
+from sim.core.model import DiffusionModel  # noqa: E402
+from sim.core.observe import slug  # noqa: E402
+from sim.core.population import REGIONS, SEGMENT_NAMES, USES  # noqa: E402
+from sim.inputs.posterior import load_posterior  # noqa: E402
+from sim.inputs.scenario import load_scenario  # noqa: E402
+from sim.inputs.targets import load_targets  # noqa: E402
+
+FIRMS = ("sme", "enterprise", "regulated_enterprise")
+SHOWN_FAMILIES = ("Llama", "Mistral", "GPT", "Claude", "Gemini")
+MONTHS = ("2023-09", "2024-06")
+FIGURES = ("ENT0", "ENT1", "ENT2", "OR4", "OR5")
+YEARS = {"ENT0": "2023", "ENT1": "2024", "ENT2": "2025"}
+
+# One term or rule off at a time. "self-hosting discount off" prices open weights at the API price for everyone
+# (h_i = 1); "trust off" drops every origin penalty; "licence off" the licence penalty; "awareness full" lets
+# every agent know every released family (what awareness costs open families); "US firms: chat/roleplay only" gives
+# the US firms the chat/roleplay use alone (slack 10-25 ECI points: an upper bound on what the capability need of
+# coding and agent work costs open families); "coding share x0.4" moves 60% of every agent's coding share to
+# chat/roleplay, which brings the marketplace's programming share near OR9a's early-2025 11% (0.29 as fitted).
+SWITCHES = {
+    "as fitted": {},
+    "price_sensitivity 0.05 (its minimum)": {"price_sensitivity": 0.05},
+    "self-hosting discount off": "no_selfhost",
+    "capability_weight 0.1 (its minimum)": {"capability_weight": 0.1},
+    "quality_weight 0": {"quality_weight": 0.0},
+    "licence_weight 0": {"licence_weight": 0.0},
+    "openness_weight 4 (its maximum)": {"openness_weight": 4.0},
+    "ecosystem_weight 0": {"ecosystem_weight": 0.0},
+    "peer_weight 0": {"peer_weight": 0.0},
+    "switching_cost 0": {"switching_cost": 0.0},
+    "awareness full": "aware_all",
+    "US firms: chat/roleplay only": "firms_chat",
+    "coding share x0.4 (OR9a level)": "coding_or9a",
+}
+
+
+def parameter_sets(rows: list[int]) -> dict[str, tuple[dict, tuple]]:
+    """best.toml and posterior rows, as (model keyword arguments, shocks)."""
+    kwargs = load_scenario(ROOT / "calibration" / "best.toml").model_kwargs()
+    shocks = tuple(kwargs.pop("shocks", ()))
+    posterior = load_posterior().drop(columns="weight")
+    sets = {"best.toml": (kwargs, shocks)}
+    for k in rows:
+        sets[f"posterior row {k}"] = ({**kwargs, **posterior.iloc[k].to_dict()}, shocks)
+    return sets
+
+
+def us_firms(model) -> np.ndarray:
+    pop = model.population
+    return np.flatnonzero((pop.region == REGIONS.index("north_america"))
+                          & np.isin(pop.segment, [SEGMENT_NAMES.index(s) for s in FIRMS]))
+
+
+def term_table(model) -> pd.DataFrame:
+    """The US firms' mean utility of each shown family, term by term (kernels.utility and use_utilities), at the
+    model's current month; demand-weighted over firms, use-mix-weighted over uses, equal over a use's workloads."""
+    p, pop = model.params, model.population
+    rows = us_firms(model)
+    w = pop.weight[rows] / pop.weight[rows].sum()
+    terms = model._choice_terms()
+    log_price, is_open, licence, trust, family_term = terms[:5]
+    gap = np.maximum(0.0, model.frontier - model.capability)
+    weighs_origin = model._agent_arrays()[5][rows]
+    peers = model._neighbour_sums[rows, len(model.families):] * model.inverse_degree[rows, None]
+    slack = model.workload_slack[rows]  # firms x uses x slots
+    n_work = model.workloads_per_use[rows]
+    slot_used = np.arange(slack.shape[2])[None, :] < n_work[:, None]  # firms x slots
+    mix = pop.use_mix[rows]
+    on_family = model.workload_family[rows]  # firms x uses x slots
+    table = {}
+    r = REGIONS.index("north_america")
+    for name in SHOWN_FAMILIES:
+        f = model.family_names.index(name)
+        if not model.released[f]:
+            continue
+        shortfall = np.maximum(0.0, gap[f] - slack)  # firms x uses x slots
+        per_use = (shortfall * slot_used[:, None, :]).sum(axis=2) / n_work[:, None]
+        share_on = ((on_family == f) * slot_used[:, None, :]).sum(axis=2) / n_work[:, None]
+        col = {
+            "price (incl. self-hosting)": -p["price_sensitivity"] * pop.price_weight[rows]
+            * (log_price[r, f] + model.log_selfhost_discount[rows] * is_open[f]),
+            "capability shortfall": -p["capability_weight"] / 5 * (per_use * mix).sum(axis=1),
+            "quality": np.full(len(rows), -p["quality_weight"] / 5 * gap[f]),
+            "licence": -p["licence_weight"] * pop.licence_friction[rows] * LICENCE_PENALTY[model.licence[f]],
+            "openness need": p["openness_weight"] * pop.open_need[rows] * is_open[f],
+            "origin trust": -trust[r, f] * np.where(weighs_origin, p["regulated_trust_multiplier"], 1.0),
+            "ecosystem": np.full(len(rows), family_term[f]),
+            "peers": p["peer_weight"] * peers[:, f],
+        }
+        col["sum"] = sum(col.values())
+        col = {k: float(w @ v) for k, v in col.items()}
+        col["(ECI behind frontier)"] = float(gap[f])
+        col["(price USD/M)"] = float(model.price_by_region[r, f])
+        col["(firms aware)"] = float(w @ model.aware[rows, f])
+        col["(share of work)"] = float(w @ model.work[rows, f])
+        col["(workloads on it)"] = float(w @ (share_on * mix).sum(axis=1))
+        table[name] = col
+    return pd.DataFrame(table)
+
+
+def run_to(kwargs: dict, shocks: tuple, seed: int, month: str):
+    model = DiffusionModel(rng=seed, shocks=shocks, **{**kwargs, "end": month})
+    while model.running:
+        model.step()
+    return model
+
+
+def terms(sets: dict, seeds: int, agents: int) -> None:
+    for label, (kwargs, shocks) in sets.items():
+        for month in MONTHS:
+            tables = [term_table(run_to({**kwargs, "n_agents": agents}, shocks, seed, month)) for seed in range(seeds)]
+            mean = sum(tables) / len(tables)
+            print(f"--- {label}, {month} (mean over seeds 0-{seeds - 1})")
+            print(mean.round(3).to_string())
+
+
+def spend_open_share(frame: pd.DataFrame, model_families, year: str) -> float:
+    """Open families' share of the US firms' spend (ent_spend_share_*), the year's mean."""
+    cols = [f"ent_spend_share_{slug(f.name)}" for f in model_families if f.open_weights]
+    return float(frame.loc[f"{year}-01":f"{year}-12", cols].sum(axis=1).mean())
+
+
+def switched_run(kwargs: dict, shocks: tuple, seed: int, switch) -> tuple[pd.DataFrame, list]:
+    setting = switch if isinstance(switch, dict) else {}
+    model = DiffusionModel(rng=seed, shocks=shocks, **{**kwargs, "end": "2026-01", **setting})
+    if switch == "no_selfhost":
+        model.log_selfhost_discount[:] = 0.0
+    mix = model.population.use_mix
+    if switch == "firms_chat":
+        mix[us_firms(model)] = np.eye(len(USES))[USES.index("chat_roleplay")]
+    if switch == "coding_or9a":
+        moved = 0.6 * mix[:, USES.index("coding")]
+        mix[:, USES.index("coding")] -= moved
+        mix[:, USES.index("chat_roleplay")] += moved
+    while model.running:
+        if switch == "aware_all":
+            model.aware[:, model.released] = True
+        model.step()
+    return model.datacollector.get_model_vars_dataframe().set_index("date"), model.families
+
+
+def switches(sets: dict, seeds: int, agents: int) -> None:
+    targets = {t.id: t for t in load_targets(missing_ok=False) if t.id in FIGURES}
+    for label, (kwargs, shocks) in sets.items():
+        rows = {}
+        for name, switch in SWITCHES.items():
+            runs = [switched_run({**kwargs, "n_agents": agents}, shocks, seed, switch) for seed in range(seeds)]
+            row = {}
+            for fid in FIGURES:
+                values = [targets[fid].statistic_of(frame) for frame, _ in runs]
+                row[fid] = f"{np.nanmedian(values):.3f}"
+            for fid, year in YEARS.items():
+                row[f"{fid} spend"] = f"{np.nanmedian([spend_open_share(fr, fams, year) for fr, fams in runs]):.3f}"
+            rows[name] = row
+        print(f"--- {label} (median over paired seeds 0-{seeds - 1}, {agents} agents)")
+        print(pd.DataFrame(rows).T.to_string())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=("terms", "switches"))
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--rows", default="1,2,3", help="rows of calibration/posterior.csv, comma-separated")
+    a = parser.parse_args()
+    sets = parameter_sets([int(k) for k in a.rows.split(",") if k])
+    if a.what == "terms":
+        terms(sets, a.seeds or 4, a.agents)
+    else:
+        switches(sets, a.seeds or 10, a.agents)
+
+
+if __name__ == "__main__":
+    main()
