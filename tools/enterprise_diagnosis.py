@@ -1,16 +1,18 @@
 """What holds US firms off open-weight families in 2023-2024 (issue 18, ENT0-ENT2; docs/ODD.md 7.4).
 
     .venv/bin/python tools/enterprise_diagnosis.py terms [--seeds 4] [--agents 2000] [--rows 1,2,3]
-    .venv/bin/python tools/enterprise_diagnosis.py switches [--seeds 10] [--agents 2000] [--rows 1,2,3]
+    .venv/bin/python tools/enterprise_diagnosis.py switches [--seeds 10] [--agents 2000] [--rows 1,2,3] [--only A;B]
+    .venv/bin/python tools/enterprise_diagnosis.py shares-2030 [--seeds 10] [--agents 2000] [--rows 1,2,3]
 
 terms: at calibration/best.toml and the given rows of calibration/posterior.csv, the US firms' (North America;
-SME, enterprise, regulated enterprise) utility of Llama, Mistral and GPT in 2023-09 and 2024-06, term by term as
+SME, enterprise, regulated enterprise) utility of the open (Llama, Mistral, DeepSeek, Qwen) and closed (GPT, Claude, Gemini) families in 2023-09, 2024-06 and 2025-06, term by term as
 sim/core/kernels.py adds them, demand-weighted over the firms and over each firm's uses (use mix) and workloads
 (the capability shortfall depends on the workload's need); with how many of those firms know each family and
 what share of their work it holds.
 switches: the same sets on paired seeds, 2023-01..2026-01, one term or rule switched off at a time; median over
 seeds of ENT0, ENT1, ENT2 (the workload-weighted statistic the targets use), of the same years' spend-weighted
 open share (open families' share of the firms' spend, tokens x tier price), and of OR4 and OR5.
+shares-2030: the same sets' 2030-12 Chinese-origin and open-weight marketplace shares over seeds (draws on).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sim.core.agents import LICENCE_PENALTY  # noqa: E402
+from sim.core.catalogue import ORIGINS  # noqa: E402
 from sim.core.model import DiffusionModel  # noqa: E402
 from sim.core.observe import slug  # noqa: E402
 from sim.core.population import REGIONS, SEGMENT_NAMES, USES  # noqa: E402
@@ -34,14 +37,17 @@ from sim.inputs.scenario import load_scenario  # noqa: E402
 from sim.inputs.targets import load_targets  # noqa: E402
 
 FIRMS = ("sme", "enterprise", "regulated_enterprise")
-SHOWN_FAMILIES = ("Llama", "Mistral", "GPT", "Claude", "Gemini")
-MONTHS = ("2023-09", "2024-06")
+SHOWN_FAMILIES = ("Llama", "Mistral", "DeepSeek", "Qwen", "GPT", "Claude", "Gemini")
+MONTHS = ("2023-09", "2024-06", "2025-06")
 FIGURES = ("ENT0", "ENT1", "ENT2", "OR4", "OR5")
 YEARS = {"ENT0": "2023", "ENT1": "2024", "ENT2": "2025"}
 
 # One term or rule off at a time. "self-hosting discount off" prices open weights at the API price for everyone
 # (h_i = 1); "trust off" drops every origin penalty; "licence off" the licence penalty; "awareness full" lets
-# every agent know every released family (what awareness costs open families); "US firms: chat/roleplay only" gives
+# every agent know every released family (what awareness costs open families); "North American Chinese penalty
+# >= 0" raises a negative North American offset so that trust_cn_shared + trust_cn_north_america is at least 0 (no
+# preference for Chinese models there, which firm_origin_trust doubles for firms); "Chinese families shunned"
+# adds 10 utility units to that penalty (as if they were not sold there); "US firms: chat/roleplay only" gives
 # the US firms the chat/roleplay use alone (slack 10-25 ECI points: an upper bound on what the capability need of
 # coding and agent work costs open families); "coding share x0.4" moves 60% of every agent's coding share to
 # chat/roleplay, which brings the marketplace's programming share near OR9a's early-2025 11% (0.29 as fitted).
@@ -57,6 +63,8 @@ SWITCHES = {
     "peer_weight 0": {"peer_weight": 0.0},
     "switching_cost 0": {"switching_cost": 0.0},
     "awareness full": "aware_all",
+    "North American Chinese penalty >= 0": "cn_penalty_clipped",
+    "Chinese families shunned in North America": "cn_shunned",
     "US firms: chat/roleplay only": "firms_chat",
     "coding share x0.4 (OR9a level)": "coding_or9a",
 }
@@ -111,7 +119,8 @@ def term_table(model) -> pd.DataFrame:
             "quality": np.full(len(rows), -p["quality_weight"] / 5 * gap[f]),
             "licence": -p["licence_weight"] * pop.licence_friction[rows] * LICENCE_PENALTY[model.licence[f]],
             "openness need": p["openness_weight"] * pop.open_need[rows] * is_open[f],
-            "origin trust": -trust[r, f] * np.where(weighs_origin, p["regulated_trust_multiplier"], 1.0),
+            "origin trust": -trust[r, f] * (np.where(weighs_origin, p["regulated_trust_multiplier"], 1.0)
+                                            if trust[r, f] > 0 else 1.0),
             "ecosystem": np.full(len(rows), family_term[f]),
             "peers": p["peer_weight"] * peers[:, f],
         }
@@ -150,9 +159,19 @@ def spend_open_share(frame: pd.DataFrame, model_families, year: str) -> float:
 
 def switched_run(kwargs: dict, shocks: tuple, seed: int, switch) -> tuple[pd.DataFrame, list]:
     setting = switch if isinstance(switch, dict) else {}
-    model = DiffusionModel(rng=seed, shocks=shocks, **{**kwargs, "end": "2026-01", **setting})
+    if switch == "cn_penalty_clipped":
+        setting = {"trust_cn_north_america": max(kwargs["trust_cn_north_america"], -kwargs["trust_cn_shared"])}
+    model = DiffusionModel(rng=seed, shocks=shocks, **{"end": "2026-01", **kwargs, **setting})
     if switch == "no_selfhost":
         model.log_selfhost_discount[:] = 0.0
+    if switch == "cn_shunned":
+        fitted_trust = model.trust_matrix
+
+        def shunned():
+            trust = fitted_trust()
+            trust[REGIONS.index("north_america"), ORIGINS.index("CN")] += 10.0
+            return trust
+        model.trust_matrix = shunned
     mix = model.population.use_mix
     if switch == "firms_chat":
         mix[us_firms(model)] = np.eye(len(USES))[USES.index("chat_roleplay")]
@@ -167,11 +186,13 @@ def switched_run(kwargs: dict, shocks: tuple, seed: int, switch) -> tuple[pd.Dat
     return model.datacollector.get_model_vars_dataframe().set_index("date"), model.families
 
 
-def switches(sets: dict, seeds: int, agents: int) -> None:
+def switches(sets: dict, seeds: int, agents: int, only: list[str]) -> None:
     targets = {t.id: t for t in load_targets(missing_ok=False) if t.id in FIGURES}
     for label, (kwargs, shocks) in sets.items():
         rows = {}
         for name, switch in SWITCHES.items():
+            if only and name not in only:
+                continue
             runs = [switched_run({**kwargs, "n_agents": agents}, shocks, seed, switch) for seed in range(seeds)]
             row = {}
             for fid in FIGURES:
@@ -184,18 +205,31 @@ def switches(sets: dict, seeds: int, agents: int) -> None:
         print(pd.DataFrame(rows).T.to_string())
 
 
+def shares_2030(sets: dict, seeds: int, agents: int) -> None:
+    """The 2030-12 Chinese-origin and open-weight marketplace shares (projection-assumption draws on)."""
+    for label, (kwargs, shocks) in sets.items():
+        frames = [switched_run({**kwargs, "n_agents": agents, "end": "2030-12"}, shocks, seed, {})[0]
+                  for seed in range(seeds)]
+        for metric in ("or_share_cn", "or_share_open"):
+            lo, mid, hi = np.nanquantile([f[metric].iloc[-1] for f in frames], [0.05, 0.5, 0.95])
+            print(f"{label}, {metric} 2030-12 over seeds 0-{seeds - 1}: median {mid:.3f}, 90% {lo:.3f}-{hi:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("terms", "switches"))
+    parser.add_argument("what", choices=("terms", "switches", "shares-2030"))
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--only", default="", help="switches to run (names as in SWITCHES, ';'-separated)")
     parser.add_argument("--rows", default="1,2,3", help="rows of calibration/posterior.csv, comma-separated")
     a = parser.parse_args()
     sets = parameter_sets([int(k) for k in a.rows.split(",") if k])
     if a.what == "terms":
         terms(sets, a.seeds or 4, a.agents)
+    elif a.what == "shares-2030":
+        shares_2030(sets, a.seeds or 10, a.agents)
     else:
-        switches(sets, a.seeds or 10, a.agents)
+        switches(sets, a.seeds or 10, a.agents, [k for k in a.only.split(";") if k])
 
 
 if __name__ == "__main__":
