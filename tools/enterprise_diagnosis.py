@@ -3,6 +3,7 @@
     .venv/bin/python tools/enterprise_diagnosis.py terms [--seeds 4] [--agents 2000] [--rows 1,2,3]
     .venv/bin/python tools/enterprise_diagnosis.py switches [--seeds 10] [--agents 2000] [--rows 1,2,3] [--only A;B]
     .venv/bin/python tools/enterprise_diagnosis.py shares-2030 [--seeds 10] [--agents 2000] [--rows 1,2,3]
+    .venv/bin/python tools/enterprise_diagnosis.py posterior [--first-rows 40] [--seeds 2] [--agents 2000]
 
 terms: at calibration/best.toml and the given rows of calibration/posterior.csv, the US firms' (North America;
 SME, enterprise, regulated enterprise) utility of the open (Llama, Mistral, DeepSeek, Qwen) and closed (GPT, Claude, Gemini) families in 2023-09, 2024-06 and 2025-06, term by term as
@@ -13,6 +14,7 @@ switches: the same sets on paired seeds, 2023-01..2026-01, one term or rule swit
 seeds of ENT0, ENT1, ENT2 (the workload-weighted statistic the targets use), of the same years' spend-weighted
 open share (open families' share of the firms' spend, tokens x tier price), and of OR4 and OR5.
 shares-2030: the same sets' 2030-12 Chinese-origin and open-weight marketplace shares over seeds (draws on).
+posterior: ENT0-ENT2, OR4 and OR5 over the first rows of calibration/posterior.csv (a cheap posterior predictive).
 """
 
 from __future__ import annotations
@@ -215,17 +217,39 @@ def shares_2030(sets: dict, seeds: int, agents: int) -> None:
             print(f"{label}, {metric} 2030-12 over seeds 0-{seeds - 1}: median {mid:.3f}, 90% {lo:.3f}-{hi:.3f}")
 
 
+def posterior_check(first_rows: int, seeds: int, agents: int) -> None:
+    """ENT0-ENT2, OR4 and OR5 over the first `first_rows` rows of calibration/posterior.csv, `seeds` seeds each
+    (a cheap posterior predictive): medians and 5-95% over all runs, and the share of runs with ENT2 < ENT1."""
+    targets = {t.id: t for t in load_targets(missing_ok=False) if t.id in FIGURES}
+    sets = parameter_sets(list(range(1, first_rows)))
+    values = {fid: [] for fid in FIGURES}
+    for kwargs, shocks in sets.values():
+        for seed in range(seeds):
+            frame = switched_run({**kwargs, "n_agents": agents}, shocks, seed, {})[0]
+            for fid in FIGURES:
+                values[fid].append(targets[fid].statistic_of(frame))
+    for fid, v in values.items():
+        lo, mid, hi = np.nanquantile(v, [0.05, 0.5, 0.95])
+        hit = np.mean([targets[fid].hit(x) for x in v])
+        print(f"{fid}: median {mid:.3f}, 90% {lo:.3f}-{hi:.3f}, {hit:.0%} of runs within tolerance")
+    falling = np.mean(np.array(values["ENT2"]) < np.array(values["ENT1"]))
+    print(f"ENT2 < ENT1 in {falling:.0%} of {len(values['ENT1'])} runs ({len(sets)} sets x {seeds} seeds)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("terms", "switches", "shares-2030"))
+    parser.add_argument("what", choices=("terms", "switches", "shares-2030", "posterior"))
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--only", default="", help="switches to run (names as in SWITCHES, ';'-separated)")
+    parser.add_argument("--first-rows", type=int, default=40, help="posterior: rows 0..N-1 (row 0 is best.toml)")
     parser.add_argument("--rows", default="1,2,3", help="rows of calibration/posterior.csv, comma-separated")
     a = parser.parse_args()
     sets = parameter_sets([int(k) for k in a.rows.split(",") if k])
     if a.what == "terms":
         terms(sets, a.seeds or 4, a.agents)
+    elif a.what == "posterior":
+        posterior_check(a.first_rows, a.seeds or 2, a.agents)
     elif a.what == "shares-2030":
         shares_2030(sets, a.seeds or 10, a.agents)
     else:
