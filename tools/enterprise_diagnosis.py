@@ -89,50 +89,60 @@ def us_firms(model) -> np.ndarray:
                           & np.isin(pop.segment, [SEGMENT_NAMES.index(s) for s in FIRMS]))
 
 
-def term_table(model) -> pd.DataFrame:
-    """The US firms' mean utility of each shown family, term by term (kernels.utility and use_utilities), at the
-    model's current month; demand-weighted over firms, use-mix-weighted over uses, equal over a use's workloads."""
+BASE_TERMS = ("price (incl. self-hosting)", "licence", "openness need", "origin trust", "ecosystem", "peers")
+
+
+def firm_terms(model, family: str) -> dict[str, np.ndarray]:
+    """Each US firm's utility of `family`, term by term as sim/core/kernels.py adds them (BASE_TERMS are
+    kernels.utility's; the capability shortfall and quality are use_utilities', the shortfall averaged over each
+    use's workloads and weighted by the firm's use mix), at the model's current month."""
     p, pop = model.params, model.population
     rows = us_firms(model)
-    w = pop.weight[rows] / pop.weight[rows].sum()
-    terms = model._choice_terms()
-    log_price, is_open, licence, trust, family_term = terms[:5]
-    gap = np.maximum(0.0, model.frontier - model.capability)
+    log_price, is_open, _, trust, family_term = model._choice_terms()[:5]
+    f, r = model.family_names.index(family), REGIONS.index("north_america")
+    gap = np.maximum(0.0, model.frontier - model.capability[f])
     weighs_origin = model._agent_arrays()[5][rows]
-    peers = model._neighbour_sums[rows, len(model.families):] * model.inverse_degree[rows, None]
+    peers = model._neighbour_sums[rows, len(model.families) + f] * model.inverse_degree[rows]
     slack = model.workload_slack[rows]  # firms x uses x slots
     n_work = model.workloads_per_use[rows]
     slot_used = np.arange(slack.shape[2])[None, :] < n_work[:, None]  # firms x slots
-    mix = pop.use_mix[rows]
-    on_family = model.workload_family[rows]  # firms x uses x slots
-    table = {}
+    per_use = (np.maximum(0.0, gap - slack) * slot_used[:, None, :]).sum(axis=2) / n_work[:, None]
+    trust_weight = np.where(weighs_origin & (trust[r, f] > 0), p["regulated_trust_multiplier"], 1.0)  # ODD 7.4
+    return {
+        "price (incl. self-hosting)": -p["price_sensitivity"] * pop.price_weight[rows]
+        * (log_price[r, f] + model.log_selfhost_discount[rows] * is_open[f]),
+        "capability shortfall": -p["capability_weight"] / 5 * (per_use * pop.use_mix[rows]).sum(axis=1),
+        "quality": np.full(len(rows), -p["quality_weight"] / 5 * gap),
+        "licence": -p["licence_weight"] * pop.licence_friction[rows] * LICENCE_PENALTY[model.licence[f]],
+        "openness need": p["openness_weight"] * pop.open_need[rows] * is_open[f],
+        "origin trust": -trust[r, f] * trust_weight,
+        "ecosystem": np.full(len(rows), family_term[f]),
+        "peers": p["peer_weight"] * peers,
+    }
+
+
+def term_table(model) -> pd.DataFrame:
+    """The US firms' mean utility of each shown family, term by term (`firm_terms`), demand-weighted over firms;
+    with the family's gap and price, how many firms know it and what share of their work it holds."""
+    pop = model.population
+    rows = us_firms(model)
+    w = pop.weight[rows] / pop.weight[rows].sum()
+    slot_used = np.arange(model.workload_slack.shape[2])[None, :] < model.workloads_per_use[rows][:, None]
     r = REGIONS.index("north_america")
+    table = {}
     for name in SHOWN_FAMILIES:
         f = model.family_names.index(name)
         if not model.released[f]:
             continue
-        shortfall = np.maximum(0.0, gap[f] - slack)  # firms x uses x slots
-        per_use = (shortfall * slot_used[:, None, :]).sum(axis=2) / n_work[:, None]
-        share_on = ((on_family == f) * slot_used[:, None, :]).sum(axis=2) / n_work[:, None]
-        col = {
-            "price (incl. self-hosting)": -p["price_sensitivity"] * pop.price_weight[rows]
-            * (log_price[r, f] + model.log_selfhost_discount[rows] * is_open[f]),
-            "capability shortfall": -p["capability_weight"] / 5 * (per_use * mix).sum(axis=1),
-            "quality": np.full(len(rows), -p["quality_weight"] / 5 * gap[f]),
-            "licence": -p["licence_weight"] * pop.licence_friction[rows] * LICENCE_PENALTY[model.licence[f]],
-            "openness need": p["openness_weight"] * pop.open_need[rows] * is_open[f],
-            "origin trust": -trust[r, f] * (np.where(weighs_origin, p["regulated_trust_multiplier"], 1.0)
-                                            if trust[r, f] > 0 else 1.0),
-            "ecosystem": np.full(len(rows), family_term[f]),
-            "peers": p["peer_weight"] * peers[:, f],
-        }
+        col = firm_terms(model, name)
         col["sum"] = sum(col.values())
         col = {k: float(w @ v) for k, v in col.items()}
-        col["(ECI behind frontier)"] = float(gap[f])
+        on_it = ((model.workload_family[rows] == f) * slot_used[:, None, :]).sum(axis=2) / slot_used.sum(axis=1)[:, None]
+        col["(ECI behind frontier)"] = float(max(0.0, model.frontier - model.capability[f]))
         col["(price USD/M)"] = float(model.price_by_region[r, f])
         col["(firms aware)"] = float(w @ model.aware[rows, f])
         col["(share of work)"] = float(w @ model.work[rows, f])
-        col["(workloads on it)"] = float(w @ (share_on * mix).sum(axis=1))
+        col["(workloads on it)"] = float(w @ (on_it * pop.use_mix[rows]).sum(axis=1))
         table[name] = col
     return pd.DataFrame(table)
 
