@@ -68,7 +68,8 @@ def utility(model, rows: np.ndarray) -> np.ndarray:
     u = -p["price_sensitivity"] * pop.price_weight[rows, None] * log_cost
     u -= p["licence_weight"] * np.outer(pop.licence_friction[rows], licence)
     u += p["openness_weight"] * np.outer(pop.open_need[rows], model.is_open)
-    u -= model.trust_matrix()[:, model.origin][pop.region[rows]] * trust_weight[:, None]
+    penalty = model.trust_matrix()[:, model.origin][pop.region[rows]]
+    u -= np.where(penalty > 0, penalty * trust_weight[:, None], penalty)  # a preference is not multiplied
     u += p["ecosystem_weight"] * model.ecosystem()
     u += p["peer_weight"] * neighbour_means(model, rows, slice(len(model.families), None))
     return u.astype(np.float32)

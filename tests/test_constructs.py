@@ -103,6 +103,29 @@ def test_every_firm_weighs_origin_trust_by_the_multiplier_and_developers_do_not(
     np.testing.assert_array_equal(former[~newly], now[~newly])
 
 
+def test_firms_multiply_an_origin_penalty_but_not_a_preference():
+    """docs/ODD.md 7.4, trust: with the North American penalty for Chinese families at +1, a North American firm's
+    utility of them is 2 (the multiplier) below what it is at 0, a developer's 1; at -1 (a preference) both gain
+    exactly 1: security and regulatory concerns (ENT5) add to a penalty, they do not amplify a preference."""
+    model = DiffusionModel(rng=3, n_agents=300, end="2025-03", trust_cn_shared=0.0, regulated_trust_multiplier=2.0)
+    while model.running:
+        model.step()
+    pop, rows = model.population, np.arange(len(model.population))
+    north_america = pop.region == REGIONS.index("north_america")
+    chinese = model.origin == ORIGINS.index("CN")
+
+    def utility_at(penalty: float) -> np.ndarray:
+        model.params["trust_cn_north_america"] = penalty
+        return model.utility(rows)
+
+    neutral = utility_at(0.0)
+    for agents, penalty_weight in ((pop.is_firm & north_america, 2.0), (~pop.is_firm & north_america, 1.0)):
+        assert agents.any()
+        np.testing.assert_allclose((utility_at(1.0) - neutral)[agents][:, chinese], -penalty_weight, atol=1e-5)
+        np.testing.assert_allclose((utility_at(-1.0) - neutral)[agents][:, chinese], 1.0, atol=1e-5)
+        np.testing.assert_array_equal(utility_at(-1.0)[agents][:, ~chinese], neutral[agents][:, ~chinese])
+
+
 def test_spend_task_and_multihoming_observables_agree_with_the_agents_own_views():
     """Recomputed agent by agent through the Mesa views: OpenRouter spend shares by region (and Asia), the closed
     share of marketplace revenue, the programming share of marketplace tokens, Anthropic's share of US firms'

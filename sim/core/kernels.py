@@ -191,7 +191,9 @@ def utility(i, agents, terms, peer_share, family, n_listed, out):
         u = price_term * (log_price[r, f] + selfhost * is_open[f])
         u -= licence_weight * (friction * licence_penalty[f])
         u += openness_weight * (need * is_open[f])
-        u -= trust_penalty[r, f] * trust_weight
+        # A firm's procurement multiplies an origin penalty, never a preference (docs/ODD.md 7.4, trust).
+        penalty = trust_penalty[r, f]
+        u -= penalty * trust_weight if penalty > 0.0 else penalty
         u += family_term[f]
         u += np.float64(peer_weight * peer_share[f])
         out[f] = np.float32(u)
