@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.agents:
             start = time.perf_counter()
             floors, table = noise_floor_split(params, fitted, replace(config.run, n_agents=n), args.first_seed,
-                                              args.data_seeds, executor, ("drawn", "central"))
+                                              args.data_seeds, executor)
             print(f"{n} agents: floor {floors['drawn']:.3f} with the inputs drawn, {floors['central']:.3f} with "
                   f"them central ({args.data_seeds} data seeds, {time.perf_counter() - start:.0f} s)")
             table = table.assign(gap=table.drawn - table.central).sort_values("gap", ascending=False)

@@ -176,7 +176,7 @@ def predictive_step(run: CalibrationRun, fit: AbcResult, data: dict, summary: di
     best = fit.particles.iloc[best_row(fit.particles, data["best_candidates"])]
     floors, data["noise_floor"] = run.timed("noise_floor", lambda: noise_floor_split(
         {p.name: float(best[p.name]) for p in config.priors}, run.fitted, config.run,
-        config.predictive_seed_base + FLOOR_SEED_OFFSET, FLOOR_DATA_SEEDS, run.executor, ("drawn", "central")))
+        config.predictive_seed_base + FLOOR_SEED_OFFSET, FLOOR_DATA_SEEDS, run.executor))
     summary["fit_noise_floor"], summary["fit_noise_floor_central_inputs"] = floors["drawn"], floors["central"]
     summary["fit_noise_floor_seeds"] = FLOOR_DATA_SEEDS
 

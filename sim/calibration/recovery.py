@@ -72,19 +72,19 @@ def noise_floor(targets: list[Target], fit_runs: list[pd.DataFrame], data_runs: 
 
 
 def noise_floor_split(params: dict[str, Any], targets: list[Target], run: RunSettings, first_seed: int,
-                      data_seeds: int, executor: Executor,
-                      variants: tuple[str, ...] = ("drawn",)) -> tuple[dict[str, float], pd.DataFrame]:
+                      data_seeds: int, executor: Executor) -> tuple[dict[str, float], pd.DataFrame]:
     """The noise floor at one parameter set (the fit's best), on len(run.seeds) fit seeds and `data_seeds` data
     seeds consecutive from `first_seed` (what epsilon can be compared with: a fit cannot be asked to come closer
-    to the figures than the model comes to its own output on other seeds), and where it comes from: per variant, "drawn" (every run draws its
-    uncertain inputs, as the fit's runs do) and "central" (the inputs at their central values: capabilities of
-    unrated releases, projection assumptions), the floor and each target's mean discrepancy over the data seeds.
+    to the figures than the model comes to its own output on other seeds), and where it comes from: for "drawn"
+    (every run draws its uncertain inputs, as the fit's runs do) and "central" (the inputs at their central values:
+    capabilities of unrated releases, projection assumptions), the floor and each target's mean discrepancy over
+    the data seeds.
     The difference is what the input draws cost, the rest the paths' own randomness (agents' draws): two causes
     with different cures (better input data; more agents)."""
     fit_seeds = len(run.seeds)
     seeds = list(range(first_seed, first_seed + fit_seeds + data_seeds))
     floors, table = {}, {"target": [t.id for t in targets]}
-    for variant in variants:
+    for variant in ("drawn", "central"):
         known = {**params, "draw_assumptions": variant == "drawn"}
         frames = truth_runs(known, run, seeds, needed_metrics(targets), executor)
         floors[variant] = noise_floor(targets, frames[:fit_seeds], frames[fit_seeds:])
